@@ -1,0 +1,40 @@
+# All set-up lives here: each target creates .venv and installs what it needs.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TORCH_PIN := torch==2.13.0
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test test-slow bench recovery llm clean
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# pin a CPU torch first so the unpinned dependency does not pull a CUDA build
+	$(BIN)/python -m pip install -q $(TORCH_PIN)
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/symfx demo all
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow
+
+bench: $(STAMP)
+	$(BIN)/python -m pytest bench -q --benchmark-only --benchmark-json=bench/results/bench.json -p no:cacheprovider -o addopts=''
+
+recovery: $(STAMP)
+	$(BIN)/python bench/recovery.py
+
+llm: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[llm]'
+	$(BIN)/python bench/llm.py
+
+clean:
+	rm -rf $(VENV) .symfx-cache build *.egg-info
