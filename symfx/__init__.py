@@ -1,0 +1,50 @@
+"""symfx: distil parts of trained PyTorch models into equations, compiled back into the model.
+
+Importing symfx is cheap: torch, sympy and the engines load on first use.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .config import Config
+from .errors import (
+    CalibrationError,
+    ConfigError,
+    EngineUnavailableError,
+    LoadError,
+    SymfxError,
+    TraceError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "compile", "load", "backend", "Config", "SymbolicModule", "Distilled",
+    "SymfxError", "ConfigError", "TraceError", "CalibrationError", "EngineUnavailableError",
+    "LoadError", "__version__",
+]
+
+if TYPE_CHECKING:
+    from .api import compile
+    from .module import Distilled, SymbolicModule
+    from .serialize import load
+    from .backend import backend
+
+_LAZY = {
+    "compile": ("api", "compile"),
+    "SymbolicModule": ("module", "SymbolicModule"),
+    "Distilled": ("module", "Distilled"),
+    "load": ("serialize", "load"),
+    "backend": ("backend", "backend"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module_name, attr = _LAZY[name]
+        value = getattr(importlib.import_module(f".{module_name}", __name__), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'symfx' has no attribute {name!r}")
