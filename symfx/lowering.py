@@ -43,24 +43,27 @@ def _np_safe(fn: Callable[..., Any]) -> Callable[..., Any]:
 OPS: dict[str, Op] = {
     op.name: op
     for op in [
-        Op("add", sympy.Add, lambda *a: sympy.Add(*a), np.add, aten.add.Tensor, -1),
-        Op("mul", sympy.Mul, lambda *a: sympy.Mul(*a), np.multiply, aten.mul.Tensor, -1),
+        Op("add", sympy.Add, lambda *a: sympy.Add(*a), _np_safe(np.add), aten.add.Tensor, -1),
+        Op("mul", sympy.Mul, lambda *a: sympy.Mul(*a), _np_safe(np.multiply), aten.mul.Tensor, -1),
         Op("pow", sympy.Pow, sympy.Pow, _np_safe(np.power), aten.pow.Tensor_Tensor, 2),
         Op("exp", sympy.exp, sympy.exp, _np_safe(np.exp), aten.exp.default, 1),
         Op("log", sympy.log, sympy.log, _np_safe(np.log), aten.log.default, 1),
-        Op("sin", sympy.sin, sympy.sin, np.sin, aten.sin.default, 1),
-        Op("cos", sympy.cos, sympy.cos, np.cos, aten.cos.default, 1),
-        Op("tan", sympy.tan, sympy.tan, np.tan, aten.tan.default, 1),
-        Op("tanh", sympy.tanh, sympy.tanh, np.tanh, aten.tanh.default, 1),
+        Op("sin", sympy.sin, sympy.sin, _np_safe(np.sin), aten.sin.default, 1),
+        Op("cos", sympy.cos, sympy.cos, _np_safe(np.cos), aten.cos.default, 1),
+        Op("tan", sympy.tan, sympy.tan, _np_safe(np.tan), aten.tan.default, 1),
+        Op("tanh", sympy.tanh, sympy.tanh, _np_safe(np.tanh), aten.tanh.default, 1),
         Op("sinh", sympy.sinh, sympy.sinh, _np_safe(np.sinh), aten.sinh.default, 1),
         Op("cosh", sympy.cosh, sympy.cosh, _np_safe(np.cosh), aten.cosh.default, 1),
         Op("asin", sympy.asin, sympy.asin, _np_safe(np.arcsin), aten.asin.default, 1),
         Op("acos", sympy.acos, sympy.acos, _np_safe(np.arccos), aten.acos.default, 1),
-        Op("atan", sympy.atan, sympy.atan, np.arctan, aten.atan.default, 1),
+        Op("atan", sympy.atan, sympy.atan, _np_safe(np.arctan), aten.atan.default, 1),
         Op("abs", sympy.Abs, sympy.Abs, np.abs, aten.abs.default, 1),
         Op("erf", sympy.erf, sympy.erf, None, aten.erf.default, 1),
         Op("max", sympy.Max, lambda *a: sympy.Max(*a), np.maximum, aten.maximum.default, -1),
         Op("min", sympy.Min, lambda *a: sympy.Min(*a), np.minimum, aten.minimum.default, -1),
+        # sympy rewrites e.g. Abs(exp(x)) to exp(re(x)) for symbols without assumptions; every
+        # value symfx computes is real, so re() is the identity (the emitter skips it).
+        Op("re", sympy.re, sympy.re, np.real, aten.real.default, 1),
     ]
 }
 _BY_TYPE: dict[type, Op] = {op.sympy_type: op for op in OPS.values() if op.sympy_type is not None}
@@ -84,6 +87,18 @@ def op_of(expr: sympy.Expr) -> Op:
 def complexity(expr: sympy.Expr) -> int:
     """Node count of the expression tree: the one complexity measure all engines are judged by."""
     return sum(1 for _ in sympy.preorder_traversal(expr))
+
+
+def constant_value(expr: sympy.Expr) -> float:
+    """A constant sub-expression (no free symbols) as a float64; non-real constants are an error.
+
+    Lowering and evaluation fold every constant sub-tree (``pi``, ``2*pi``, ``exp(2)``,
+    ``sqrt(2)``) to one float, so no aten op is ever called on a Python number.
+    """
+    try:
+        return float(expr)
+    except TypeError:
+        raise ValueError(f"constant {expr} is not a real number") from None
 
 
 def round_expr(expr: sympy.Expr, digits: int = 4) -> sympy.Expr:
@@ -114,6 +129,9 @@ def _call_binary(fn: Any, a: Any, b: Any) -> Any:
         a, b = b, a  # all binary table ops that are n-ary are commutative
     if not isinstance(a, torch.Tensor):
         return fn(torch.tensor(a), b).item()
+    if not isinstance(b, torch.Tensor):
+        # maximum/minimum take no Python scalars; a 0-d tensor of a's dtype keeps a's dtype
+        b = torch.tensor(b, dtype=a.dtype, device=a.device)
     return fn(a, b)
 
 
@@ -139,8 +157,13 @@ def evaluate(expr: sympy.Expr, env: Mapping[sympy.Symbol, Any], *, backend: str 
             return hit
         if isinstance(node, sympy.Symbol):
             value = env[node]
-        elif node.is_Number or node in (sympy.pi, sympy.E) or isinstance(node, sympy.NumberSymbol):
-            value = float(node)
+        elif not node.free_symbols:
+            try:
+                value = constant_value(node)
+            except ValueError:
+                value = math.nan  # a non-real constant is not a usable value
+        elif isinstance(node, sympy.re):
+            value = walk(node.args[0])  # every value here is real
         else:
             op = op_of(node)
             args = [walk(arg) for arg in node.args]
@@ -213,8 +236,10 @@ class _Emitter:
     def _emit(self, node: sympy.Expr) -> Any:
         if isinstance(node, sympy.Symbol):
             return self.env[node]
-        if node.is_Number or isinstance(node, sympy.NumberSymbol):
-            return float(node)
+        if not node.free_symbols:
+            return constant_value(node)
+        if isinstance(node, sympy.re):
+            return self.emit(node.args[0])  # real inputs: the real part is the value itself
         if isinstance(node, sympy.Add):
             return self._emit_add(node)
         if isinstance(node, sympy.Mul):
@@ -233,8 +258,8 @@ class _Emitter:
     def _emit_add(self, node: sympy.Add) -> Any:
         positive, negative, constant = [], [], 0.0
         for term in node.args:
-            if term.is_Number:
-                constant += float(term)
+            if not term.free_symbols:
+                constant += constant_value(term)
                 continue
             coeff, rest = term.as_coeff_Mul()
             if coeff.is_negative:
@@ -253,8 +278,8 @@ class _Emitter:
     def _emit_mul(self, node: sympy.Mul) -> Any:
         coeff, numer, denom = 1.0, [], []
         for factor in node.args:
-            if factor.is_Number or isinstance(factor, sympy.NumberSymbol):
-                coeff *= float(factor)  # fold every numeric factor (pi too) into one scalar
+            if not factor.free_symbols:
+                coeff *= constant_value(factor)  # fold every constant factor (pi, sqrt(2)) into one scalar
             elif isinstance(factor, sympy.Pow) and factor.exp.is_Number and factor.exp.is_negative:
                 denom.append(self.emit(sympy.Pow(factor.base, -factor.exp)))
             else:
@@ -323,39 +348,80 @@ def emit_exprs(
 # safe tree form (for saved files): nested lists of table names, numbers and variables
 # ---------------------------------------------------------------------------
 
+MAX_TREE_DEPTH = 64
+MAX_TREE_NODES = 10_000
+MAX_ABS_CONSTANT = 1e300
+MAX_EXACT_INT = 2**53
+MAX_POW_EXPONENT = 64
+MAX_NARY_ARGS = 256
+# sympy computes with exact rationals; bound their size so that a small file cannot make
+# it multiply million-digit integers (pow(pow(pow(10, 64), 64), 64) and the like).
+MAX_EXACT_BITS = 2048
+_NOT_REAL = (sympy.zoo, sympy.oo, sympy.S.NegativeInfinity, sympy.nan, sympy.I)
+
+
 def to_tree(expr: sympy.Expr) -> Any:
-    """A JSON-able tree: ``["op", arg, ...]``, ``{"var": name}`` or a float."""
+    """A JSON-able tree: ``["op", arg, ...]``, ``{"var": name}``, ``{"const": "pi"|"E"}``,
+    ``["div", p, q]`` (an exact rational) or a number.
+
+    Raises ``ValueError`` for what :func:`from_tree` would refuse to read back
+    (non-finite or huge numbers, nodes outside the table), so nothing unreadable is written.
+    """
     if isinstance(expr, sympy.Symbol):
         return {"var": expr.name}
     if expr.is_Number or isinstance(expr, sympy.NumberSymbol):
-        if isinstance(expr, sympy.Rational) and not isinstance(expr, sympy.Integer):
-            return ["div", int(expr.p), int(expr.q)]
-        if isinstance(expr, sympy.Integer):
-            return int(expr)
+        if expr in _NOT_REAL or not expr.is_finite:
+            raise ValueError(f"constant {expr} is not a finite real number")
         if expr == sympy.pi:
             return {"const": "pi"}
         if expr == sympy.E:
             return {"const": "E"}
-        return float(expr)
+        if isinstance(expr, sympy.Rational) and max(abs(int(expr.p)), int(expr.q)) <= MAX_EXACT_INT:
+            return int(expr.p) if expr.q == 1 else ["div", int(expr.p), int(expr.q)]
+        value = float(expr)  # big exact numbers and other constants (EulerGamma, ...) as floats
+        if not math.isfinite(value) or abs(value) > MAX_ABS_CONSTANT:
+            raise ValueError(f"constant {expr} is out of range (|c| <= {MAX_ABS_CONSTANT:g})")
+        return value
     op = op_of(expr)
     return [op.name, *[to_tree(arg) for arg in expr.args]]
 
 
-MAX_TREE_DEPTH = 64
-MAX_TREE_NODES = 10_000
-MAX_ABS_CONSTANT = 1e300
+def _exact_bits(expr: sympy.Expr) -> int | None:
+    """Bits of an exact rational (numerator + denominator); None for anything else."""
+    if isinstance(expr, sympy.Rational):
+        return int(expr.p).bit_length() + int(expr.q).bit_length()
+    return None
+
+
+def _fold(op: Op, values: Sequence[float]) -> float:
+    """The float64 value of a constant node, computed with the table's numpy functions."""
+    if op.name == "erf":
+        return math.erf(values[0])
+    if op.arity == -1:
+        out = np.float64(values[0])
+        for v in values[1:]:
+            out = op.numpy(out, np.float64(v))
+        return float(out)
+    return float(op.numpy(*[np.float64(v) for v in values]))
 
 
 def from_tree(tree: Any, variables: Sequence[str]) -> sympy.Expr:
     """Build a sympy expression from :func:`to_tree` output, checking everything.
 
     Raises ``ValueError`` for unknown ops, wrong arity, names that are not
-    variables, non-finite or huge numbers, too deep or too large trees.
+    variables, non-finite or huge numbers, too deep or too large trees, constant
+    sub-expressions that are not finite reals (``log(0)``, ``asin(2)``), and results
+    the lowering cannot compute. Never calls ``eval``/``sympify``: sympy nodes are
+    built from the table's constructors only, and every constant sub-tree is first
+    evaluated in float64 so that sympy never sees a runaway exact computation.
     """
+    if isinstance(variables, str):
+        raise ValueError("variables must be a sequence of names, not one string")
     symbols = {name: sympy.Symbol(name) for name in variables}
     count = 0
 
-    def build(node: Any, depth: int) -> sympy.Expr:
+    # returns the expression and, for a constant sub-tree, its float64 value (else None)
+    def build(node: Any, depth: int) -> tuple[sympy.Expr, float | None]:
         nonlocal count
         count += 1
         if count > MAX_TREE_NODES:
@@ -365,36 +431,57 @@ def from_tree(tree: Any, variables: Sequence[str]) -> sympy.Expr:
         if isinstance(node, bool):
             raise ValueError("booleans are not numbers here")
         if isinstance(node, int):
-            if abs(node) > 2**53:
-                raise ValueError(f"integer {node} is too large")
-            return sympy.Integer(node)
+            if abs(node) > MAX_EXACT_INT:
+                raise ValueError(f"integer {node} is too large (|n| <= 2**53)")
+            return sympy.Integer(node), float(node)
         if isinstance(node, float):
             if not math.isfinite(node) or abs(node) > MAX_ABS_CONSTANT:
                 raise ValueError(f"constant {node!r} is not a finite number of sane size")
-            return sympy.Float(node)
+            return sympy.Float(node), node
         if isinstance(node, dict):
             if set(node) == {"var"} and isinstance(node["var"], str):
                 if node["var"] not in symbols:
-                    raise ValueError(f"{node['var']!r} is not one of the variables {list(variables)}")
-                return symbols[node["var"]]
+                    raise ValueError(f"{node['var'][:80]!r} is not one of the variables {list(variables)}")
+                return symbols[node["var"]], None
             if set(node) == {"const"} and node["const"] in ("pi", "E"):
-                return sympy.pi if node["const"] == "pi" else sympy.E
+                return (sympy.pi, math.pi) if node["const"] == "pi" else (sympy.E, math.e)
             raise ValueError(f"unknown leaf {str(node)[:80]!r}")
         if isinstance(node, list) and node and isinstance(node[0], str):
             name, args = node[0], node[1:]
-            if name == "div" and len(args) == 2 and all(type(a) is int for a in args):
-                if args[1] == 0 or max(abs(args[0]), abs(args[1])) > 2**53:
-                    raise ValueError(f"bad rational {args}")
-                return sympy.Rational(args[0], args[1])
+            if name == "div":
+                if len(args) == 2 and all(type(a) is int for a in args):
+                    if args[1] <= 0 or max(abs(args[0]), args[1]) > MAX_EXACT_INT:
+                        raise ValueError(f"bad rational {args} (positive denominator, |p|, q <= 2**53)")
+                    return sympy.Rational(args[0], args[1]), args[0] / args[1]
+                raise ValueError("'div' takes two integers (an exact rational)")
             op = OPS.get(name)
             if op is None:
-                raise ValueError(f"unknown operator {name!r}; allowed: {sorted(OPS)}")
-            if (op.arity == -1 and len(args) < 2) or (op.arity > 0 and len(args) != op.arity):
-                raise ValueError(f"operator {name!r} takes {op.arity if op.arity > 0 else '2+'} arguments, got {len(args)}")
+                raise ValueError(f"unknown operator {name[:80]!r}; allowed: {sorted(OPS)}")
+            if (op.arity == -1 and not 2 <= len(args) <= MAX_NARY_ARGS) or (op.arity > 0 and len(args) != op.arity):
+                want = op.arity if op.arity > 0 else f"2..{MAX_NARY_ARGS}"
+                raise ValueError(f"operator {name!r} takes {want} arguments, got {len(args)}")
             built = [build(arg, depth + 1) for arg in args]
-            if name == "pow" and built[1].is_Number and abs(float(built[1])) > 64:
-                raise ValueError(f"exponent {built[1]} is out of range")
-            return op.build(*built)
+            exprs = [b[0] for b in built]
+            values = [b[1] for b in built]
+            if name == "pow" and values[1] is not None and abs(values[1]) > MAX_POW_EXPONENT:
+                raise ValueError(f"exponent {exprs[1]} is out of range (|e| <= {MAX_POW_EXPONENT})")
+            value = None
+            if all(v is not None for v in values):
+                value = _fold(op, values)  # checked before sympy computes it exactly
+                if not math.isfinite(value) or abs(value) > MAX_ABS_CONSTANT:
+                    raise ValueError(f"constant sub-expression {name}(...) is not a finite real number of sane size")
+                bits = [_exact_bits(e) for e in exprs]
+                if all(b is not None for b in bits):
+                    scale = abs(float(exprs[1])) if name == "pow" else 1.0
+                    if (sum(bits) if name != "pow" else bits[0] * scale) > MAX_EXACT_BITS:
+                        raise ValueError(f"exact constant in {name}(...) needs more than {MAX_EXACT_BITS} bits")
+            return op.build(*exprs), value
         raise ValueError(f"malformed expression node {str(node)[:80]!r}")
 
-    return build(tree, 0)
+    expr = build(tree, 0)[0]
+    if expr.has(*_NOT_REAL):
+        raise ValueError(f"expression is not a finite real function: {str(expr)[:120]}")
+    for sub in sympy.preorder_traversal(expr):
+        if sub.args and not sub.is_Number and not isinstance(sub, sympy.NumberSymbol):
+            op_of(sub)  # raises if sympy rewrote it into something the lowering cannot compute
+    return expr

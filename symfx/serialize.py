@@ -1,0 +1,698 @@
+"""Safe, human-readable save and load of distilled equations.
+
+A saved file is small JSON::
+
+    {"format": "symfx-equations", "version": 1, "symfx_version": "0.1.0", "model": "Net",
+     "regions": [{"name": "mlp", "unit": "", "kind": "row",
+                  "nodes": [...], "inputs": [...], "input_widths": [2], "output": "linear_1",
+                  "out_features": 1, "module_paths": ["mlp"], "variables": ["x0", "x1"],
+                  "nrmse": 0.001, "active": true,
+                  "outputs": [{"text": "sin(x0)*x1", "nrmse": 0.001, "complexity": 4,
+                               "tree": ["mul", ["sin", {"var": "x0"}], {"var": "x1"}]}],
+                  "projections": {"in_mean": [...], "in_basis": [[...]], ...}}]}
+
+Equations are stored as expression trees in the lowering table's vocabulary
+(:func:`symfx.lowering.to_tree`). ``text`` is for people reading the file and
+is never parsed. Reading uses only :mod:`json` (with guards on size, nesting,
+number length, duplicate keys and NaN/Infinity) and
+:func:`symfx.lowering.from_tree`; there is no pickle, ``eval``, ``exec``,
+``sympify`` or ``parse_expr`` anywhere on the path. Everything a file may hold
+is bounded, and every defect is a :class:`symfx.LoadError` that names where it
+is (``regions[0].outputs[1].tree: unknown operator 'system'``).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import sympy
+
+from . import lowering
+from .errors import LoadError, SymfxError
+
+FORMAT = "symfx-equations"
+VERSION = 1
+
+MAX_FILE_BYTES = 8 * 2**20
+# tree depth plus the file's own structure ({} -> regions [] -> {} -> outputs [] -> {} -> tree)
+MAX_JSON_DEPTH = lowering.MAX_TREE_DEPTH + 8
+MAX_NUMBER_CHARS = 40  # a float64 repr needs at most ~24; longer digit strings are an attack
+MAX_REGIONS = 4096
+MAX_ITEMS = 100_000  # nodes, inputs, variables, outputs per region
+MAX_NAME_CHARS = 256
+MAX_PROJECTION_VALUES = 2_000_000
+MAX_FILE_TREE_NODES = 200_000  # all equations together; bounds the sympy work a file can ask for
+KINDS = ("row", "elementwise")
+PROJECTION_KEYS = ("in_mean", "in_basis", "out_mean", "out_basis")
+
+
+# ---------------------------------------------------------------------------
+# plain data: what a file holds once parsed and checked
+# ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SavedOutput:
+    """One output's equation and its error on held-out rows when it was fitted."""
+
+    expr: sympy.Expr
+    nrmse: float | None = None
+
+
+@dataclass(frozen=True)
+class SavedProjection:
+    """``z = (x - in_mean) @ in_basis``; ``y = z_out @ out_basis.T + out_mean`` (float64 arrays)."""
+
+    in_mean: np.ndarray | None = None  # [in_features]
+    in_basis: np.ndarray | None = None  # [in_features, n_variables]
+    out_mean: np.ndarray | None = None  # [out_features]
+    out_basis: np.ndarray | None = None  # [out_features, n_outputs]
+
+
+@dataclass(frozen=True)
+class SavedRegion:
+    """A distilled region as saved: where it sits in the traced graph and its equations."""
+
+    name: str
+    kind: str  # "row" or "elementwise"
+    nodes: tuple[str, ...]  # FX nodes the equations replace
+    inputs: tuple[str, ...]  # FX nodes the equations read
+    input_widths: tuple[int, ...]
+    output: str  # the FX node whose value leaves the region
+    out_features: int
+    variables: tuple[str, ...]
+    outputs: tuple[SavedOutput, ...]
+    unit: str = ""  # module path of the traced unit ("" is the root)
+    module_paths: tuple[str, ...] = ()
+    nrmse: float | None = None
+    active: bool = True
+    projection: SavedProjection | None = None
+
+    @property
+    def exprs(self) -> tuple[sympy.Expr, ...]:
+        return tuple(o.expr for o in self.outputs)
+
+
+@dataclass(frozen=True)
+class Payload:
+    """Everything a saved file holds, checked."""
+
+    regions: tuple[SavedRegion, ...]
+    symfx_version: str = field(default_factory=lambda: _version())
+    model: str = ""  # class name of the model it came from (informational)
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+# ---------------------------------------------------------------------------
+# writing
+# ---------------------------------------------------------------------------
+
+def _array(value: Any) -> np.ndarray:
+    if hasattr(value, "detach"):  # a torch tensor
+        value = value.detach().cpu().double().numpy()
+    return np.asarray(value, dtype=np.float64)
+
+
+def _number(value: float | None) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None  # JSON has no inf/nan; unknown is null
+
+
+def _encode_region(region: SavedRegion, index: int, trees: list[str]) -> dict[str, Any]:
+    where = f"regions[{index}] ({region.name!r})"
+    outputs = []
+    for k, out in enumerate(region.outputs):
+        try:
+            tree = lowering.to_tree(out.expr)
+        except ValueError as exc:
+            raise SymfxError(f"cannot save {where}.outputs[{k}]: {exc}") from None
+        trees.append(json.dumps(tree, separators=(",", ":"), allow_nan=False))
+        outputs.append({
+            "text": str(out.expr),
+            "nrmse": _number(out.nrmse),
+            "complexity": lowering.complexity(out.expr),
+            "tree": f"@@symfx-tree-{len(trees) - 1}@@",
+        })
+    doc: dict[str, Any] = {
+        "name": region.name, "unit": region.unit, "kind": region.kind,
+        "nodes": list(region.nodes), "inputs": list(region.inputs),
+        "input_widths": [int(w) for w in region.input_widths], "output": region.output,
+        "out_features": int(region.out_features), "module_paths": list(region.module_paths),
+        "variables": list(region.variables), "nrmse": _number(region.nrmse), "active": bool(region.active),
+        "outputs": outputs,
+    }
+    proj = region.projection
+    if proj is not None:
+        arrays = {k: getattr(proj, k) for k in PROJECTION_KEYS if getattr(proj, k) is not None}
+        doc["projections"] = {}
+        for key, value in arrays.items():
+            a = _array(value)
+            if not np.isfinite(a).all():
+                raise SymfxError(f"cannot save {where}.projections.{key}: it holds NaN/Inf")
+            trees.append(json.dumps(a.tolist(), separators=(",", ":")))
+            doc["projections"][key] = f"@@symfx-tree-{len(trees) - 1}@@"
+    return doc
+
+
+def dumps(payload: Payload) -> str:
+    """The file text for ``payload``: indented JSON with each tree and matrix on one line.
+
+    The text is parsed back before it is returned, so a file that :func:`parses`
+    would refuse is never written.
+    """
+    trees: list[str] = []
+    doc = {
+        "format": FORMAT, "version": VERSION, "symfx_version": str(payload.symfx_version),
+        "model": str(payload.model),
+        "regions": [_encode_region(r, i, trees) for i, r in enumerate(payload.regions)],
+    }
+    text = json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False)
+    # splice the compact trees in place of their placeholders (one line each keeps files readable)
+    text = re.sub(r'"@@symfx-tree-(\d+)@@"', lambda m: trees[int(m.group(1))], text)
+    try:
+        parsed = parses(text)
+    except LoadError as exc:
+        raise SymfxError(f"refusing to write a file that could not be loaded back: {exc}") from None
+    for i, (a, b) in enumerate(zip(payload.regions, parsed.regions)):
+        for k, (ea, eb) in enumerate(zip(a.exprs, b.exprs)):
+            if sympy.srepr(ea) != sympy.srepr(eb):
+                raise SymfxError(f"regions[{i}].outputs[{k}]: {ea} would load back as {eb}")
+    return text + "\n"
+
+
+# ---------------------------------------------------------------------------
+# reading
+# ---------------------------------------------------------------------------
+
+class _Invalid(Exception):
+    """Raised inside the json hooks; turned into a LoadError by parses()."""
+
+
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)  # unrolled: linear time
+
+
+def _check_nesting(text: str) -> None:
+    """Refuse deeply nested JSON before json.loads recurses into it (RecursionError, C stack)."""
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return
+    bare = _STRING.sub('""', text).encode("utf-8", "replace")
+    codes = np.frombuffer(bare, dtype=np.uint8)
+    step = (codes == ord("[")).astype(np.int32) + (codes == ord("{"))
+    step -= (codes == ord("]")).astype(np.int32) + (codes == ord("}"))
+    if codes.size and int(np.cumsum(step).max()) > MAX_JSON_DEPTH:
+        raise LoadError(f"the file nests deeper than {MAX_JSON_DEPTH} levels; a symfx equations file never does")
+
+
+def _parse_int(digits: str) -> int:
+    if len(digits) > MAX_NUMBER_CHARS:
+        raise _Invalid(f"number with {len(digits)} digits is too long")
+    return int(digits)
+
+
+def _parse_float(digits: str) -> float:
+    if len(digits) > MAX_NUMBER_CHARS:
+        raise _Invalid(f"number with {len(digits)} characters is too long")
+    value = float(digits)
+    if not math.isfinite(value):
+        raise _Invalid(f"number {digits} overflows a float64")
+    return value
+
+
+def _parse_constant(name: str) -> Any:
+    raise _Invalid(f"{name} is not a number a symfx file may hold")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _Invalid(f"key {key[:60]!r} appears twice in one object")
+        out[key] = value
+    return out
+
+
+def _decode(text: str) -> Any:
+    if not isinstance(text, str):
+        raise LoadError(f"expected the file's text (str), got {type(text).__name__}")
+    if len(text) > MAX_FILE_BYTES:
+        raise LoadError(f"the file is larger than {MAX_FILE_BYTES} bytes; a symfx equations file is small")
+    _check_nesting(text)
+    try:
+        return json.loads(
+            text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant,
+            object_pairs_hook=_no_duplicates,
+        )
+    except _Invalid as exc:
+        raise LoadError(f"not a valid symfx equations file: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise LoadError(f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+    except (ValueError, RecursionError) as exc:  # e.g. int digit limits; nesting is checked above
+        raise LoadError(f"not a valid symfx equations file: {str(exc)[:200]}") from None
+
+
+# -- small typed readers; each failure names the path of the offending field --------
+
+def _fail(where: str, message: str) -> LoadError:
+    return LoadError(f"{where}: {message}")
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "object", list: "list", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), "number")
+
+
+def _object(value: Any, where: str, required: Sequence[str], optional: Sequence[str] = ()) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _fail(where, f"expected an object, got a {_type_name(value)}")
+    missing = [k for k in required if k not in value]
+    if missing:
+        raise _fail(where, f"missing field(s) {missing}")
+    unknown = sorted(set(value) - set(required) - set(optional))
+    if unknown:
+        shown = [k[:40] for k in unknown[:5]]
+        raise _fail(where, f"unknown field(s) {shown}; this file is not symfx-equations version {VERSION}")
+    return value
+
+
+def _list(value: Any, where: str, max_len: int = MAX_ITEMS, min_len: int = 0) -> list[Any]:
+    if not isinstance(value, list):
+        raise _fail(where, f"expected a list, got a {_type_name(value)}")
+    if not min_len <= len(value) <= max_len:
+        raise _fail(where, f"expected {min_len}..{max_len} items, got {len(value)}")
+    return value
+
+
+def _text(value: Any, where: str, *, identifier: bool = False, allow_empty: bool = False) -> str:
+    if not isinstance(value, str):
+        raise _fail(where, f"expected a string, got a {_type_name(value)}")
+    if (not value and not allow_empty) or len(value) > MAX_NAME_CHARS:
+        raise _fail(where, f"expected 1..{MAX_NAME_CHARS} characters, got {len(value)}")
+    if not value.isprintable():  # no control characters or terminal escapes in reports
+        raise _fail(where, f"{value[:40]!r} holds non-printable characters")
+    if identifier and not value.isidentifier():
+        raise _fail(where, f"{value[:40]!r} is not an identifier")
+    return value
+
+
+def _names(value: Any, where: str, *, identifier: bool = True, min_len: int = 0, unique: bool = True) -> tuple[str, ...]:
+    items = _list(value, where, min_len=min_len)
+    names = tuple(_text(v, f"{where}[{i}]", identifier=identifier) for i, v in enumerate(items))
+    if unique and len(set(names)) != len(names):
+        raise _fail(where, "names repeat")
+    return names
+
+
+def _int(value: Any, where: str, lo: int, hi: int) -> int:
+    if type(value) is not int or not lo <= value <= hi:
+        raise _fail(where, f"expected an integer in {lo}..{hi}, got {str(value)[:40]}")
+    return value
+
+
+def _error_value(value: Any, where: str) -> float | None:
+    if value is None:
+        return None
+    if type(value) not in (int, float) or not 0 <= value <= 1e300:
+        raise _fail(where, f"expected a non-negative number or null, got {str(value)[:40]}")
+    return float(value)
+
+
+def _tree_size(tree: Any) -> int:
+    """Node count of a JSON tree (iterative; nesting is already bounded)."""
+    count, stack = 0, [tree]
+    while stack:
+        node = stack.pop()
+        count += 1
+        if isinstance(node, list):
+            stack.extend(node[1:])
+    return count
+
+
+def _matrix(value: Any, where: str, ndim: int, budget: list[int]) -> np.ndarray:
+    rows = _list(value, where, min_len=1)
+    if ndim == 2:
+        width = len(_list(rows[0], f"{where}[0]", min_len=1))
+        for i, row in enumerate(rows):
+            if len(_list(row, f"{where}[{i}]")) != width:
+                raise _fail(f"{where}[{i}]", f"rows differ in length ({len(row)} vs {width})")
+        flat = [x for row in rows for x in row]
+    else:
+        flat = rows
+    budget[0] -= len(flat)
+    if budget[0] < 0:
+        raise _fail(where, f"projections hold more than {MAX_PROJECTION_VALUES} numbers")
+    if not all(type(x) in (int, float) for x in flat):
+        bad = next(x for x in flat if type(x) not in (int, float))
+        raise _fail(where, f"expected numbers, found a {_type_name(bad)}")
+    a = np.asarray(flat, dtype=np.float64)
+    if not np.isfinite(a).all() or (a.size and np.abs(a).max() > lowering.MAX_ABS_CONSTANT):
+        raise _fail(where, "holds a number out of range")
+    return a.reshape(len(rows), -1) if ndim == 2 else a
+
+
+def _projection(value: Any, where: str, n_in: int, n_vars: int, n_out: int, n_exprs: int,
+                budget: list[int]) -> SavedProjection:
+    doc = _object(value, where, (), PROJECTION_KEYS)
+    arrays = {k: _matrix(doc[k], f"{where}.{k}", 2 if k.endswith("basis") else 1, budget)
+              for k in PROJECTION_KEYS if k in doc}
+    proj = SavedProjection(**arrays)
+    # both halves of a projection come as a pair, and shapes match the region they wrap
+    for side, n_feat, n_sym, what in (("in", n_in, n_vars, "variables"), ("out", n_out, n_exprs, "outputs")):
+        mean, basis = getattr(proj, f"{side}_mean"), getattr(proj, f"{side}_basis")
+        if (mean is None) != (basis is None):
+            raise _fail(where, f"{side}_mean and {side}_basis come together")
+        if basis is not None and (basis.shape != (n_feat, n_sym) or mean.shape != (n_feat,)):
+            raise _fail(where, f"{side}_basis must be [{n_feat}, {n_sym}] and {side}_mean [{n_feat}] "
+                               f"(features x {what}), got {list(basis.shape)} and {list(mean.shape)}")
+    return proj
+
+
+_REGION_REQUIRED = ("name", "kind", "nodes", "inputs", "input_widths", "output", "out_features",
+                    "variables", "outputs")
+_REGION_OPTIONAL = ("unit", "module_paths", "nrmse", "active", "projections")
+
+
+def _region(value: Any, where: str, budget: list[int]) -> SavedRegion:
+    doc = _object(value, where, _REGION_REQUIRED, _REGION_OPTIONAL)
+    name = _text(doc["name"], f"{where}.name")
+    kind = doc["kind"]
+    if kind not in KINDS:
+        raise _fail(f"{where}.kind", f"expected one of {list(KINDS)}, got {str(kind)[:40]!r}")
+    unit = _text(doc.get("unit", ""), f"{where}.unit", allow_empty=True)
+    nodes = _names(doc["nodes"], f"{where}.nodes", min_len=1)
+    inputs = _names(doc["inputs"], f"{where}.inputs", min_len=1)
+    widths = tuple(_int(w, f"{where}.input_widths[{i}]", 1, MAX_ITEMS)
+                   for i, w in enumerate(_list(doc["input_widths"], f"{where}.input_widths")))
+    if len(widths) != len(inputs):
+        raise _fail(f"{where}.input_widths", f"has {len(widths)} entries for {len(inputs)} inputs")
+    output = _text(doc["output"], f"{where}.output", identifier=True)
+    if output not in nodes:
+        raise _fail(f"{where}.output", f"{output!r} is not one of the region's nodes")
+    if set(inputs) & set(nodes):
+        raise _fail(f"{where}.inputs", "a region cannot read its own nodes")
+    out_features = _int(doc["out_features"], f"{where}.out_features", 1, MAX_ITEMS)
+    variables = _names(doc["variables"], f"{where}.variables", min_len=1)
+    module_paths = _names(doc.get("module_paths", []), f"{where}.module_paths", identifier=False, unique=False)
+    nrmse = _error_value(doc.get("nrmse"), f"{where}.nrmse")
+    active = doc.get("active", True)
+    if type(active) is not bool:
+        raise _fail(f"{where}.active", f"expected true or false, got a {_type_name(active)}")
+
+    outputs = []
+    for k, item in enumerate(_list(doc["outputs"], f"{where}.outputs", min_len=1)):
+        at = f"{where}.outputs[{k}]"
+        out = _object(item, at, ("tree",), ("text", "nrmse", "complexity"))
+        # "text" and "complexity" are for readers only: never parsed, never trusted
+        budget[1] -= _tree_size(out["tree"])
+        if budget[1] < 0:
+            raise _fail(f"{at}.tree", f"the file's equations hold more than {MAX_FILE_TREE_NODES} nodes")
+        try:
+            expr = lowering.from_tree(out["tree"], variables)
+        except ValueError as exc:
+            raise _fail(f"{at}.tree", str(exc)) from None
+        outputs.append(SavedOutput(expr, _error_value(out.get("nrmse"), f"{at}.nrmse")))
+
+    projection = None
+    if "projections" in doc:
+        projection = _projection(doc["projections"], f"{where}.projections", sum(widths), len(variables),
+                                 out_features, len(outputs), budget)
+    has_in = projection is not None and projection.in_basis is not None
+    has_out = projection is not None and projection.out_basis is not None
+    if kind == "elementwise":
+        if projection is not None:
+            raise _fail(f"{where}.projections", "an elementwise region has no projections")
+        if len(variables) != len(inputs) or len(outputs) != 1 or out_features != 1:
+            raise _fail(where, "an elementwise region has one variable per input and exactly one output")
+    else:
+        if not has_in and len(variables) != sum(widths):
+            raise _fail(f"{where}.variables", f"{len(variables)} variables for {sum(widths)} input features")
+        if not has_out and len(outputs) != out_features:
+            raise _fail(f"{where}.outputs", f"{len(outputs)} equations for {out_features} output features")
+    return SavedRegion(
+        name=name, kind=kind, nodes=nodes, inputs=inputs, input_widths=widths, output=output,
+        out_features=out_features, variables=variables, outputs=tuple(outputs), unit=unit,
+        module_paths=module_paths, nrmse=nrmse, active=active, projection=projection,
+    )
+
+
+def parses(text: str) -> Payload:
+    """Parse and check the text of a saved file; any defect is a :class:`LoadError` naming where."""
+    doc = _object(_decode(text), "file", ("format", "version", "regions"), ("symfx_version", "model"))
+    if doc["format"] != FORMAT:
+        raise _fail("file.format", f"expected {FORMAT!r}, got {str(doc['format'])[:40]!r}")
+    if type(doc["version"]) is not int or doc["version"] != VERSION:
+        raise _fail("file.version", f"this symfx reads version {VERSION}, the file is version "
+                                    f"{str(doc['version'])[:20]}; upgrade symfx to read it")
+    version = _text(doc.get("symfx_version", "unknown"), "file.symfx_version")
+    model = _text(doc.get("model", ""), "file.model", allow_empty=True)
+    budget = [MAX_PROJECTION_VALUES, MAX_FILE_TREE_NODES]
+    regions = tuple(_region(r, f"regions[{i}]", budget)
+                    for i, r in enumerate(_list(doc["regions"], "file.regions", max_len=MAX_REGIONS)))
+    names = [r.name for r in regions]
+    if len(set(names)) != len(names):
+        raise _fail("file.regions", "two regions have the same name")
+    claimed: dict[tuple[str, str], str] = {}
+    for r in regions:
+        for node in r.nodes:
+            if claimed.setdefault((r.unit, node), r.name) != r.name:
+                raise _fail(f"regions ({r.name!r})", f"node {node!r} also belongs to {claimed[(r.unit, node)]!r}")
+    return Payload(regions=regions, symfx_version=version, model=model)
+
+
+def read(path: str | os.PathLike[str]) -> Payload:
+    """Read and check a saved file without touching any model."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)  # never read more than the limit
+    except OSError as exc:
+        raise LoadError(f"cannot read {os.fspath(path)!r}: {exc.strerror or exc}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise LoadError(f"{os.fspath(path)!r} is larger than {MAX_FILE_BYTES} bytes; a symfx equations file is small")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise LoadError(f"{os.fspath(path)!r} is not UTF-8 text (byte {exc.start})") from None
+    try:
+        return parses(text)
+    except LoadError as exc:
+        raise LoadError(f"{os.fspath(path)}: {exc}") from None
+
+
+def write(payload: Payload, path: str | os.PathLike[str]) -> None:
+    """Write ``payload`` to ``path`` atomically (a crash never leaves half a file)."""
+    text = dumps(payload)
+    tmp = f"{os.fspath(path)}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------------
+# SymbolicModule integration
+# ---------------------------------------------------------------------------
+
+def payload_of(sm: Any) -> Payload:
+    """The plain data of a SymbolicModule's distilled regions (what ``sm.save`` writes)."""
+    regions = []
+    for d in sm.distilled:
+        region = sm._regions[d.name]  # partition's Region: unit, output, widths, out_features
+        proj = d.projection
+        saved_proj = None
+        if proj is not None and (proj.in_basis is not None or proj.out_basis is not None):
+            saved_proj = SavedProjection(
+                *[None if getattr(proj, k) is None else _array(getattr(proj, k)) for k in PROJECTION_KEYS])
+        regions.append(SavedRegion(
+            name=d.name, kind=d.kind, nodes=tuple(d.nodes), inputs=tuple(d.inputs),
+            input_widths=tuple(region.input_widths), output=region.output, out_features=region.out_features,
+            variables=tuple(d.variables),
+            outputs=tuple(SavedOutput(e, n) for e, n in zip(d.exprs, d.output_nrmse)),
+            unit=region.unit, module_paths=tuple(d.module_paths), nrmse=d.nrmse, active=d.active,
+            projection=saved_proj,
+        ))
+    return Payload(regions=tuple(regions), model=_model_name(sm))
+
+
+def _model_name(sm: Any) -> str:
+    root = sm.model
+    inner = getattr(root, "neural", root)  # a root SwitchableUnit wraps the traced GraphModule
+    return type(inner).__name__
+
+
+def save(sm: Any, path: str | os.PathLike[str]) -> None:
+    """Write ``sm``'s equations to ``path`` (JSON); :func:`load` re-applies them to a fresh model."""
+    write(payload_of(sm), path)
+
+
+def load(
+    path: str | os.PathLike[str],
+    model: Any,
+    *,
+    example_inputs: Any = None,
+    strict: bool = True,
+    config: Any = None,
+    **options: Any,
+) -> Any:
+    """Re-apply the equations saved at ``path`` to ``model`` (same architecture), without refitting.
+
+    ``model`` is not modified; a :class:`SymbolicModule` around a copy is returned.
+    ``example_inputs`` (a tensor or tuple of positional inputs) is optional but
+    recommended: with it, every region's input widths and output width are
+    checked against the model and the rewritten model is run once. With
+    ``strict=False`` regions that do not match the model stay neural and are
+    listed in ``sm.skipped`` instead of raising. Other keyword options are
+    :class:`symfx.Config` fields.
+    """
+    return apply(read(path), model, example_inputs=example_inputs, strict=strict, config=config, **options)
+
+
+def apply(
+    payload: Payload,
+    model: Any,
+    *,
+    example_inputs: Any = None,
+    strict: bool = True,
+    config: Any = None,
+    **options: Any,
+) -> Any:
+    """Build a SymbolicModule from checked ``payload`` and ``model`` (see :func:`load`)."""
+    import copy
+
+    import torch
+
+    from passes.fit import Fit, FrontEntry, Projection
+    from passes.partition import Region, shape_propagate
+
+    from .config import make_config
+    from .frontend import move_args, model_device, trace_units
+    from .module import SwitchableUnit, SymbolicModule, set_submodule
+
+    if not isinstance(model, torch.nn.Module):
+        raise LoadError(f"symfx.load needs the model (a torch.nn.Module) to apply the equations to, "
+                        f"got {type(model).__name__}")
+    cfg = make_config(config, **options)
+    work = copy.deepcopy(model)
+    was_training = work.training
+    work.eval()
+    traced = trace_units(work)
+    units = {u.path: u.graph_module for u in traced.units}
+    if example_inputs is not None:
+        _propagate(work, units, move_args(_as_tuple(example_inputs), model_device(work)), shape_propagate)
+
+    skipped: list[tuple[str, str]] = []
+    regions, fits = [], {}
+    for i, saved in enumerate(payload.regions):
+        problem = _mismatch(saved, units, example_inputs is not None)
+        if problem:
+            message = (f"regions[{i}] ({saved.name!r}): {problem}. Is this the model the file was saved from "
+                       f"({payload.model or 'unknown'}, symfx {payload.symfx_version})?")
+            if strict:
+                raise LoadError(message + " Pass strict=False to load the regions that do match.")
+            skipped.append((saved.name, f"not applied on load: {problem}"))
+            continue
+        regions.append(Region(
+            name=saved.name, unit=saved.unit, kind=saved.kind, nodes=saved.nodes, inputs=saved.inputs,
+            input_widths=saved.input_widths, output=saved.output, out_features=saved.out_features,
+            variables=saved.variables, module_paths=saved.module_paths,
+        ))
+        nan = float("nan")
+        proj = saved.projection
+        fits[saved.name] = Fit(
+            region=saved.name, variables=saved.variables,
+            fronts=tuple((FrontEntry(o.expr, lowering.complexity(o.expr), nan,
+                                     nan if o.nrmse is None else o.nrmse, True),) for o in saved.outputs),
+            chosen=tuple(0 for _ in saved.outputs),
+            output_nrmse=tuple(nan if o.nrmse is None else o.nrmse for o in saved.outputs),
+            nrmse=nan if saved.nrmse is None else saved.nrmse,
+            projection=None if proj is None else Projection(proj.in_mean, proj.in_basis, proj.out_mean, proj.out_basis),
+            seconds=0.0,
+        )
+
+    switchable = {}
+    for path, gm in units.items():
+        sw = SwitchableUnit(gm)
+        switchable[path] = sw
+        if path:
+            set_submodule(work, path, sw)
+    root = switchable[""] if "" in switchable else work
+    try:
+        sm = SymbolicModule(root, switchable, regions, fits, cfg, skipped)
+        inactive = [r.name for r in payload.regions if not r.active and r.name in fits]
+        if inactive:
+            sm.use_neural(inactive)
+        if example_inputs is not None:
+            with torch.no_grad():
+                sm(*move_args(_as_tuple(example_inputs), model_device(work)))
+    except LoadError:
+        raise
+    except Exception as exc:  # the rewrite or the first run failed: the file does not fit this model
+        raise LoadError(f"the saved equations do not fit this model ({type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0][:200] if str(exc) else ''})") from exc
+    sm.train(was_training)
+    return sm
+
+
+def _as_tuple(args: Any) -> tuple[Any, ...]:
+    return tuple(args) if isinstance(args, (tuple, list)) else (args,)
+
+
+def _propagate(work: Any, units: Mapping[str, Any], args: tuple[Any, ...], shape_propagate: Callable[..., None]) -> None:
+    """Annotate each traced unit with shapes and dtypes from one run of the model on ``args``."""
+    import torch
+
+    unit_args: dict[str, tuple[Any, ...]] = {"": args} if "" in units else {}
+    hooks = []
+    for path in units:
+        if path:
+            def grab(mod: Any, a: tuple, kw: dict, path: str = path) -> None:
+                unit_args.setdefault(path, tuple(a) + tuple(kw.values()))
+            hooks.append(work.get_submodule(path).register_forward_pre_hook(grab, with_kwargs=True))
+    try:
+        with torch.no_grad():
+            work(*args)
+        for path, a in unit_args.items():
+            shape_propagate(units[path], a)
+    except Exception as exc:
+        raise LoadError(f"the model failed on example_inputs ({type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0][:200] if str(exc) else ''})") from exc
+    finally:
+        for h in hooks:
+            h.remove()
+
+
+def _mismatch(saved: SavedRegion, units: Mapping[str, Any], shapes: bool) -> str | None:
+    """Why ``saved`` cannot be applied to the traced units, or None."""
+    gm = units.get(saved.unit)
+    if gm is None:
+        return f"the model has no traced unit {saved.unit or '<root>'!r}"
+    nodes = {n.name: n for n in gm.graph.nodes}
+    missing = [n for n in saved.nodes + saved.inputs if n not in nodes]
+    if missing:
+        return f"the model's graph has no node(s) {missing[:5]}"
+    wrong = [n for n in saved.nodes if nodes[n].op in ("placeholder", "output", "get_attr")]
+    if wrong:
+        return f"node(s) {wrong[:5]} are not computations"
+    if not shapes:
+        return None
+    def width(name: str) -> int | None:
+        meta = nodes[name].meta.get("tensor_meta")
+        shape = getattr(meta, "shape", None)
+        return int(shape[-1]) if shape is not None and len(shape) else None
+    if saved.kind == "row":
+        got = [width(n) for n in saved.inputs]
+        if any(g is not None and g != w for g, w in zip(got, saved.input_widths)):
+            return f"inputs {list(saved.inputs)} have {got} features, the file says {list(saved.input_widths)}"
+        out = width(saved.output)
+        if out is not None and out != saved.out_features:
+            return f"output {saved.output!r} has {out} features, the file says {saved.out_features}"
+    return None
+
