@@ -1,0 +1,1 @@
+"""Runnable demos: symbolic distillation recovers physics from trained networks (``symfx demo``)."""
