@@ -1,0 +1,160 @@
+"""Record pass: capture each region's inputs and outputs while calibration data runs.
+
+An ``fx.Interpreter`` subclass watches the region boundary nodes. Rows stay on
+the model's device in a bounded reservoir (uniform sampling over the whole
+stream via random priorities + top-k); only the kept rows reach the host.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+import torch.fx as fx
+
+
+@dataclass(frozen=True)
+class Samples:
+    """Recorded rows of one region, split into fitting and held-out rows."""
+
+    region: str
+    X: torch.Tensor  # [n, in_features], on the model's device
+    Y: torch.Tensor  # [n, out_features]
+    X_holdout: torch.Tensor
+    Y_holdout: torch.Tensor
+    x_min: torch.Tensor  # per input feature, over every finite row seen (not only the kept ones)
+    x_max: torch.Tensor
+    rows_seen: int
+    rows_dropped: int  # rows with NaN/Inf, never kept
+    skipped: str | None = None  # why this region cannot be fitted, if so
+
+
+class Reservoir:
+    """Uniform sample without replacement of a stream of rows, kept on the rows' device."""
+
+    def __init__(self, capacity: int, seed: int):
+        self.capacity = capacity
+        self.seed = seed
+        self.keys: torch.Tensor | None = None
+        self.X: torch.Tensor | None = None
+        self.Y: torch.Tensor | None = None
+        self.generator: torch.Generator | None = None
+        self.rows_seen = 0
+        self.rows_dropped = 0
+        self.x_min: torch.Tensor | None = None
+        self.x_max: torch.Tensor | None = None
+
+    def add(self, X: torch.Tensor, Y: torch.Tensor) -> None:
+        X = X.detach()
+        Y = Y.detach()
+        finite = torch.isfinite(X).all(dim=1) & torch.isfinite(Y).all(dim=1)
+        n_bad = int((~finite).sum())
+        self.rows_seen += X.shape[0]
+        self.rows_dropped += n_bad
+        if n_bad:
+            X, Y = X[finite], Y[finite]
+        if X.shape[0] == 0:
+            return
+        lo, hi = X.amin(0), X.amax(0)
+        self.x_min = lo if self.x_min is None else torch.minimum(self.x_min, lo)
+        self.x_max = hi if self.x_max is None else torch.maximum(self.x_max, hi)
+        if self.generator is None:
+            self.generator = torch.Generator(device=X.device).manual_seed(self.seed)
+        keys = torch.rand(X.shape[0], generator=self.generator, device=X.device)
+        if self.keys is not None:
+            keys = torch.cat([self.keys, keys])
+            X = torch.cat([self.X, X])
+            Y = torch.cat([self.Y, Y])
+        if keys.shape[0] > self.capacity:
+            keys, idx = torch.topk(keys, self.capacity)
+            X, Y = X[idx], Y[idx]
+        else:
+            X, Y = X.clone(), Y.clone()  # never alias the model's live activations
+        self.keys, self.X, self.Y = keys, X, Y
+
+
+class RecordingInterpreter(fx.Interpreter):
+    """Runs a GraphModule and hands each watched region's (inputs, output) to its reservoir."""
+
+    def __init__(self, gm: fx.GraphModule, regions: Sequence[Any], reservoirs: dict[str, Reservoir]):
+        super().__init__(gm)
+        self.regions = list(regions)
+        self.reservoirs = reservoirs
+        self.watch: dict[str, list[Any]] = {}
+        for region in self.regions:
+            for name in (*region.inputs, region.output):
+                self.watch.setdefault(name, []).append(region)
+        self.values: dict[str, torch.Tensor] = {}
+
+    def run_node(self, n: fx.Node) -> Any:
+        value = super().run_node(n)
+        if n.name in self.watch:
+            self.values[n.name] = value
+            for region in self.watch[n.name]:
+                if n.name == region.output:
+                    self._capture(region)
+        return value
+
+    def _capture(self, region: Any) -> None:
+        out = self.values[region.output]
+        if region.kind == "row":
+            lead = out.shape[:-1]
+            cols = [self.values[name].expand(*lead, w).reshape(-1, w) for name, w in zip(region.inputs, region.input_widths)]
+            X = torch.cat(cols, dim=1) if len(cols) > 1 else cols[0]
+            Y = out.reshape(-1, region.out_features)
+        else:
+            X = torch.stack([self.values[name].expand_as(out).reshape(-1) for name in region.inputs], dim=1)
+            Y = out.reshape(-1, 1)
+        self.reservoirs[region.name].add(X, Y)
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().run(*args, **kwargs)
+        finally:
+            self.values.clear()
+
+
+class RecordingUnit(torch.nn.Module):
+    """Stands in for a traced unit while calibration runs, so the rest of the model runs as usual."""
+
+    def __init__(self, gm: fx.GraphModule, interpreter: RecordingInterpreter):
+        super().__init__()
+        self.gm = gm
+        self.interpreter = interpreter
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        # Interpreter takes positional args only; map keyword args onto the placeholders' order
+        if kwargs:
+            names = [n.target for n in self.gm.graph.nodes if n.op == "placeholder"]
+            args = tuple(args) + tuple(kwargs[name] for name in names[len(args):] if name in kwargs)
+        return self.interpreter.run(*args)
+
+
+def finish(regions: Sequence[Any], reservoirs: dict[str, Reservoir], holdout: float, min_samples: int,
+           seed: int) -> dict[str, Samples]:
+    """Turn filled reservoirs into Samples with a random held-out split."""
+    out: dict[str, Samples] = {}
+    for region in regions:
+        res = reservoirs[region.name]
+        n = 0 if res.X is None else res.X.shape[0]
+        reason = None
+        if n < min_samples:
+            reason = (
+                f"only {n} usable rows recorded (need min_samples={min_samples}; "
+                f"{res.rows_dropped} of {res.rows_seen} rows had NaN/Inf)"
+            )
+        if n == 0:
+            empty = torch.zeros(0, region.in_features)
+            out[region.name] = Samples(region.name, empty, torch.zeros(0, region.out_features), empty,
+                                       torch.zeros(0, region.out_features), empty[0], empty[0],
+                                       res.rows_seen, res.rows_dropped, reason)
+            continue
+        g = torch.Generator().manual_seed(seed)
+        perm = torch.randperm(n, generator=g).to(res.X.device)
+        n_hold = max(1, int(round(n * holdout)))
+        hold, train = perm[:n_hold], perm[n_hold:]
+        out[region.name] = Samples(
+            region.name, res.X[train], res.Y[train], res.X[hold], res.Y[hold],
+            res.x_min, res.x_max, res.rows_seen, res.rows_dropped, reason,
+        )
+    return out

@@ -1,0 +1,84 @@
+"""Rewrite pass: splice lowered equations into a copy of the graph in place of their regions.
+
+The copy shares parameters with the original GraphModule, which stays
+untouched (it is the neural path that ``use_neural()`` returns to).
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any, Sequence
+
+import numpy as np
+import sympy
+import torch
+import torch.fx as fx
+
+from symfx.lowering import emit_exprs
+
+aten = torch.ops.aten
+
+
+def _buffer(gm: fx.GraphModule, graph: fx.Graph, name: str, array: np.ndarray, dtype: torch.dtype,
+            device: torch.device | None) -> fx.Node:
+    gm.register_buffer(name, torch.as_tensor(np.ascontiguousarray(array), dtype=dtype, device=device))
+    return graph.get_attr(name)
+
+
+def rewrite(gm: fx.GraphModule, replacements: Sequence[tuple[Any, Any]]) -> fx.GraphModule:
+    """Return a new GraphModule where each (region, fit) pair's nodes compute ``fit.exprs``."""
+    graph = copy.deepcopy(gm.graph)
+    new = fx.GraphModule(gm, graph, class_name=type(gm).__name__)
+    nodes = {n.name: n for n in graph.nodes}
+    for index, (region, fit) in enumerate(replacements):
+        out_node = nodes[region.output]
+        meta = out_node.meta.get("tensor_meta")
+        dtype = getattr(meta, "dtype", None) or torch.float32
+        device = _device_of(gm)
+        before = set(graph.nodes)
+        with graph.inserting_before(out_node):
+            inputs = [nodes[name] for name in region.inputs]
+            symbols = [sympy.Symbol(v) for v in fit.variables]
+            proj = fit.projection
+            if region.kind == "elementwise":
+                env = dict(zip(symbols, inputs))
+                result = emit_exprs(graph, list(fit.exprs), env)[0]
+            else:
+                if proj is not None and proj.in_basis is not None:
+                    x = inputs[0] if len(inputs) == 1 else graph.call_function(aten.cat.default, (inputs, -1))
+                    mean = _buffer(new, graph, f"_symfx{index}_in_mean", proj.in_mean, dtype, device)
+                    basis = _buffer(new, graph, f"_symfx{index}_in_basis", proj.in_basis, dtype, device)
+                    z = graph.call_function(aten.matmul.default, (graph.call_function(aten.sub.Tensor, (x, mean)), basis))
+                    columns = [graph.call_function(aten.select.int, (z, -1, j)) for j in range(len(symbols))]
+                else:
+                    columns = [
+                        graph.call_function(aten.select.int, (inp, -1, j))
+                        for inp, width in zip(inputs, region.input_widths)
+                        for j in range(width)
+                    ]
+                env = dict(zip(symbols, columns))
+                outs = emit_exprs(graph, list(fit.exprs), env)
+                result = graph.call_function(aten.stack.default, (outs, -1))
+                if proj is not None and proj.out_basis is not None:
+                    basis_t = _buffer(new, graph, f"_symfx{index}_out_basis_t", proj.out_basis.T, dtype, device)
+                    mean = _buffer(new, graph, f"_symfx{index}_out_mean", proj.out_mean, dtype, device)
+                    result = graph.call_function(
+                        aten.add.Tensor, (graph.call_function(aten.matmul.default, (result, basis_t)), mean)
+                    )
+        for node in set(graph.nodes) - before:
+            node.meta["symfx_region"] = region.name
+        out_node.replace_all_uses_with(result)
+        for name in reversed(region.nodes):
+            node = nodes[name]
+            if not node.users:
+                graph.erase_node(node)
+    graph.eliminate_dead_code()
+    graph.lint()
+    new.delete_all_unused_submodules()
+    new.recompile()
+    return new
+
+
+def _device_of(gm: torch.nn.Module) -> torch.device | None:
+    for tensor in list(gm.parameters()) + list(gm.buffers()):
+        return tensor.device
+    return None

@@ -1,0 +1,194 @@
+"""SymbolicModule: the result users hold — the model with distilled regions switchable in and out."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+import sympy
+import torch
+import torch.fx as fx
+import torch.nn as nn
+
+from .lowering import round_expr
+
+
+@dataclass
+class Distilled:
+    """One replaced subgraph: its equations, how well they match the network, and the whole front."""
+
+    name: str
+    kind: str  # "row" or "elementwise"
+    variables: tuple[str, ...]
+    exprs: list[sympy.Expr]  # one per fitted output (per principal component when pca_out is used)
+    nrmse: float  # region output vs. the network on held-out rows
+    output_nrmse: tuple[float, ...]
+    front: list[tuple[Any, ...]]  # per output: FrontEntry(expr, complexity, loss, nrmse, safe), ascending complexity
+    nodes: tuple[str, ...]  # FX nodes replaced
+    inputs: tuple[str, ...]  # FX nodes the equations read
+    module_paths: tuple[str, ...]
+    projection: Any  # passes.fit.Projection or None
+    seconds: float  # fit time
+    active: bool = True  # equations in use (False after use_neural(name))
+
+    def equations(self, digits: int = 4) -> list[str]:
+        """Readable equations with constants rounded to ``digits`` significant digits."""
+        return [str(round_expr(e, digits)) for e in self.exprs]
+
+    def __repr__(self) -> str:
+        eqs = "; ".join(self.equations())
+        return f"Distilled({self.name!r}, {self.kind}, nrmse={self.nrmse:.3g}, {eqs})"
+
+
+class SwitchableUnit(nn.Module):
+    """A traced unit: the original graph (``neural``) and the graph with equations in (``symbolic``)."""
+
+    def __init__(self, neural: fx.GraphModule):
+        super().__init__()
+        self.neural = neural
+        self.symbolic: fx.GraphModule | None = None
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        graph = self.symbolic if self.symbolic is not None else self.neural
+        return graph(*args, **kwargs)
+
+
+def set_submodule(root: nn.Module, path: str, module: nn.Module) -> None:
+    parent_path, _, name = path.rpartition(".")
+    parent = root.get_submodule(parent_path) if parent_path else root
+    setattr(parent, name, module)
+
+
+class SymbolicModule(nn.Module):
+    """The model with its distilled regions rewritten into equations; call it like the model."""
+
+    def __init__(self, model: nn.Module, units: dict[str, SwitchableUnit], regions: Sequence[Any],
+                 fits: dict[str, Any], config: Any, skipped: Sequence[tuple[str, str]] = ()):
+        super().__init__()
+        self.model = model  # the root SwitchableUnit, or a copy of the user's model holding them
+        self._units = units
+        self._regions = {r.name: r for r in regions}
+        self._fits = dict(fits)
+        self.config = config
+        self.skipped: list[tuple[str, str]] = list(skipped)  # (what, why) for everything left neural
+        self.validation: Any = None
+        self.distilled: list[Distilled] = []
+        for region in regions:
+            fit = self._fits.get(region.name)
+            if fit is not None and fit.accepted:
+                self.distilled.append(self._make_distilled(region, fit))
+        self._rebuild()
+
+    # ----------------------------------------------------------------- building
+    def _make_distilled(self, region: Any, fit: Any) -> Distilled:
+        return Distilled(
+            name=region.name, kind=region.kind, variables=tuple(fit.variables), exprs=list(fit.exprs),
+            nrmse=fit.nrmse, output_nrmse=tuple(fit.output_nrmse), front=[tuple(f) for f in fit.fronts],
+            nodes=region.nodes, inputs=region.inputs, module_paths=region.module_paths,
+            projection=fit.projection, seconds=fit.seconds,
+        )
+
+    def _rebuild(self, units: Iterable[str] | None = None) -> None:
+        from passes.rewrite import rewrite
+
+        active = {d.name for d in self.distilled if d.active}
+        for path in (units if units is not None else self._units):
+            unit = self._units[path]
+            pairs = [(r, self._fits[r.name]) for r in self._regions.values()
+                     if r.unit == path and r.name in active]
+            unit.symbolic = rewrite(unit.neural, pairs) if pairs else None
+
+    def _set_active(self, names: Iterable[str] | None, active: bool) -> None:
+        wanted = None if names is None else set([names] if isinstance(names, str) else names)
+        known = {d.name for d in self.distilled}
+        if wanted is not None and wanted - known:
+            raise KeyError(f"no distilled region named {sorted(wanted - known)}; known: {sorted(known)}")
+        touched = set()
+        for d in self.distilled:
+            if wanted is None or d.name in wanted:
+                d.active = active
+                touched.add(self._regions[d.name].unit)
+        self._rebuild(touched)
+
+    # ----------------------------------------------------------------- public API
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        return self.model(*args, **kwargs)
+
+    def use_neural(self, name: str | Iterable[str] | None = None) -> "SymbolicModule":
+        """Run the original network for all regions (or the named ones). Outputs match the model exactly."""
+        self._set_active(name, False)
+        return self
+
+    def use_symbolic(self, name: str | Iterable[str] | None = None) -> "SymbolicModule":
+        """Run the equations for all distilled regions (or the named ones)."""
+        self._set_active(name, True)
+        return self
+
+    def __getitem__(self, name: str) -> Distilled:
+        for d in self.distilled:
+            if d.name == name:
+                return d
+        raise KeyError(f"no distilled region named {name!r}; known: {[d.name for d in self.distilled]}")
+
+    def choose(self, name: str, complexity: int, output: int = 0) -> Distilled:
+        """Use another Pareto-front member (by complexity) for one output of a region."""
+        from passes.fit import with_choice
+
+        d = self[name]
+        fit = with_choice(self._fits[name], output, complexity)
+        self._fits[name] = fit
+        new = self._make_distilled(self._regions[name], fit)
+        new.active = d.active
+        if fit.projection is None or fit.projection.out_basis is None:
+            new.nrmse = max(fit.output_nrmse)
+        self.distilled[self.distilled.index(d)] = new
+        self._rebuild([self._regions[name].unit])
+        return new
+
+    def graph_modules(self) -> dict[str, fx.GraphModule]:
+        """The FX graph each traced unit runs now, by unit path ("" is the root)."""
+        return {p: (u.symbolic if u.symbolic is not None else u.neural) for p, u in self._units.items()}
+
+    def report(self, digits: int = 4, width: int = 72) -> str:
+        """A plain-text table: region, nodes replaced, inputs, equation, error, status."""
+        rows = [("region", "kind", "nodes", "inputs", "nrmse", "status", "equation")]
+        for d in self.distilled:
+            proj = ""
+            if d.projection is not None:
+                parts = []
+                if d.projection.in_basis is not None:
+                    parts.append(f"pca_in={d.projection.in_basis.shape[1]}")
+                if d.projection.out_basis is not None:
+                    parts.append(f"pca_out={d.projection.out_basis.shape[1]}")
+                proj = " [" + ", ".join(parts) + "]"
+            eqs = d.equations(digits)
+            for k, eq in enumerate(eqs):
+                label = f"y{k} = " if len(eqs) > 1 else "y = "
+                text = label + eq
+                if len(text) > width:
+                    text = text[: width - 1] + "…"
+                if k == 0:
+                    rows.append((d.name, d.kind + proj, str(len(d.nodes)), ", ".join(d.variables)[:40],
+                                 f"{d.nrmse:.2e}", "symbolic" if d.active else "neural", text))
+                else:
+                    rows.append(("", "", "", "", f"{d.output_nrmse[k]:.2e}", "", text))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        if len(rows) == 1:
+            lines.append("(no region distilled)")
+        if self.validation is not None:
+            lines.append(f"whole-model output nrmse with equations on: {self.validation.model_nrmse:.2e}")
+        if self.skipped:
+            lines.append("left neural:")
+            lines += [f"  {what}: {why}" for what, why in self.skipped]
+        return "\n".join(lines)
+
+    def save(self, path: str) -> None:
+        """Write the equations to a human-readable JSON file (see symfx.load)."""
+        from .serialize import save
+
+        save(self, path)
+
+    def extra_repr(self) -> str:
+        return f"distilled={[d.name for d in self.distilled]}"
