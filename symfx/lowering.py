@@ -128,7 +128,7 @@ def _call_binary(fn: Any, a: Any, b: Any) -> Any:
     if not isinstance(a, torch.Tensor):
         a, b = b, a  # all binary table ops that are n-ary are commutative
     if not isinstance(a, torch.Tensor):
-        return fn(torch.tensor(a), b).item()
+        return fn(torch.tensor(a, dtype=torch.float64), b).item()  # two Python numbers: exact float64
     if not isinstance(b, torch.Tensor):
         # maximum/minimum take no Python scalars; a 0-d tensor of a's dtype keeps a's dtype
         b = torch.tensor(b, dtype=a.dtype, device=a.device)

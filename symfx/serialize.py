@@ -129,7 +129,22 @@ def _number(value: float | None) -> float | None:
     return value if math.isfinite(value) else None  # JSON has no inf/nan; unknown is null
 
 
-def _encode_region(region: SavedRegion, index: int, trees: list[str]) -> dict[str, Any]:
+class _Inline:
+    """Values written compactly on one line, spliced into the indented document afterwards."""
+
+    def __init__(self) -> None:
+        self.nonce = os.urandom(8).hex()  # placeholders cannot collide with names in the file
+        self.texts: list[str] = []
+
+    def __call__(self, value: Any) -> str:
+        self.texts.append(json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False))
+        return f"@@{self.nonce}-{len(self.texts) - 1}@@"
+
+    def splice(self, text: str) -> str:
+        return re.sub(rf'"@@{self.nonce}-(\d+)@@"', lambda m: self.texts[int(m.group(1))], text)
+
+
+def _encode_region(region: SavedRegion, index: int, inline: _Inline) -> dict[str, Any]:
     where = f"regions[{index}] ({region.name!r})"
     outputs = []
     for k, out in enumerate(region.outputs):
@@ -137,19 +152,18 @@ def _encode_region(region: SavedRegion, index: int, trees: list[str]) -> dict[st
             tree = lowering.to_tree(out.expr)
         except ValueError as exc:
             raise SymfxError(f"cannot save {where}.outputs[{k}]: {exc}") from None
-        trees.append(json.dumps(tree, separators=(",", ":"), allow_nan=False))
         outputs.append({
             "text": str(out.expr),
             "nrmse": _number(out.nrmse),
             "complexity": lowering.complexity(out.expr),
-            "tree": f"@@symfx-tree-{len(trees) - 1}@@",
+            "tree": inline(tree),
         })
     doc: dict[str, Any] = {
         "name": region.name, "unit": region.unit, "kind": region.kind,
-        "nodes": list(region.nodes), "inputs": list(region.inputs),
-        "input_widths": [int(w) for w in region.input_widths], "output": region.output,
-        "out_features": int(region.out_features), "module_paths": list(region.module_paths),
-        "variables": list(region.variables), "nrmse": _number(region.nrmse), "active": bool(region.active),
+        "nodes": inline(list(region.nodes)), "inputs": inline(list(region.inputs)),
+        "input_widths": inline([int(w) for w in region.input_widths]), "output": region.output,
+        "out_features": int(region.out_features), "module_paths": inline(list(region.module_paths)),
+        "variables": inline(list(region.variables)), "nrmse": _number(region.nrmse), "active": bool(region.active),
         "outputs": outputs,
     }
     proj = region.projection
@@ -160,8 +174,7 @@ def _encode_region(region: SavedRegion, index: int, trees: list[str]) -> dict[st
             a = _array(value)
             if not np.isfinite(a).all():
                 raise SymfxError(f"cannot save {where}.projections.{key}: it holds NaN/Inf")
-            trees.append(json.dumps(a.tolist(), separators=(",", ":")))
-            doc["projections"][key] = f"@@symfx-tree-{len(trees) - 1}@@"
+            doc["projections"][key] = inline(a.tolist())
     return doc
 
 
@@ -171,15 +184,14 @@ def dumps(payload: Payload) -> str:
     The text is parsed back before it is returned, so a file that :func:`parses`
     would refuse is never written.
     """
-    trees: list[str] = []
+    inline = _Inline()
     doc = {
         "format": FORMAT, "version": VERSION, "symfx_version": str(payload.symfx_version),
         "model": str(payload.model),
-        "regions": [_encode_region(r, i, trees) for i, r in enumerate(payload.regions)],
+        "regions": [_encode_region(r, i, inline) for i, r in enumerate(payload.regions)],
     }
-    text = json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False)
-    # splice the compact trees in place of their placeholders (one line each keeps files readable)
-    text = re.sub(r'"@@symfx-tree-(\d+)@@"', lambda m: trees[int(m.group(1))], text)
+    # trees, name lists and matrices go on one line each: short files that read top to bottom
+    text = inline.splice(json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False))
     try:
         parsed = parses(text)
     except LoadError as exc:
