@@ -1,0 +1,45 @@
+"""Shared fixtures: trained models are expensive on 2 cores, so each is built once per session."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+
+
+def heat_law(X: torch.Tensor) -> torch.Tensor:
+    return torch.exp(-X[:, 1:2]) * torch.sin(math.pi * X[:, 0:1])
+
+
+def train_lbfgs(net: nn.Module, X: torch.Tensor, y: torch.Tensor, iters: int = 500) -> nn.Module:
+    """Full-batch L-BFGS: reaches ~1e-6 MSE on smooth 2-D laws in seconds (Adam needs minutes)."""
+    opt = torch.optim.LBFGS(net.parameters(), lr=1, max_iter=iters, history_size=50,
+                            line_search_fn="strong_wolfe", tolerance_grad=1e-12, tolerance_change=1e-15)
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = ((net(X) - y) ** 2).mean()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return net.eval()
+
+
+@pytest.fixture(scope="session")
+def heat_mlp() -> tuple[nn.Module, torch.Tensor]:
+    """A 2→64→64→1 tanh MLP trained on exp(-x1)·sin(πx0), x0∈[0,1], x1∈[0,2]; and its calibration inputs."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(2, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 1))
+    X = torch.rand(2048, 2) * torch.tensor([1.0, 2.0])
+    train_lbfgs(net, X, heat_law(X))
+    return net, X
+
+
+@pytest.fixture(scope="session")
+def heat_compiled(heat_mlp):
+    import symfx
+
+    net, X = heat_mlp
+    return symfx.compile(net, X, time_budget=6, progress=False, cache_dir="")

@@ -1,0 +1,206 @@
+"""symfx.compile end to end on CPU: recovery, regions, switching, errors."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import sympy
+import torch
+import torch.nn as nn
+
+import symfx
+from symfx.lowering import evaluate_columns
+
+from .conftest import heat_law
+
+
+def test_heat_mlp_recovers_the_law_not_just_the_net(heat_mlp, heat_compiled):
+    net, _ = heat_mlp
+    sm = heat_compiled
+    assert len(sm.distilled) == 1, sm.report()
+    d = sm.distilled[0]
+    assert d.variables == ("x0", "x1")
+    assert d.nrmse <= 1e-2
+    # judge the equation against the true law on fresh inputs
+    gen = torch.Generator().manual_seed(1)
+    X = torch.rand(4000, 2, generator=gen) * torch.tensor([1.0, 2.0])
+    truth = heat_law(X).numpy()[:, 0]
+    pred = evaluate_columns(d.exprs, sympy.symbols("x0 x1"), X.double().numpy())[:, 0]
+    assert np.sqrt(np.mean((pred - truth) ** 2)) / truth.std() < 1e-2, d.equations()
+    # and the rewritten module computes that equation
+    with torch.no_grad():
+        out = sm(X).numpy()[:, 0]
+    np.testing.assert_allclose(out, pred, atol=1e-4)
+
+
+def test_use_neural_restores_original_outputs_bit_for_bit(heat_mlp, heat_compiled):
+    net, X = heat_mlp
+    sm = heat_compiled
+    with torch.no_grad():
+        ref = net(X)
+        sm.use_neural()
+        neural = sm(X)
+        sm.use_symbolic()
+        symbolic = sm(X)
+    assert torch.equal(neural, ref)
+    assert not torch.equal(symbolic, ref)
+    assert torch.allclose(symbolic, ref, atol=0.05)
+
+
+def test_rewritten_graph_has_only_aten_ops_and_runs_under_torch_compile(heat_mlp, heat_compiled):
+    net, X = heat_mlp
+    gm = heat_compiled.graph_modules()[""]
+    calls = [n for n in gm.graph.nodes if n.op in ("call_function", "call_method", "call_module")]
+    assert calls, gm.code
+    for node in calls:
+        assert node.op == "call_function", node.format_node()
+        assert isinstance(node.target, torch._ops.OpOverload), node.format_node()
+        assert node.target.namespace == "aten"
+    compiled = torch.compile(heat_compiled)
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(X), heat_compiled(X), rtol=1e-5, atol=1e-5)
+
+
+def test_user_model_is_not_modified(heat_mlp, heat_compiled):
+    net, X = heat_mlp
+    assert isinstance(net, nn.Sequential) and not isinstance(net, symfx.SymbolicModule)
+    assert all(isinstance(m, (nn.Linear, nn.Tanh)) for m in net)
+
+
+def test_report_names_region_and_equation(heat_compiled):
+    text = heat_compiled.report()
+    d = heat_compiled.distilled[0]
+    assert d.name in text and "exp" in text and "sin" in text
+
+
+class TwoMLPs(nn.Module):
+    """MLP → index_select → MLP: the gather is a boundary, so two regions."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 1))
+        self.decoder = nn.Sequential(nn.Linear(1, 16), nn.Tanh(), nn.Linear(16, 1))
+
+    def forward(self, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        h = self.encoder(x)
+        return self.decoder(h.index_select(0, index))
+
+
+def test_gather_splits_two_regions_with_readable_names():
+    from passes.partition import partition, shape_propagate
+
+    torch.manual_seed(0)
+    model = TwoMLPs().eval()
+    gm = torch.fx.symbolic_trace(model)
+    x, idx = torch.rand(64, 2), torch.randint(0, 64, (100,))
+    shape_propagate(gm, (x, idx))
+    found = partition(gm)
+    assert [r.name for r in found.regions] == ["encoder", "decoder"]
+    assert found.regions[0].variables == ("x0", "x1")
+    assert found.regions[1].inputs == ("index_select",)
+
+
+def test_two_regions_compile_end_to_end():
+    torch.manual_seed(0)
+    model = TwoMLPs().eval()
+    x, idx = torch.rand(512, 2), torch.randint(0, 512, (512,))
+    sm = symfx.compile(model, (x, idx), time_budget=2, tolerance=0.05, progress=False, cache_dir="",
+                       validate=False)
+    names = [d.name for d in sm.distilled] + [n for n, _ in sm.skipped]
+    assert "encoder" in names and "decoder" in names
+    with torch.no_grad():
+        out = sm(x, idx)
+    assert out.shape == model(x, idx).shape
+
+
+def test_include_exclude_patterns_select_regions():
+    torch.manual_seed(0)
+    model = TwoMLPs().eval()
+    x, idx = torch.rand(256, 2), torch.randint(0, 256, (256,))
+    sm = symfx.compile(model, (x, idx), exclude=("decoder*",), time_budget=1, tolerance=0.5,
+                       progress=False, cache_dir="", validate=False)
+    assert all(d.name != "decoder" for d in sm.distilled)
+    assert ("decoder", "matched by exclude=") in sm.skipped
+
+
+def test_untraceable_model_descends_into_children():
+    class Branchy(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.mlp = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 1))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if x.sum() > 0:  # data-dependent control flow: not traceable as a whole
+                return self.mlp(x)
+            return -self.mlp(x)
+
+    torch.manual_seed(0)
+    model = Branchy().eval()
+    x = torch.rand(512, 2)
+    sm = symfx.compile(model, x, time_budget=1, tolerance=0.5, progress=False, cache_dir="")
+    assert any(what == "<root>" for what, _ in sm.skipped) is False  # descended, not skipped
+    assert [d.name for d in sm.distilled] == ["mlp"]
+    with torch.no_grad():
+        torch.testing.assert_close(sm.use_neural()(x), model(x), rtol=0, atol=0)
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_unknown_option_is_a_clear_error():
+    with pytest.raises(symfx.ConfigError, match="tolerence.*did you mean 'tolerance'"):
+        symfx.compile(nn.Linear(2, 1), torch.rand(4, 2), tolerence=0.1)
+
+
+def test_calibration_not_matching_inputs():
+    model = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 1))
+    with pytest.raises(symfx.CalibrationError, match="expects forward") as info:
+        symfx.compile(model, torch.rand(16, 3), progress=False)
+    assert isinstance(info.value, ValueError)
+
+
+def test_all_nan_calibration():
+    model = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 1))
+    with pytest.raises(symfx.CalibrationError, match="NaN"):
+        symfx.compile(model, torch.full((16, 2), float("nan")), progress=False)
+
+
+def test_nothing_traceable():
+    class Opaque(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if x.sum() > 0:
+                return x * 2
+            return x
+
+    with pytest.raises(symfx.TraceError, match="nothing traceable"):
+        symfx.compile(Opaque(), torch.rand(4, 2), progress=False)
+
+
+def test_bad_calibration_type():
+    with pytest.raises(symfx.CalibrationError, match="tensor"):
+        symfx.compile(nn.Linear(2, 1), "not data", progress=False)
+
+
+def test_nan_rows_are_dropped_and_counted():
+    from passes.record import Reservoir
+
+    res = Reservoir(capacity=10, seed=0)
+    X = torch.rand(20, 2)
+    X[3, 0] = float("nan")
+    X[7, 1] = float("inf")
+    res.add(X, X.sum(1, keepdim=True))
+    assert res.rows_seen == 20 and res.rows_dropped == 2
+    assert res.X.shape == (10, 2) and torch.isfinite(res.X).all()
+
+
+def test_reservoir_samples_uniformly_over_the_stream():
+    from passes.record import Reservoir
+
+    res = Reservoir(capacity=1000, seed=0)
+    for start in range(0, 100_000, 10_000):
+        rows = torch.arange(start, start + 10_000, dtype=torch.float64)[:, None]
+        res.add(rows, rows)
+    assert res.X.shape[0] == 1000
+    # a uniform sample of 0..99999 has mean ≈ 50000 (std of the mean ≈ 900)
+    assert abs(res.X.mean().item() - 50_000) < 4_000
