@@ -1,0 +1,282 @@
+"""Each demo end to end: data → training → ``symfx.compile`` → judged against the TRUE law → timing.
+
+The verdicts (``DemoResult.checks``) compare the recovered equations with the physical law on
+inputs outside the training range, never with the network: an equation that only mimics the
+network inside its training data fails them.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import sympy
+import torch
+
+from . import heat, nbody
+from .common import DemoResult, apply_map, linear_map, nrmse, r2, seed_everything, time_compiled, train
+
+#: Largest extrapolation error (normalized RMSE vs. the true law) that counts as recovered.
+EXTRAPOLATION_TOL = 0.05
+#: PINN constants (decay rate π²α and spatial frequency π) must lie within this relative error.
+CONSTANT_TOL = 0.02
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How hard a demo works: ``quick`` (tests) or the default (``symfx demo``)."""
+
+    train_steps: int
+    time_budget: float  # SR seconds per output
+    tolerance: float  # symfx acceptance: equation vs. network, held-out normalized RMSE
+    timing: bool = True
+
+    @staticmethod
+    def for_demo(demo: str, quick: bool, slow: bool = False) -> "Settings":
+        if demo == "heat":
+            steps = 1200 if quick else (6000 if slow else 2500)
+            return Settings(steps, 4.0 if quick else 8.0, 0.05, timing=not quick)
+        steps = 2000 if quick else (12000 if slow else 5000)
+        return Settings(steps, 4.0 if quick else 8.0, 0.1 if quick else 0.05, timing=not quick)
+
+
+def _chop(expr: sympy.Expr, rel: float = 2e-3, digits: int = 4) -> sympy.Expr:
+    """Drop additive terms whose coefficient is tiny next to the largest one; round the rest."""
+    expr = sympy.expand(expr)
+    terms = sympy.Add.make_args(expr)
+    coeffs = [abs(float(t.as_coeff_Mul()[0])) for t in terms]
+    biggest = max(coeffs, default=0.0)
+    kept = sympy.Add(*[t for t, c in zip(terms, coeffs) if c >= rel * biggest])
+    return kept.xreplace({n: sympy.Float(float(n), digits) for n in kept.atoms(sympy.Float)})
+
+
+def _evaluate(exprs: list[sympy.Expr], variables: tuple[str, ...], X: np.ndarray) -> np.ndarray:
+    from symfx.lowering import evaluate_columns
+
+    return evaluate_columns(exprs, [sympy.Symbol(v) for v in variables], X)
+
+
+def _find(sm, word: str):
+    for d in sm.distilled:
+        if word in d.name:
+            return d
+    return None
+
+
+def _time(result: DemoResult, neural: torch.nn.Module, sm, args: tuple[torch.Tensor, ...]) -> None:
+    sm.use_symbolic()
+    result.timing = time_compiled(neural, sm, args)
+
+
+# ---------------------------------------------------------------------------------------- n-body
+
+
+def run_nbody(kind: str, seed: int = 0, quick: bool = False, slow: bool = False, progress: bool = True,
+              log: Callable[[str], None] = print, n_particles: int = 5) -> DemoResult:
+    """Train the GNN on ``kind`` ("springs" or "gravity"), distil it, judge the edge equations."""
+    import symfx
+
+    start = time.perf_counter()
+    law = nbody.LAWS[kind]
+    st = Settings.for_demo(kind, quick, slow)
+    rng = seed_everything(seed)
+    result = DemoResult(kind, law.formula)
+
+    pos, mass, acc = nbody.simulate(law, 6000, n_particles, rng)
+    P = torch.tensor(pos, dtype=torch.float32)
+    M = torch.tensor(mass, dtype=torch.float32)
+    A = torch.tensor(acc, dtype=torch.float32)
+    n_train = 5000
+    model = nbody.NBodyGNN(n_particles)
+    scale = A[:n_train].std()
+    gen = torch.Generator().manual_seed(seed)
+
+    def step(i: int) -> torch.Tensor:
+        idx = torch.randint(0, n_train, (256,), generator=gen)
+        return ((model(P[idx], M[idx]) - A[idx]) ** 2).mean() / scale**2
+
+    log(f"[{kind}] {n_particles} particles, {n_train} random configurations; training the GNN "
+        f"(edge MLP {len(nbody.EDGE_VARIABLES)}→64→64→2 messages, sum, node MLP) for {st.train_steps} steps")
+    train(step, list(model.parameters()), st.train_steps, 5e-3, f"{kind}: training", progress)
+    model.eval()
+    with torch.no_grad():
+        test_err = nrmse(model(P[n_train:], M[n_train:]).numpy(), acc[n_train:])
+        net_msg = model.messages(P[n_train:], M[n_train:]).reshape(-1, model.msg_dim).numpy()
+    X_test = nbody.edge_inputs(pos[n_train:], mass[n_train:])
+    F_test = law.message(X_test[:, 0], X_test[:, 1], X_test[:, 3])
+    # Cranmer's check: the learned messages are a linear transform of the true pairwise quantity
+    msg_r2 = r2(apply_map(linear_map(F_test, net_msg), F_test), net_msg)
+    result.metrics["gnn_test_nrmse"] = test_err
+    result.metrics["messages_vs_law_r2"] = msg_r2
+    log(f"[{kind}] GNN test error (nrmse of accelerations): {test_err:.3g};  "
+        f"messages vs. linear map of the true {('F/m_dst' if law.per_receiver_mass else 'F')}: R² = {msg_r2:.4f}")
+
+    calibration = [(P[i:i + 100], M[i:i + 100]) for i in range(0, n_train, 100)]
+    names = {"edge_mlp": nbody.EDGE_VARIABLES, "node_mlp": ("m", "agg0", "agg1")}
+    log(f"[{kind}] symfx.compile(model, calibration, time_budget={st.time_budget:g}, tolerance={st.tolerance:g})")
+    sm = symfx.compile(model, calibration, variable_names=names, time_budget=st.time_budget,
+                       tolerance=st.tolerance, seed=seed, progress=progress, cache_dir="")
+    result.report = sm.report()
+    edge = _find(sm, "edge")
+    result.checks["edge region found and distilled"] = edge is not None
+    if edge is not None:
+        _judge_messages(result, law, edge, pos[:n_train], mass[:n_train], rng)
+    if st.timing:
+        big = rng.integers(0, len(P), 4096)
+        _time(result, model, sm, (P[big], M[big]))
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _judge_messages(result: DemoResult, law: nbody.Law, edge, pos: np.ndarray, mass: np.ndarray,
+                    rng: np.random.Generator) -> None:
+    """Map the recovered message equations back to force components; extrapolate against the law."""
+    variables = tuple(edge.variables)
+    X_in = nbody.edge_inputs(pos[:1000], mass[:1000])
+    F_in = law.message(X_in[:, 0], X_in[:, 1], X_in[:, 3])
+    rec_in = _evaluate(list(edge.exprs), variables, X_in)
+    W = linear_map(F_in, rec_in)  # messages ≈ [F, 1] @ W, fitted in the training range only
+    for k, e in enumerate(edge.exprs):
+        result.recovered.append(f"message{k} = {_chop(e)}")
+    # invert the linear map symbolically: the recovered law, in force units
+    lin, bias = W[:2], W[2]
+    if abs(np.linalg.det(lin)) > 1e-9 * max(float(np.abs(lin).max()) ** 2, 1e-30):
+        inv = np.linalg.inv(lin)
+        for c, comp in enumerate(("x", "y")):
+            f = sum(sympy.Float(inv[j, c]) * (edge.exprs[j] - sympy.Float(bias[j])) for j in range(2))
+            label = "F/m_dst" if law.per_receiver_mass else "F"
+            result.recovered.append(f"⇒ recovered {label}_{comp} = {_chop(f)}")
+
+    # extrapolation: pairs farther apart (and heavier senders) than any in training
+    r_train = X_in[:, 2]
+    lo, hi = float(r_train.max()), 2.0 * float(r_train.max())
+    n = 4000
+    r = rng.uniform(lo, hi, n)
+    theta = rng.uniform(0, 2 * np.pi, n)
+    m_src = rng.uniform(2.0, 3.0, n)
+    X_out = np.column_stack([r * np.cos(theta), r * np.sin(theta), r, m_src])
+    truth = apply_map(W, law.message(X_out[:, 0], X_out[:, 1], X_out[:, 3]))
+    pred = _evaluate(list(edge.exprs), variables, X_out)
+    err = nrmse(pred, truth)
+    result.metrics["extrapolation_nrmse"] = err
+    result.metrics["in_range_nrmse"] = nrmse(rec_in, apply_map(W, F_in))
+    result.notes.append(f"extrapolation: r ∈ [{lo:.2f}, {hi:.2f}] (training r ≤ {lo:.2f}), m_src ∈ [2, 3] "
+                        f"(training [0.5, 2]); error vs. the true law = {err:.2e} (nrmse)")
+    result.checks[f"extrapolation error < {EXTRAPOLATION_TOL:g}"] = err < EXTRAPOLATION_TOL
+
+
+# ------------------------------------------------------------------------------------------ heat
+
+
+def heat_constants(expr: sympy.Expr, x: sympy.Symbol, t: sympy.Symbol) -> tuple[float, float] | None:
+    """``(decay rate, spatial frequency)`` if ``expr`` has the form ``A·exp(-a·t + c)·sin(b·x + d) + e``."""
+    A, a, b, c, d, e = (sympy.Wild(s, exclude=[x, t]) for s in "Aabcde")
+    expr = sympy.powsimp(sympy.expand(expr))
+    for form in (A * sympy.exp(a * t + c) * sympy.sin(b * x + d) + e, A * sympy.exp(a * t) * sympy.sin(b * x) + e,
+                 A * sympy.exp(a * t) * sympy.sin(b * x)):
+        m = expr.match(form)
+        if m and m.get(a) is not None and m.get(b) is not None:
+            try:
+                return -float(m[a]), abs(float(m[b]))
+            except TypeError:
+                continue
+    return None
+
+
+def run_heat(seed: int = 0, quick: bool = False, slow: bool = False, progress: bool = True,
+             log: Callable[[str], None] = print) -> DemoResult:
+    """Train the PINN (α learnable), distil u(x, t), compare with exp(-π²αt)·sin(πx)."""
+    import symfx
+
+    start = time.perf_counter()
+    st = Settings.for_demo("heat", quick, slow)
+    rng = seed_everything(seed)
+    result = DemoResult("heat", heat.TRUE_LAW)
+    model = heat.HeatPINN()
+    gen = torch.Generator().manual_seed(seed)
+    log(f"[heat] PINN 3×32 tanh, α learnable (start 0.5): residual + initial/boundary + 64 observations per step, "
+        f"{st.train_steps} steps")
+    train(lambda i: heat.pinn_loss(model, gen), list(model.parameters()), st.train_steps, 3e-3, "heat: training",
+          progress)
+    model.eval()
+    result.metrics["alpha_learned"] = model.alpha
+    xg, tg = heat.grid(60)
+    with torch.no_grad():
+        net_err = nrmse(model(xg, tg).numpy(), heat.exact(xg.numpy(), tg.numpy()))
+    result.metrics["pinn_nrmse"] = net_err
+    log(f"[heat] learned α = {model.alpha:.4f} (true {heat.ALPHA:g}); PINN vs. exact solution on [0,1]²: "
+        f"nrmse {net_err:.3g}")
+
+    perm = torch.as_tensor(rng.permutation(len(xg)))
+    xs, ts = xg[perm], tg[perm]
+    calibration = [(xs[i:i + 360], ts[i:i + 360]) for i in range(0, len(xs), 360)]
+    log(f"[heat] symfx.compile(model, calibration, time_budget={st.time_budget:g}, tolerance={st.tolerance:g})")
+    sm = symfx.compile(model, calibration, variable_names={"net": ("x", "t")}, time_budget=st.time_budget,
+                       tolerance=st.tolerance, seed=seed, progress=progress, cache_dir="",
+                       operators=("add", "sub", "mul", "div", "sin", "exp"))
+    result.report = sm.report()
+    d = _find(sm, "net")
+    result.checks["u(x, t) distilled"] = d is not None
+    if d is not None:
+        expr = d.exprs[0]
+        result.recovered.append(f"u(x, t) = {_chop(expr)}")
+        x, t = sympy.Symbol("x"), sympy.Symbol("t")
+        # extrapolation in time: t ∈ [1, 2], twice the training horizon
+        xe, te = heat.grid(60, 1.0, 2.0)
+        pred = _evaluate([expr], ("x", "t"), np.column_stack([xe.numpy(), te.numpy()]))[:, 0]
+        err = nrmse(pred, heat.exact(xe.numpy()[:, 0], te.numpy()[:, 0]))
+        result.metrics["extrapolation_nrmse"] = err
+        result.notes.append(f"extrapolation: t ∈ [1, 2] (trained on t ∈ [0, 1]); error vs. the exact solution = "
+                            f"{err:.2e} (nrmse)")
+        result.checks[f"extrapolation error < {EXTRAPOLATION_TOL:g}"] = err < EXTRAPOLATION_TOL
+        consts = heat_constants(expr, x, t)
+        result.checks["form A·exp(-a·t)·sin(b·x)"] = consts is not None
+        if consts is not None:
+            rate, freq = consts
+            true_rate = math.pi**2 * heat.ALPHA
+            result.metrics["decay_rate"] = rate
+            result.metrics["frequency"] = freq
+            result.metrics["decay_rate_rel_err"] = abs(rate / true_rate - 1)
+            result.metrics["frequency_rel_err"] = abs(freq / math.pi - 1)
+            result.notes.append(f"constants: decay rate {rate:.4f} vs π²α = {true_rate:.4f} "
+                                f"({100 * abs(rate / true_rate - 1):.2f} %), frequency {freq:.4f} vs π "
+                                f"({100 * abs(freq / math.pi - 1):.2f} %); α from the equation = "
+                                f"{rate / math.pi ** 2:.4f}")
+            result.checks[f"constants within {100 * CONSTANT_TOL:g} %"] = (
+                abs(rate / true_rate - 1) < CONSTANT_TOL and abs(freq / math.pi - 1) < CONSTANT_TOL
+            )
+    if st.timing:
+        xb, tb = torch.rand(65536, 1, generator=gen), torch.rand(65536, 1, generator=gen)
+        _time(result, model, sm, (xb, tb))
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+DEMOS: dict[str, Callable[..., DemoResult]] = {
+    "springs": lambda **kw: run_nbody("springs", **kw),
+    "gravity": lambda **kw: run_nbody("gravity", **kw),
+    "heat": run_heat,
+}
+
+
+def format_result(res: DemoResult) -> str:
+    """The block ``symfx demo`` prints for one demo."""
+    lines = [f"== {res.name} " + "=" * max(0, 66 - len(res.name)),
+             f"true law:   {res.true_law}"]
+    if res.name in nbody.LAWS:
+        lines.append(f"messages should be a linear map of: {nbody.LAWS[res.name].message_formula}")
+    lines += [f"recovered:  {line}" if i == 0 else f"            {line}" for i, line in enumerate(res.recovered)]
+    if not res.recovered:
+        lines.append("recovered:  (nothing: see the symfx report below)")
+    lines += [f"            {n}" for n in res.notes]
+    if res.timing is not None:
+        t = res.timing
+        lines.append(f"speed ({t.note}, quick estimate): neural {t.neural_ms:.3f} ms, symbolic {t.symbolic_ms:.3f} ms "
+                     f"per batch → {t.speedup:.2f}× ")
+    lines.append("symfx report:")
+    lines += ["  " + line for line in res.report.splitlines()]
+    verdicts = ", ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in res.checks.items())
+    lines.append(f"verdict: {'RECOVERED' if res.ok else 'NOT RECOVERED'} ({verdicts}) [{res.seconds:.0f} s]")
+    return "\n".join(lines)
