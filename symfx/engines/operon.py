@@ -1,6 +1,20 @@
-"""pyoperon (C++ genetic programming) as the embedded default engine."""
+"""The embedded default engine: a fast sparse-regression pass, then pyoperon, then snapping.
+
+Per output, within ``options.time_budget`` seconds:
+
+1. ``basis``: sparse linear regression over generated terms (including derived variables such as
+   ``r = sqrt(x0**2 + x1**2)``) and log-space power laws — finds many laws in well under a second.
+2. pyoperon (C++ NSGA-2 genetic programming) on the inputs plus the pairwise norms, for what the
+   library cannot express. Derived columns are substituted back afterwards.
+3. Every candidate gets its constants refitted in float64 and snapped to simple numbers
+   (``snap``) while the loss stays within an allowance derived from ``options.tolerance``.
+
+The merged candidates are reduced to one Pareto front per output (complexity = node count).
+"""
 from __future__ import annotations
 
+import math
+import time
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
@@ -8,6 +22,7 @@ import sympy
 
 from ..errors import EngineUnavailableError
 from ..lowering import complexity
+from . import basis, derived, snap
 from .base import Candidate, Front, ProgressFn, pareto
 
 if TYPE_CHECKING:
@@ -18,6 +33,21 @@ _OPERON_SYMBOLS = {
     "add": "add", "sub": "sub", "mul": "mul", "div": "div", "sin": "sin", "cos": "cos",
     "exp": "exp", "log": "log", "sqrt": "sqrt", "tanh": "tanh", "square": "square",
     "abs": "abs", "pow": "pow",
+}
+
+#: Defaults of the engine-specific options (override through ``Config.engine_options``).
+DEFAULTS: dict[str, Any] = {
+    "fast_pass": True,  # sparse regression over generated terms before GP
+    "derived": True,  # pairwise norms (and differences for the fast pass) as extra columns
+    "gp": True,  # run pyoperon at all
+    "skip_gp_below": 0.0,  # skip GP when the fast pass is already this accurate (normalized RMSE)
+    "snap": True,  # float64 refit + snapping of constants
+    "max_terms": 4,  # terms of the sparse pass
+    "beam": 8,
+    "gp_rows": 1000,  # rows Operon sees (its cost is linear in rows)
+    "population_size": 1000,
+    "generations_per_second": 2.0,  # deterministic generation cap = this * GP seconds
+    "postprocess": 12,  # at most this many GP front members get refit/snapped
 }
 
 
@@ -76,6 +106,8 @@ class OperonEngine:
                 f"pyoperon could not be imported ({exc}); reinstall symfx or `pip install pyoperon`."
             ) from exc
         self._regressor = SymbolicRegressor
+        #: per-output timings and stage notes of the last fit (for benchmarks and reports)
+        self.last_stats: list[dict[str, Any]] = []
 
     def fit(
         self,
@@ -87,37 +119,157 @@ class OperonEngine:
     ) -> list[Front]:
         X = np.ascontiguousarray(X, dtype=np.float64)
         Y = np.asarray(Y, dtype=np.float64).reshape(len(X), -1)
-        symbols = {name: sympy.Symbol(name) for name in variables}
+        settings = {**DEFAULTS, **dict(options.engine_options)}
         fronts = []
+        self.last_stats = []
         for j in range(Y.shape[1]):
-            fronts.append(self._fit_one(X, Y[:, j], list(variables), symbols, options))
+            stats: dict[str, Any] = {}
+            fronts.append(self._fit_one(X, Y[:, j], list(variables), options, settings, stats))
+            self.last_stats.append(stats)
             if progress is not None:
                 progress(j + 1, Y.shape[1])
         return fronts
 
-    def _fit_one(self, X, y, variables, symbols, options) -> Front:
+    # ------------------------------------------------------------------
+    def _fit_one(self, X, y, variables, options, settings, stats) -> Front:
+        start = time.perf_counter()
+        budget = float(options.time_budget)
+        symbols = [sympy.Symbol(v) for v in variables]
+        env = snap.env_of(symbols, X)
         mean = float(np.mean(y))
-        candidates = [Candidate(sympy.Float(mean), 1, float(np.mean((y - mean) ** 2)))]
+        var = float(np.var(y))
+        candidates = [Candidate(sympy.Float(mean), 1, var)]
         if np.std(y) <= 1e-12 * max(1.0, abs(mean)):
             return pareto(candidates)
+        ops = frozenset(options.operators)
+        tol = float(options.tolerance)
+        rng = np.random.default_rng(options.seed)
+        # rows for refitting and snapping: enough to pin constants, few enough to be quick
+        sub = rng.choice(len(y), min(len(y), 1000), replace=False) if len(y) > 1000 else np.arange(len(y))
+        env_sub = snap.env_of(symbols, X[sub])
+        y_sub = y[sub]
+
+        all_bases = derived.bases(X, variables) if settings["derived"] and X.shape[1] >= 2 else derived.bases(
+            X, variables, norms=False, differences=False)
+        exprs: list[sympy.Expr] = []
+
+        # 1. fast pass ------------------------------------------------------
+        if settings["fast_pass"]:
+            exprs += self._fast_pass(all_bases, y, ops, tol, var, settings, rng)
+        stats["fast_s"] = time.perf_counter() - start
+        best_fast = min((snap.mse_of(e, env_sub, y_sub) for e in exprs), default=math.inf)
+        stats["fast_nrmse"] = math.sqrt(best_fast / var) if math.isfinite(best_fast) else None
+
+        # 2. genetic programming with the remaining time, minus a reserve for post-processing
+        gp_time = budget - (time.perf_counter() - start) - 0.15 * budget
+        skip = settings["skip_gp_below"] > 0 and best_fast <= var * settings["skip_gp_below"] ** 2
+        if settings["gp"] and not skip and gp_time >= 1.0:
+            t_gp = time.perf_counter()
+            gp_exprs = self._gp(X, y, variables, all_bases, options, settings, gp_time, rng)
+            stats["gp_s"] = time.perf_counter() - t_gp
+            stats["gp_front"] = len(gp_exprs)
+            # only the accurate part of the front is worth refitting and snapping
+            scored = sorted(gp_exprs, key=lambda e: snap.mse_of(e, env_sub, y_sub))
+            exprs += scored[: settings["postprocess"]]
+            rest = scored[settings["postprocess"]:]
+        else:
+            rest = []
+            stats["gp_s"] = 0.0
+
+        # 3. refit + snap ---------------------------------------------------
+        t_post = time.perf_counter()
+        deadline = start + budget
+        seen: set[sympy.Expr] = set()
+        for expr in exprs:
+            for cand in self._polish(expr, env_sub, y_sub, var, tol, settings, deadline):
+                if cand in seen:
+                    continue
+                seen.add(cand)
+                loss = snap.mse_of(cand, env, y)
+                if math.isfinite(loss):
+                    candidates.append(Candidate(cand, complexity(cand), loss))
+        for expr in rest:
+            loss = snap.mse_of(expr, env, y)
+            if math.isfinite(loss):
+                candidates.append(Candidate(expr, complexity(expr), loss))
+        stats["post_s"] = time.perf_counter() - t_post
+        stats["total_s"] = time.perf_counter() - start
+        return pareto(candidates)
+
+    def _fast_pass(self, all_bases, y, ops, tol, var, settings, rng) -> list[sympy.Expr]:
+        library = basis.build_library(all_bases, ops)
+        subsets = basis.beam_search(
+            library, y, max_terms=int(settings["max_terms"]), beam=int(settings["beam"]),
+            seed=int(rng.integers(1 << 30)))
+        fits = [basis.fit_subset(library, s, y) for s in subsets]
+        by_size: dict[int, list[basis.LinearFit]] = {}
+        for fit in fits:
+            by_size.setdefault(len(fit.terms), []).append(fit)
+        out: list[sympy.Expr] = []
+        for size, group in sorted(by_size.items()):
+            group.sort(key=lambda f: f.mse)
+            for fit in group[:3]:
+                if settings["snap"]:  # the snapped form replaces the raw one (see _polish)
+                    fit = basis.snap_linear(fit, y, snap.allowed_mse(fit.mse, var, tol))
+                out.append(fit.expr())
+        out += basis.power_laws(all_bases, y)
+        return out
+
+    def _gp(self, X, y, variables, all_bases, options, settings, seconds, rng) -> list[sympy.Expr]:
+        # Operon sees the inputs plus the pairwise norms (not the differences: sub is one node away)
+        cols = [b for b in all_bases if not b.derived or b.nonlinear]
+        names = [str(b.symbol) for b in cols]
+        Xg = np.column_stack([b.values for b in cols])
+        rows = int(settings["gp_rows"])
+        if len(y) > rows:
+            idx = rng.choice(len(y), rows, replace=False)
+            Xg, yg = Xg[idx], y[idx]
+        else:
+            yg = y
         ops = ",".join(_OPERON_SYMBOLS[o] for o in options.operators if o in _OPERON_SYMBOLS)
-        settings = dict(
+        gp_settings: dict[str, Any] = dict(
             allowed_symbols=ops + ",constant,variable",
             objectives=["r2", "length"],
-            population_size=1000,
+            population_size=int(settings["population_size"]),
             max_length=int(options.max_complexity),
             optimizer_iterations=10,
             offspring_generator="basic",
             n_threads=options.threads,
             random_state=int(options.seed),
-            max_time=max(1, int(round(options.time_budget))),
+            # the generation cap makes a run reproducible; max_time keeps the budget honest
+            generations=max(1, int(settings["generations_per_second"] * seconds)),
+            max_evaluations=10**12,
+            max_time=max(1, int(seconds)),
         )
-        settings.update(options.engine_options)
-        reg = self._regressor(**settings)
-        reg.fit(X, y)
+        passthrough = {k: v for k, v in settings.items() if k not in DEFAULTS}
+        gp_settings.update(passthrough)
+        reg = self._regressor(**gp_settings)
+        reg.fit(Xg, yg)
+        symbols = {n: sympy.Symbol(n) for n in names}
         # variables_ maps Operon's hash of each input to its name X1..Xk (1-based, in column order)
-        hash_to_name = {h: variables[int(n[1:]) - 1] for h, n in reg.variables_.items()}
+        hash_to_name = {h: names[int(n[1:]) - 1] for h, n in reg.variables_.items()}
+        out = []
         for member in reg.pareto_front_:
-            expr = tree_to_sympy(member["tree"], hash_to_name, symbols)
-            candidates.append(Candidate(expr, complexity(expr), float(member["mean_squared_error"])))
-        return pareto(candidates)
+            try:
+                expr = tree_to_sympy(member["tree"], hash_to_name, symbols)
+            except ValueError:
+                continue
+            out.append(derived.substitute(expr, cols))
+        return out
+
+    def _polish(self, expr, env, y, var, tol, settings, deadline) -> list[sympy.Expr]:
+        """The float64-refitted, snapped form of ``expr`` (one candidate, replacing the raw one).
+
+        A snapped form usually has the same node count as the raw one and a hair more loss, so
+        offering both would let the Pareto filter drop the snapped one; it replaces it instead.
+        """
+        if not settings["snap"] or time.perf_counter() > deadline:
+            return [expr]
+        raw_mse = snap.mse_of(expr, env, y)
+        fitted = snap.refit(expr, env, y)
+        mse = snap.mse_of(fitted, env, y)
+        if not math.isfinite(mse) or mse > raw_mse:
+            fitted, mse = expr, raw_mse
+        if not math.isfinite(mse) or math.sqrt(mse / var) > 10 * tol:
+            return [fitted]
+        return [snap.simplest_form(snap.snap(fitted, env, y, snap.allowed_mse(mse, var, tol)))]

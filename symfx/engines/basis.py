@@ -1,0 +1,326 @@
+"""The fast first pass: sparse linear regression over generated candidate terms.
+
+Many laws are a short sum of simple terms once the right terms are on the table:
+``3*x0 - 3*x0/r`` (Hooke), ``2*x0/r**3`` (inverse square), ``x0**2*sin(x1) + 1.5*x0``,
+``exp(-x1)*sin(pi*x0)``. This pass builds a library of such terms (powers, unary
+functions, pairwise products, including the derived variables of ``derived.py``),
+then runs a beam search over subsets of up to ``max_terms`` terms with an
+orthogonal-projection score, all vectorised in numpy. It returns a handful of
+candidates per subset size in well under a second for up to five inputs, so the
+genetic search afterwards only has to find what no library term can express.
+
+A second, even cheaper search fits pure power laws ``c * prod(v_i ** a_i)`` by
+linear regression in log space (Feynman-style products and quotients of any
+number of factors), with exponents snapped to halves.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import sympy
+
+from .derived import Base
+
+# exponents tried for every base variable (negative ones only for variables bounded away from 0)
+_POWERS: tuple[sympy.Rational, ...] = tuple(
+    sympy.Rational(p) for p in ("1", "2", "3", "-1", "-2", "-3", "1/2", "-1/2")
+)
+_PAIR_POWERS: tuple[sympy.Rational, ...] = tuple(sympy.Rational(p) for p in ("1", "2", "-1", "-2", "-3", "3"))
+_FREQS = (sympy.Integer(1), sympy.Integer(2), sympy.pi)
+
+
+@dataclass(frozen=True)
+class Term:
+    expr: sympy.Expr
+    values: np.ndarray
+
+
+@dataclass(frozen=True)
+class LinearFit:
+    """``intercept + sum(coef_t * term_t)`` fitted in float64 on all rows."""
+
+    terms: tuple[Term, ...]
+    coefs: np.ndarray
+    intercept: float
+    mse: float
+
+    def expr(self) -> sympy.Expr:
+        out = sympy.Float(self.intercept) if self.intercept != 0.0 else sympy.Integer(0)
+        for coef, term in zip(self.coefs, self.terms):
+            out = out + _number(coef) * term.expr
+        return out
+
+
+def _number(value: float) -> sympy.Expr:
+    # keep exact small integers exact so that snapped coefficients print as 3, not 3.0
+    if float(value).is_integer() and abs(value) < 2**31:
+        return sympy.Integer(int(value))
+    return sympy.Float(float(value))
+
+
+def _ok(values: np.ndarray) -> bool:
+    return bool(np.all(np.isfinite(values))) and float(np.std(values)) > 1e-12 * (1.0 + float(np.max(np.abs(values))))
+
+
+def _power_terms(base: Base) -> list[tuple[sympy.Rational, Term]]:
+    v = base.values
+    positive = bool(np.all(v > 0))
+    away_from_zero = float(np.min(np.abs(v))) > 1e-3 * max(float(np.max(np.abs(v))), 1e-12)
+    out = []
+    for p in _POWERS:
+        if p < 0 and not away_from_zero:
+            continue
+        if p.q != 1 and not positive:
+            continue
+        if base.derived and p == 1 and not base.nonlinear:
+            continue  # a difference x0 - x1 is already a sum of two library terms
+        with np.errstate(all="ignore"):
+            values = v ** float(p)
+        if _ok(values):
+            out.append((p, Term(base.expr**p, values)))
+    return out
+
+
+def _unary_terms(base: Base, operators: frozenset[str]) -> list[Term]:
+    v, e = base.values, base.expr
+    out: list[Term] = []
+    with np.errstate(all="ignore"):
+        if "exp" in operators:
+            out.append(Term(sympy.exp(e), np.exp(v)))
+            out.append(Term(sympy.exp(-e), np.exp(-v)))
+            out.append(Term(sympy.exp(-e**2), np.exp(-v * v)))
+        if "sin" in operators or "cos" in operators:
+            # sin and cos are one family: cos(v) = sin(v + pi/2)
+            for k in _FREQS:
+                out.append(Term(sympy.sin(k * e), np.sin(float(k) * v)))
+                out.append(Term(sympy.cos(k * e), np.cos(float(k) * v)))
+        if "tanh" in operators:
+            out.append(Term(sympy.tanh(e), np.tanh(v)))
+        if "log" in operators and np.all(v > 0):
+            out.append(Term(sympy.log(e), np.log(v)))
+        if "exp" in operators and "div" in operators:
+            out.append(Term(1 / (1 + sympy.exp(-e)), 1.0 / (1.0 + np.exp(-v))))
+    return [t for t in out if _ok(t.values)]
+
+
+def build_library(bases: Sequence[Base], operators: frozenset[str], max_terms: int = 6000) -> list[Term]:
+    """All single-variable terms and pairwise products, deduplicated by their values."""
+    powers = {i: _power_terms(b) for i, b in enumerate(bases)}
+    unary = {i: _unary_terms(b, operators) if not b.derived else [] for i, b in enumerate(bases)}
+    terms: list[Term] = []
+    for i in range(len(bases)):
+        terms += [t for _, t in powers[i]] + unary[i]
+    for i, j in itertools.combinations(range(len(bases)), 2):
+        bi, bj = bases[i], bases[j]
+        if bi.derived and bj.derived:
+            continue
+        pi_ = [t for p, t in powers[i] if p in _PAIR_POWERS]
+        pj_ = [t for p, t in powers[j] if p in _PAIR_POWERS]
+        for a, b in itertools.product(pi_, pj_):
+            terms.append(Term(a.expr * b.expr, a.values * b.values))
+        if bi.derived or bj.derived:
+            continue
+        low_i = [t for p, t in powers[i] if p in (1, 2, -1)]
+        low_j = [t for p, t in powers[j] if p in (1, 2, -1)]
+        for a, b in itertools.chain(itertools.product(low_i, unary[j]), itertools.product(unary[i], low_j),
+                                    itertools.product(unary[i], unary[j])):
+            terms.append(Term(a.expr * b.expr, a.values * b.values))
+        if len(terms) > 4 * max_terms:
+            break
+    return _dedupe([t for t in terms if _ok(t.values)])[:max_terms]
+
+
+def _dedupe(terms: list[Term]) -> list[Term]:
+    # equal columns up to scale (x0*x0**-1 style repeats, cos(-v) = cos(v)) would waste the beam
+    seen: dict[bytes, Term] = {}
+    for t in terms:
+        v = t.values - t.values.mean()
+        v = v / (np.linalg.norm(v) or 1.0)
+        if v[np.argmax(np.abs(v))] < 0:
+            v = -v
+        key = np.round(v, 7).tobytes()
+        old = seen.get(key)
+        if old is None or sympy.count_ops(t.expr) < sympy.count_ops(old.expr):
+            seen[key] = t
+    return list(seen.values())
+
+
+def beam_search(
+    terms: Sequence[Term], y: np.ndarray, max_terms: int = 4, beam: int = 8, rows: int = 1024, seed: int = 0
+) -> list[tuple[int, ...]]:
+    """Subsets of term indices (each size 1..max_terms, best ``beam`` of each size).
+
+    Score = residual sum of squares after least squares with an intercept, computed for every
+    candidate column at once by projecting it onto the orthogonal complement of the chosen ones.
+    """
+    n = len(y)
+    if n > rows:  # the search needs only enough rows to rank; the final fit uses all
+        idx = np.random.default_rng(seed).choice(n, rows, replace=False)
+    else:
+        idx = np.arange(n)
+    C = np.stack([t.values[idx] for t in terms], axis=1)
+    C = C - C.mean(axis=0)
+    norms = np.linalg.norm(C, axis=0)
+    C = C / np.where(norms > 0, norms, 1.0)
+    r0 = y[idx] - y[idx].mean()
+    # state: (rss, subset, Q (orthonormal basis of chosen columns), residual)
+    states = [(float(r0 @ r0), (), np.zeros((len(idx), 0)), r0)]
+    results: list[tuple[int, ...]] = []
+    if max_terms >= 2:
+        # Greedy steps miss pairs that only work together (Hooke: x0 - x0/r, each poor alone),
+        # so all pairs are scored exactly from the Gram matrix and the best seed the beam.
+        pairs = _best_pairs(C, r0, 2 * beam)
+        seeded = []
+        for i, j in pairs:
+            Q, _ = np.linalg.qr(C[:, [i, j]])
+            res = r0 - Q @ (Q.T @ r0)
+            seeded.append((float(res @ res), (i, j), Q, res))
+        singles = _grow(states, C, beam)
+        results += [s[1] for s in singles]
+        states = sorted(seeded + _grow(singles, C, beam), key=lambda s: s[0])
+        states = _unique(states)[:beam]
+        results += [s[1] for s in states]
+        steps = max_terms - 2
+    else:
+        steps = max_terms
+    for _ in range(steps):
+        if states and states[0][0] <= 1e-14 * float(r0 @ r0):
+            break  # exact already; more terms only fit noise
+        states = _grow(states, C, beam)
+        if not states:
+            break
+        results += [s[1] for s in states]
+    return results
+
+
+def _unique(states: list) -> list:
+    seen: set[frozenset[int]] = set()
+    out = []
+    for s in states:
+        key = frozenset(s[1])
+        if key not in seen:
+            seen.add(key)
+            out.append(s)
+    return out
+
+
+def _grow(states: list, C: np.ndarray, beam: int) -> list:
+    """One beam step: every state extended by its best columns; the best ``beam`` distinct sets."""
+    proposals: dict[frozenset[int], tuple[float, tuple[int, ...], np.ndarray, np.ndarray]] = {}
+    for rss, subset, Q, r in states:
+        proj = Q.T @ C  # k × M
+        rem = 1.0 - np.sum(proj * proj, axis=0)
+        dots = C.T @ r
+        gain = np.where(rem > 1e-8, dots * dots / np.maximum(rem, 1e-8), -1.0)
+        if subset:
+            gain[list(subset)] = -1.0
+        for m in np.argsort(-gain)[:beam]:
+            if gain[m] <= 0:
+                break
+            key = frozenset(subset + (int(m),))
+            new_rss = rss - float(gain[m])
+            if key in proposals and proposals[key][0] <= new_rss:
+                continue
+            q = C[:, m] - Q @ proj[:, m]
+            q = q / np.linalg.norm(q)
+            proposals[key] = (new_rss, subset + (int(m),), np.column_stack([Q, q]), r - (q @ r) * q)
+    return sorted(proposals.values(), key=lambda s: s[0])[:beam]
+
+
+def _best_pairs(C: np.ndarray, r: np.ndarray, k: int, chunk: int = 512) -> list[tuple[int, int]]:
+    """The ``k`` column pairs that explain most of ``r`` (unit-norm, centred columns), exactly."""
+    b = C.T @ r
+    M = C.shape[1]
+    best_scores = np.empty(0)
+    best_pairs = np.empty((0, 2), dtype=int)
+    for start in range(0, M, chunk):
+        G = C[:, start:start + chunk].T @ C  # rows: i in chunk, cols: all j
+        bi = b[start:start + chunk, None]
+        denom = 1.0 - G * G
+        with np.errstate(all="ignore"):
+            score = (bi * bi + b[None, :] ** 2 - 2 * bi * b[None, :] * G) / denom
+        ii = np.arange(start, min(start + chunk, M))[:, None]
+        score[(denom < 1e-6) | (np.arange(M)[None, :] <= ii)] = -np.inf
+        flat = np.argpartition(-score.ravel(), min(k, score.size - 1))[:k]
+        rows, cols = np.unravel_index(flat, score.shape)
+        best_scores = np.concatenate([best_scores, score[rows, cols]])
+        best_pairs = np.concatenate([best_pairs, np.stack([rows + start, cols], axis=1)])
+        keep = np.argsort(-best_scores)[:k]
+        best_scores, best_pairs = best_scores[keep], best_pairs[keep]
+    return [(int(i), int(j)) for (i, j), sc in zip(best_pairs, best_scores) if np.isfinite(sc)]
+
+
+def fit_subset(terms: Sequence[Term], subset: Sequence[int], y: np.ndarray) -> LinearFit:
+    chosen = tuple(terms[i] for i in subset)
+    A = np.column_stack([t.values for t in chosen] + [np.ones_like(y)])
+    coef, *_ = np.linalg.lstsq(A, y, rcond=None)
+    mse = float(np.mean((A @ coef - y) ** 2))
+    return LinearFit(chosen, coef[:-1], float(coef[-1]), mse)
+
+
+def snap_linear(fit: LinearFit, y: np.ndarray, allowed_mse: float) -> LinearFit:
+    """Snap coefficients (and the intercept) to simple numbers one at a time, refitting the rest.
+
+    A snap is kept only while the MSE stays below ``allowed_mse``.
+    """
+    from .snap import nice_values
+
+    A = np.column_stack([t.values for t in fit.terms] + [np.ones_like(y)])
+    coef = np.append(fit.coefs, fit.intercept)
+    fixed = np.zeros(len(coef), dtype=bool)
+    # snap the intercept first (0 is the most common nice value), then the largest coefficients
+    order = [len(coef) - 1] + list(np.argsort(-np.abs(coef[:-1])))
+    for i in order:
+        best = None
+        for value in nice_values(float(coef[i])):
+            trial = coef.copy()
+            trial[i] = value
+            free = ~fixed
+            free[i] = False
+            target = y - A[:, ~free] @ trial[~free]
+            if free.any():
+                sol, *_ = np.linalg.lstsq(A[:, free], target, rcond=None)
+                trial[free] = sol
+            mse = float(np.mean((A @ trial - y) ** 2))
+            if mse <= allowed_mse:  # nice_values come simplest first: take the first that fits
+                best = (mse, trial)
+                break
+        if best is not None:
+            coef = best[1]
+            fixed[i] = True
+    mse = float(np.mean((A @ coef - y) ** 2))
+    keep = [k for k in range(len(fit.terms)) if coef[k] != 0.0]
+    return LinearFit(tuple(fit.terms[k] for k in keep), coef[keep], float(coef[-1]), mse)
+
+
+def power_laws(bases: Sequence[Base], y: np.ndarray) -> list[sympy.Expr]:
+    """``c * prod(v ** a)`` by least squares on logs; exponents snapped to halves, c refit.
+
+    Tried on the original variables and on each derived norm together with the originals
+    (e.g. ``x0 * r**-3``). Only for outputs of one sign and positive variables.
+    """
+    if not (np.all(y > 0) or np.all(y < 0)):
+        return []
+    ly = np.log(np.abs(y))
+    originals = [b for b in bases if not b.derived and np.all(b.values > 0)]
+    norms = [b for b in bases if b.derived and b.nonlinear and np.all(b.values > 0)]
+    groups = [originals] + [originals + [r] for r in norms]
+    out: list[sympy.Expr] = []
+    for group in groups:
+        if not group:
+            continue
+        L = np.column_stack([np.log(b.values) for b in group] + [np.ones_like(ly)])
+        coef, *_ = np.linalg.lstsq(L, ly, rcond=None)
+        exps = [sympy.Rational(int(round(2 * a)), 2) for a in coef[:-1]]
+        if all(e == 0 for e in exps) or any(abs(e) > 4 for e in exps):
+            continue
+        with np.errstate(all="ignore"):
+            shape = np.prod([b.values ** float(e) for b, e in zip(group, exps)], axis=0)
+        if not np.all(np.isfinite(shape)) or not np.any(shape):
+            continue
+        c = float(shape @ y / (shape @ shape))
+        out.append(sympy.Float(c) * sympy.Mul(*[b.expr**e for b, e in zip(group, exps)]))
+    return out

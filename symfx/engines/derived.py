@@ -1,0 +1,52 @@
+"""Derived variables: pairwise differences and norms of pairs, as extra input columns.
+
+Every engine missed the laws built on a distance ``r = sqrt(dx**2 + dy**2)``: the search
+has to invent the norm, then divide by it. Offering ``r`` as one more column makes
+``2*x0/r**3`` a three-node tree. Each derived column carries its expression in the
+original variables, so results are substituted back before anyone sees them.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import sympy
+
+
+@dataclass(frozen=True)
+class Base:
+    """One input column for the search: an original variable or a derived one."""
+
+    symbol: sympy.Symbol  # the name the search uses for it
+    expr: sympy.Expr  # the same quantity in the original variables
+    values: np.ndarray
+    derived: bool = False
+    nonlinear: bool = False  # False for a difference, which is linear in the originals
+
+
+def bases(
+    X: np.ndarray, variables: Sequence[str], *, norms: bool = True, differences: bool = True, max_pairs: int = 10
+) -> list[Base]:
+    """The original columns, then norms ``sqrt(xi**2 + xj**2)`` and differences ``xi - xj`` of pairs."""
+    syms = [sympy.Symbol(v) for v in variables]
+    out = [Base(s, s, np.asarray(X[:, i], dtype=np.float64)) for i, s in enumerate(syms)]
+    pairs = list(itertools.combinations(range(len(syms)), 2))[:max_pairs]
+    for k, (i, j) in enumerate(pairs):
+        a, b = X[:, i], X[:, j]
+        if norms:
+            out.append(Base(sympy.Symbol(f"_r{k}"), sympy.sqrt(syms[i] ** 2 + syms[j] ** 2),
+                            np.sqrt(a * a + b * b), derived=True, nonlinear=True))
+        if differences:
+            d = a - b
+            # a difference is worth a column only if it is not almost always of one size
+            if np.std(d) > 1e-9 and np.min(np.abs(d)) > 0:
+                out.append(Base(sympy.Symbol(f"_d{k}"), syms[i] - syms[j], d, derived=True))
+    return out
+
+
+def substitute(expr: sympy.Expr, used: Sequence[Base]) -> sympy.Expr:
+    """Replace derived symbols by their expressions in the original variables."""
+    mapping = {b.symbol: b.expr for b in used if b.derived}
+    return expr.xreplace(mapping) if mapping else expr

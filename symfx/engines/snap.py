@@ -1,0 +1,138 @@
+"""Float64 constant refitting and snapping of constants to simple numbers.
+
+Operon optimises constants in float32 and prints ``2.9987*x0 + 1.2e-9``; the law is ``3*x0``.
+Here every candidate gets its constants refitted in float64 (Levenberg-Marquardt), then each
+constant is tried at nearby simple values (0, integers, halves, thirds, quarters, multiples
+of pi, e) — kept only while the loss stays within an allowance the caller sets from the
+tolerance. Snapping to 0 drops a negligible term altogether.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import sympy
+
+from ..lowering import evaluate
+
+_FRACTIONS = (1, 2, 3, 4)
+
+
+def nice_values(c: float, rel: float = 0.05) -> list[sympy.Expr]:
+    """Simple numbers near ``c``, simplest first (0 always comes first)."""
+    out: list[sympy.Expr] = [sympy.Integer(0)]
+    if not math.isfinite(c) or c == 0.0:
+        return out
+    for q in _FRACTIONS:
+        p = round(c * q)
+        if p != 0:
+            out.append(sympy.Rational(p, q))
+    for const in (sympy.pi, sympy.E):
+        for q in (1, 2, 4):
+            p = round(c * q / float(const))
+            if p != 0:
+                out.append(sympy.Rational(p, q) * const)
+    seen: set[sympy.Expr] = set()
+    kept = []
+    for v in out:
+        if v in seen:
+            continue
+        seen.add(v)
+        if v == 0 or abs(float(v) - c) <= rel * abs(c):
+            kept.append(v)
+    return kept
+
+
+def allowed_mse(mse: float, var: float, tolerance: float) -> float:
+    """How much worse a simplified candidate may fit: 10 % relative or 5 % of the tolerance.
+
+    Never pushes a candidate that was inside 0.9 x tolerance out of it.
+    """
+    nrmse = math.sqrt(max(mse, 0.0) / var) if var > 0 else 0.0
+    limit = max(1.1 * nrmse, nrmse + 0.05 * tolerance)
+    if nrmse <= 0.9 * tolerance:
+        limit = min(limit, 0.9 * tolerance)
+    return var * limit**2
+
+
+def _floats(expr: sympy.Expr) -> list[sympy.Float]:
+    return sorted(expr.atoms(sympy.Float), key=lambda f: -abs(float(f)))
+
+
+def mse_of(expr: sympy.Expr, env: dict, y: np.ndarray) -> float:
+    with np.errstate(all="ignore"):
+        pred = np.asarray(evaluate(expr, env), dtype=np.float64)
+    pred = np.broadcast_to(pred, y.shape)
+    if not np.all(np.isfinite(pred)):
+        return math.inf
+    return float(np.mean((pred - y) ** 2))
+
+
+def refit(expr: sympy.Expr, env: dict, y: np.ndarray, max_nfev: int = 60) -> sympy.Expr:
+    """The expression with its float constants re-optimised by least squares in float64."""
+    floats = _floats(expr)
+    if not floats or len(floats) > 16:
+        return expr
+    from scipy.optimize import least_squares
+
+    params = [sympy.Symbol(f"_c{k}") for k in range(len(floats))]
+    template = expr.xreplace(dict(zip(floats, params)))
+    theta0 = np.array([float(f) for f in floats])
+
+    def residual(theta: np.ndarray) -> np.ndarray:
+        local = dict(env)
+        local.update({p: float(t) for p, t in zip(params, theta)})
+        with np.errstate(all="ignore"):
+            pred = np.broadcast_to(np.asarray(evaluate(template, local), dtype=np.float64), y.shape)
+        res = pred - y
+        return np.where(np.isfinite(res), res, 1e6)
+
+    try:
+        sol = least_squares(residual, theta0, method="lm", max_nfev=max_nfev * (len(theta0) + 1))
+    except (ValueError, FloatingPointError):
+        return expr
+    if not np.all(np.isfinite(sol.x)):
+        return expr
+    if np.mean(sol.fun**2) >= np.mean(residual(theta0) ** 2):
+        return expr
+    return template.xreplace({p: sympy.Float(float(t)) for p, t in zip(params, sol.x)})
+
+
+def snap(expr: sympy.Expr, env: dict, y: np.ndarray, budget_mse: float, refit_rest: bool = True) -> sympy.Expr:
+    """Snap float constants one by one (largest first) while the MSE stays within ``budget_mse``."""
+    current = expr
+    tried: set[float] = set()
+    while True:
+        floats = [f for f in _floats(current) if float(f) not in tried]
+        if not floats:
+            return current
+        f = floats[0]
+        tried.add(float(f))
+        for value in nice_values(float(f)):
+            trial = current.xreplace({f: value})
+            if mse_of(trial, env, y) <= budget_mse:
+                current = trial
+                break
+            if refit_rest and trial.atoms(sympy.Float):
+                trial = refit(trial, env, y, max_nfev=30)
+                if mse_of(trial, env, y) <= budget_mse:
+                    current = trial
+                    break
+
+
+def simplest_form(expr: sympy.Expr) -> sympy.Expr:
+    """The cheapest-to-write of a few equivalent forms (node count)."""
+    from ..lowering import complexity
+
+    forms = [expr]
+    try:
+        forms.append(sympy.expand(expr))
+        forms.append(sympy.factor_terms(expr))
+    except Exception:  # sympy occasionally fails on odd trees; the original form is fine
+        pass
+    return min(forms, key=complexity)
+
+
+def env_of(symbols: Sequence[sympy.Symbol], X: np.ndarray) -> dict:
+    return {s: X[:, i] for i, s in enumerate(symbols)}
