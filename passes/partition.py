@@ -98,9 +98,10 @@ def _tensor_args(node: fx.Node) -> list[fx.Node]:
 class _Classifier:
     """Decides, per node, whether it is row-local / elementwise, given which nodes are constants."""
 
-    def __init__(self, gm: fx.GraphModule):
+    def __init__(self, gm: fx.GraphModule, constants: Iterable[str] = ()):
         self.gm = gm
         self.modules = dict(gm.named_modules())
+        self.constant_names = frozenset(constants)
         self.constant: set[fx.Node] = set()
         self.row: set[fx.Node] = set()
         self.elementwise: set[fx.Node] = set()
@@ -111,8 +112,8 @@ class _Classifier:
         return not isinstance(arg, fx.Node) or arg in self.constant
 
     def _classify(self, node: fx.Node) -> None:
-        if node.op == "get_attr":
-            self.constant.add(node)
+        if node.op == "get_attr" or (node.op == "placeholder" and node.name in self.constant_names):
+            self.constant.add(node)  # weights: a get_attr, or a parameter Dynamo lifted to an input
             return
         if node.op not in ("call_module", "call_function", "call_method"):
             return
@@ -262,9 +263,14 @@ def partition(
     exclude: Sequence[str] = (),
     variable_names: Mapping[str, Sequence[str]] | None = None,
     default_name: str = "model",
+    constants: Iterable[str] = (),
 ) -> Partition:
-    """Find regions in a shape-propagated ``gm`` (call :func:`shape_propagate` first)."""
-    classes = _Classifier(gm)
+    """Find regions in a shape-propagated ``gm`` (call :func:`shape_propagate` first).
+
+    ``constants`` names placeholder nodes that hold weights rather than data (Dynamo lifts
+    parameters and buffers to graph inputs); they are treated like ``get_attr`` nodes.
+    """
+    classes = _Classifier(gm, constants)
     result = Partition()
     order = {node: i for i, node in enumerate(gm.graph.nodes)}
     used_names: dict[str, int] = {}

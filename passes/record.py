@@ -96,22 +96,27 @@ class RecordingInterpreter(fx.Interpreter):
         return value
 
     def _capture(self, region: Any) -> None:
-        out = self.values[region.output]
-        if region.kind == "row":
-            lead = out.shape[:-1]
-            cols = [self.values[name].expand(*lead, w).reshape(-1, w) for name, w in zip(region.inputs, region.input_widths)]
-            X = torch.cat(cols, dim=1) if len(cols) > 1 else cols[0]
-            Y = out.reshape(-1, region.out_features)
-        else:
-            X = torch.stack([self.values[name].expand_as(out).reshape(-1) for name in region.inputs], dim=1)
-            Y = out.reshape(-1, 1)
-        self.reservoirs[region.name].add(X, Y)
+        capture(region, self.values, self.reservoirs)
 
     def run(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return super().run(*args, **kwargs)
         finally:
             self.values.clear()
+
+
+def capture(region: Any, values: dict[str, torch.Tensor], reservoirs: dict[str, Reservoir]) -> None:
+    """Add one batch of ``region``'s rows to its reservoir, from its boundary values by node name."""
+    out = values[region.output]
+    if region.kind == "row":
+        lead = out.shape[:-1]
+        cols = [values[name].expand(*lead, w).reshape(-1, w) for name, w in zip(region.inputs, region.input_widths)]
+        X = torch.cat(cols, dim=1) if len(cols) > 1 else cols[0]
+        Y = out.reshape(-1, region.out_features)
+    else:
+        X = torch.stack([values[name].expand_as(out).reshape(-1) for name in region.inputs], dim=1)
+        Y = out.reshape(-1, 1)
+    reservoirs[region.name].add(X, Y)
 
 
 class RecordingUnit(torch.nn.Module):
