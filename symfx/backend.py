@@ -149,6 +149,7 @@ class BackendReport:
     status: str = "calibrating"  # "calibrating", "symbolic", "neural" (no equation kept), "plain" (no region)
     fitted: bool = False  # this process ran symbolic regression for it
     equations: dict[str, list[str]] = field(default_factory=dict)  # region -> equations in use
+    exprs: dict[str, list[Any]] = field(default_factory=dict)  # region -> sympy expressions in use
     skipped: list[tuple[str, str]] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)  # fit, compile times
     cache_path: str | None = None
@@ -239,6 +240,7 @@ def _finished(original: fx.GraphModule, regions: Sequence[Any], entry: _Entry, c
     pairs = [(r, entry.fits[r.name]) for r in regions if r.name in entry.fits]
     report.skipped += [s for s in entry.skipped if s not in report.skipped]
     report.equations = {r.name: [str(e) for e in f.exprs] for r, f in pairs}
+    report.exprs = {r.name: list(f.exprs) for r, f in pairs}
     report.status = "symbolic" if pairs else "neural"
     return compiler(rewrite_pass.rewrite(original, pairs) if pairs else original)
 
