@@ -48,7 +48,7 @@ class LinearFit:
     mse: float
 
     def expr(self) -> sympy.Expr:
-        out = sympy.Float(self.intercept) if self.intercept != 0.0 else sympy.Integer(0)
+        out = _number(self.intercept) if self.intercept != 0.0 else sympy.Integer(0)
         for coef, term in zip(self.coefs, self.terms):
             out = out + _number(coef) * term.expr
         return out
@@ -92,6 +92,7 @@ def _unary_terms(base: Base, operators: frozenset[str]) -> list[Term]:
             out.append(Term(sympy.exp(e), np.exp(v)))
             out.append(Term(sympy.exp(-e), np.exp(-v)))
             out.append(Term(sympy.exp(-e**2), np.exp(-v * v)))
+            out.append(Term(sympy.exp(-e**2 / 2), np.exp(-v * v / 2)))
         if "sin" in operators or "cos" in operators:
             # sin and cos are one family: cos(v) = sin(v + pi/2)
             for k in _FREQS:
@@ -251,6 +252,44 @@ def _best_pairs(C: np.ndarray, r: np.ndarray, k: int, chunk: int = 512) -> list[
         keep = np.argsort(-best_scores)[:k]
         best_scores, best_pairs = best_scores[keep], best_pairs[keep]
     return [(int(i), int(j)) for (i, j), sc in zip(best_pairs, best_scores) if np.isfinite(sc)]
+
+
+def polynomial_terms(bases: Sequence[Base]) -> list[Term]:
+    """Monomials of the original variables up to degree 3 (2 beyond three inputs)."""
+    originals = [b for b in bases if not b.derived]
+    degree = 3 if len(originals) <= 3 else 2
+    out = []
+    for d in range(1, degree + 1):
+        for combo in itertools.combinations_with_replacement(range(len(originals)), d):
+            expr = sympy.Mul(*[originals[i].expr for i in combo])
+            values = np.prod([originals[i].values for i in combo], axis=0)
+            if _ok(values):
+                out.append(Term(expr, values))
+    return out
+
+
+def backward_subsets(terms: Sequence[Term], y: np.ndarray, min_terms: int = 1) -> list[tuple[int, ...]]:
+    """Backward elimination from all ``terms``: drop the least useful one at a time, every size kept.
+
+    The beam grows sets from good single terms, so it misses laws whose terms are useless one by
+    one (``x0 + x1 + x2 + x3``); starting from the full polynomial finds those.
+    """
+    if not terms:
+        return []
+    A = np.column_stack([t.values for t in terms] + [np.ones_like(y)])
+    active = list(range(len(terms)))
+    out = [tuple(active)]
+    while len(active) > min_terms:
+        best = None
+        for k in active:
+            cols = [i for i in active if i != k] + [len(terms)]
+            coef, *_ = np.linalg.lstsq(A[:, cols], y, rcond=None)
+            rss = float(np.sum((A[:, cols] @ coef - y) ** 2))
+            if best is None or rss < best[0]:
+                best = (rss, k)
+        active.remove(best[1])
+        out.append(tuple(active))
+    return out
 
 
 def fit_subset(terms: Sequence[Term], subset: Sequence[int], y: np.ndarray) -> LinearFit:

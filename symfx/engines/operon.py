@@ -95,6 +95,18 @@ def _apply(kind: str, args: list[sympy.Expr]) -> sympy.Expr:
     raise ValueError(f"unsupported Operon node {kind!r}")
 
 
+def _single_threaded_blas() -> Any:
+    """Our numpy work is many small solves; multithreaded OpenBLAS makes each ~100x slower on a
+    busy machine (threads spin-waiting), so it runs on one BLAS thread. Operon has its own pool."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - comes with scikit-learn, a pyoperon dependency
+        import contextlib
+
+        return contextlib.nullcontext()
+    return threadpool_limits(1)
+
+
 class OperonEngine:
     name = "operon"
 
@@ -124,7 +136,8 @@ class OperonEngine:
         self.last_stats = []
         for j in range(Y.shape[1]):
             stats: dict[str, Any] = {}
-            fronts.append(self._fit_one(X, Y[:, j], list(variables), options, settings, stats))
+            with _single_threaded_blas():
+                fronts.append(self._fit_one(X, Y[:, j], list(variables), options, settings, stats))
             self.last_stats.append(stats)
             if progress is not None:
                 progress(j + 1, Y.shape[1])
@@ -151,13 +164,14 @@ class OperonEngine:
 
         all_bases = derived.bases(X, variables) if settings["derived"] and X.shape[1] >= 2 else derived.bases(
             X, variables, norms=False, differences=False)
-        exprs: list[sympy.Expr] = []
+        exprs: list[sympy.Expr] = []  # GP results, to be refitted and snapped
+        ready: list[sympy.Expr] = []  # fast-pass results: already float64 least squares + snapped
 
         # 1. fast pass ------------------------------------------------------
         if settings["fast_pass"]:
-            exprs += self._fast_pass(all_bases, y, ops, tol, var, settings, rng)
+            ready += self._fast_pass(all_bases, y, ops, tol, var, settings, rng)
         stats["fast_s"] = time.perf_counter() - start
-        best_fast = min((snap.mse_of(e, env_sub, y_sub) for e in exprs), default=math.inf)
+        best_fast = min((snap.mse_of(e, env_sub, y_sub) for e in ready), default=math.inf)
         stats["fast_nrmse"] = math.sqrt(best_fast / var) if math.isfinite(best_fast) else None
 
         # 2. genetic programming with the remaining time, minus a reserve for post-processing
@@ -188,7 +202,7 @@ class OperonEngine:
                 loss = snap.mse_of(cand, env, y)
                 if math.isfinite(loss):
                     candidates.append(Candidate(cand, complexity(cand), loss))
-        for expr in rest:
+        for expr in ready + rest:
             loss = snap.mse_of(expr, env, y)
             if math.isfinite(loss):
                 candidates.append(Candidate(expr, complexity(expr), loss))
@@ -202,6 +216,8 @@ class OperonEngine:
             library, y, max_terms=int(settings["max_terms"]), beam=int(settings["beam"]),
             seed=int(rng.integers(1 << 30)))
         fits = [basis.fit_subset(library, s, y) for s in subsets]
+        poly = basis.polynomial_terms(all_bases)
+        fits += [basis.fit_subset(poly, s, y) for s in basis.backward_subsets(poly, y) if len(s) <= 8]
         by_size: dict[int, list[basis.LinearFit]] = {}
         for fit in fits:
             by_size.setdefault(len(fit.terms), []).append(fit)
