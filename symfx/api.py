@@ -248,4 +248,10 @@ def _targets(region: Any, cfg: Config) -> int:
 
 
 def _fit_function(engine: Any, cfg: Config) -> Any:
-    return engine.fit
+    """engine.fit behind the on-disk fit cache (a no-op when cache_dir is "")."""
+    from .engines.cache import cached_fit
+
+    def fit(X: Any, Y: Any, variables: Any, options: Config, progress: Any = None) -> Any:
+        return cached_fit(engine, X, Y, variables, options, progress)
+
+    return fit
