@@ -404,8 +404,16 @@ class _Calibrating:
             self.job.step(self.original, self.regions, args, values)
             result = type(out)(out[: self.n_outputs]) if isinstance(out, (list, tuple)) else out
             if self.job.steps >= self.job.settings.calibration_steps and not self.job.done:
-                self.job.finish()
-                self.report.fitted = True
+                try:
+                    self.job.finish()
+                    self.report.fitted = True
+                except SymfxError:
+                    raise  # one clear error naming the cause and the fix (e.g. the engine is missing)
+                except Exception as exc:  # a bug or an engine failure must not take the model down
+                    warnings.warn(f"symfx: fitting failed ({type(exc).__name__}: {exc}); "
+                                  "this graph stays neural.", stacklevel=2)
+                    self.job.entry = _Entry({}, [("<graph>", f"fitting failed: {type(exc).__name__}")])
+                    self.job.done = True
                 self.report.seconds["fit"] = self.job.seconds
             if self.job.done:
                 self._switch()
