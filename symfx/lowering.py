@@ -405,6 +405,26 @@ def _fold(op: Op, values: Sequence[float]) -> float:
     return float(op.numpy(*[np.float64(v) for v in values]))
 
 
+def brief_repr(node: Any) -> str:
+    """A short repr of a (possibly huge or deep) JSON value for error messages, in bounded time."""
+    import reprlib
+
+    brief = reprlib.Repr()
+    brief.maxlevel, brief.maxlist, brief.maxdict, brief.maxstring, brief.maxother = 3, 4, 3, 40, 40
+    return brief.repr(node)
+
+
+def _check_exact_size(expr: sympy.Expr, name: str) -> None:
+    """Refuse a node where sympy's evaluation made a big exact number (it keeps numeric
+    coefficients at most two levels down, e.g. 2*(x + 1) -> 2*x + 2), so the next op never
+    starts from one."""
+    near = [expr, *expr.args, *(a for arg in expr.args if arg.is_Mul or arg.is_Pow for a in arg.args)]
+    for sub in near:
+        bits = _exact_bits(sub)
+        if bits is not None and bits > MAX_EXACT_BITS:
+            raise ValueError(f"{name}(...) makes an exact number of {bits} bits")
+
+
 def from_tree(tree: Any, variables: Sequence[str]) -> sympy.Expr:
     """Build a sympy expression from :func:`to_tree` output, checking everything.
 
@@ -445,7 +465,7 @@ def from_tree(tree: Any, variables: Sequence[str]) -> sympy.Expr:
                 return symbols[node["var"]], None
             if set(node) == {"const"} and node["const"] in ("pi", "E"):
                 return (sympy.pi, math.pi) if node["const"] == "pi" else (sympy.E, math.e)
-            raise ValueError(f"unknown leaf {str(node)[:80]!r}")
+            raise ValueError(f"unknown leaf {brief_repr(node)}")
         if isinstance(node, list) and node and isinstance(node[0], str):
             name, args = node[0], node[1:]
             if name == "div":
@@ -468,19 +488,38 @@ def from_tree(tree: Any, variables: Sequence[str]) -> sympy.Expr:
             value = None
             if all(v is not None for v in values):
                 value = _fold(op, values)  # checked before sympy computes it exactly
-                if not math.isfinite(value) or abs(value) > MAX_ABS_CONSTANT:
+                if not math.isfinite(value) or abs(value) > MAX_ABS_CONSTANT or 0 < abs(value) < 1 / MAX_ABS_CONSTANT:
                     raise ValueError(f"constant sub-expression {name}(...) is not a finite real number of sane size")
                 bits = [_exact_bits(e) for e in exprs]
                 if all(b is not None for b in bits):
                     scale = abs(float(exprs[1])) if name == "pow" else 1.0
                     if (sum(bits) if name != "pow" else bits[0] * scale) > MAX_EXACT_BITS:
                         raise ValueError(f"exact constant in {name}(...) needs more than {MAX_EXACT_BITS} bits")
-            return op.build(*exprs), value
-        raise ValueError(f"malformed expression node {str(node)[:80]!r}")
+            try:
+                expr = op.build(*exprs)
+            except (TypeError, ValueError, ArithmeticError) as exc:  # sympy refusing, e.g. Max of non-comparables
+                raise ValueError(f"sympy cannot build {name}(...): {str(exc)[:120]}") from None
+            _check_exact_size(expr, name)
+            return expr, value
+        raise ValueError(f"malformed expression node {brief_repr(node)}")
 
     expr = build(tree, 0)[0]
     if expr.has(*_NOT_REAL):
-        raise ValueError(f"expression is not a finite real function: {str(expr)[:120]}")
+        raise ValueError("expression is not a finite real function (it holds I, zoo, oo or nan)")
+    # sympy may have combined small exact numbers into big ones (10**64 * 10**64) or floats out of
+    # float64 range; refuse what to_tree could not write back exactly
+    for power in expr.atoms(sympy.Pow):  # sympy combines exponents: pow(pow(x, 64), 64) is x**4096
+        if power.exp.is_Number and abs(float(power.exp)) > MAX_POW_EXPONENT:
+            raise ValueError(f"exponent {power.exp} is out of range (|e| <= {MAX_POW_EXPONENT})")
+    for atom in expr.atoms(sympy.Number):
+        if isinstance(atom, sympy.Rational):
+            if max(abs(int(atom.p)), int(atom.q)) > MAX_EXACT_INT:
+                raise ValueError(f"exact number of {int(atom.p).bit_length() + int(atom.q).bit_length()} bits "
+                                 "(|p|, q <= 2**53)")
+        elif isinstance(atom, sympy.Float):
+            value = float(atom)
+            if not math.isfinite(value) or abs(value) > MAX_ABS_CONSTANT or sympy.Float(value) != atom:
+                raise ValueError("a constant is out of float64 range")
     for sub in sympy.preorder_traversal(expr):
         if sub.args and not sub.is_Number and not isinstance(sub, sympy.NumberSymbol):
             op_of(sub)  # raises if sympy rewrote it into something the lowering cannot compute

@@ -31,11 +31,17 @@ UNARY = ["exp", "log", "sin", "cos", "tan", "tanh", "sinh", "cosh", "asin", "aco
 EXPONENTS = [2, 3, -1, -2, sympy.Rational(1, 2), sympy.Rational(-1, 2), 1.5, sympy.Rational(1, 3), 4]
 
 
+def _build(name: str, *args: sympy.Expr) -> sympy.Expr:
+    try:
+        return OPS[name].build(*args)
+    except (ValueError, TypeError):  # e.g. Max(zoo, x): sympy refuses; keep the first argument
+        return args[0]
+
+
 def _extend(children: st.SearchStrategy) -> st.SearchStrategy:
     return st.one_of(
-        st.builds(lambda name, a: OPS[name].build(a), st.sampled_from(UNARY), children),
-        st.builds(lambda name, a, b: OPS[name].build(a, b), st.sampled_from(["add", "mul", "max", "min"]),
-                  children, children),
+        st.builds(_build, st.sampled_from(UNARY), children),
+        st.builds(_build, st.sampled_from(["add", "mul", "max", "min"]), children, children),
         st.builds(lambda a, b: a - b, children, children),
         st.builds(lambda a, b: a / b, children, children),
         st.builds(sympy.Pow, children, st.sampled_from(EXPONENTS)),
@@ -56,8 +62,7 @@ def _extend_safe(children: st.SearchStrategy) -> st.SearchStrategy:
         st.builds(lambda a: sympy.log(1 + a**2), children),
         st.builds(lambda a: sympy.sqrt(2 + sympy.cos(a)), children),
         st.builds(lambda a: 1 / (1 + a**2), children),
-        st.builds(lambda name, a, b: OPS[name].build(a, b), st.sampled_from(["add", "mul", "max", "min"]),
-                  children, children),
+        st.builds(_build, st.sampled_from(["add", "mul", "max", "min"]), children, children),
         st.builds(lambda a, b: a - b, children, children),
         st.builds(lambda a: sympy.tanh(a) ** 3, children),
     )
@@ -110,7 +115,11 @@ def test_emitted_graph_agrees_with_numpy(expr: sympy.Expr, seed: int) -> None:
         with pytest.raises(ValueError):
             lower([expr])
         return
-    gm = lower([expr])
+    try:
+        gm = lower([expr])
+    except ValueError as exc:  # a constant like asin(2) is not real: only acceptable if unusable anyway
+        assert "not a real number" in str(exc) and np.isnan(reference(expr, inputs(seed))).all(), expr
+        return
     targets = {n.target for n in gm.graph.nodes if n.op == "call_function"}
     assert targets <= ALLOWED_TARGETS, f"{expr}: emitted ops outside the table: {targets - ALLOWED_TARGETS}"
     X = inputs(seed)
@@ -122,7 +131,8 @@ def test_emitted_graph_agrees_with_numpy(expr: sympy.Expr, seed: int) -> None:
 @PROPERTY
 @given(exprs=st.lists(EXPRS, min_size=2, max_size=4), seed=st.integers(0, 2**32 - 1))
 def test_several_outputs_share_subexpressions_and_agree(exprs: list[sympy.Expr], seed: int) -> None:
-    exprs = [e for e in exprs if not e.has(*NOT_REAL)]
+    exprs = [e for e in exprs if not e.has(*NOT_REAL)
+             and all(sub.is_extended_real is not False for sub in e.atoms(sympy.Function) if not sub.free_symbols)]
     X = inputs(seed, 16)
     outs = run_graph(lower(exprs), X)
     assert len(outs) == len(exprs)

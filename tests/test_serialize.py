@@ -1,0 +1,378 @@
+"""Saved equations: round trips, crafted files refused with a LoadError naming where, save -> load
+gives the same outputs, and the loader fuzz target runs briefly."""
+from __future__ import annotations
+
+import copy
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+import sympy
+import torch
+import torch.nn as nn
+
+import symfx
+from symfx import LoadError, serialize
+from symfx.serialize import Payload, SavedOutput, SavedProjection, SavedRegion, dumps, parses
+
+x0, x1, p0 = sympy.symbols("x0 x1 p0")
+
+
+def region(**overrides: Any) -> SavedRegion:
+    fields: dict[str, Any] = dict(
+        name="mlp", kind="row", nodes=("mlp_0", "mlp_1", "mlp_2", "mul"), inputs=("x",), input_widths=(2,),
+        output="mul", out_features=1, variables=("x0", "x1"), module_paths=("mlp.0", "mlp.1", "mlp.2"),
+        outputs=(SavedOutput(sympy.sin(x0) * x1 + sympy.Float(0.5), 1e-3),), nrmse=1e-3,
+    )
+    fields.update(overrides)
+    return SavedRegion(**fields)
+
+
+def payload() -> Payload:
+    proj = SavedProjection(in_mean=np.array([0.1, -0.2]), in_basis=np.array([[0.6], [0.8]]),
+                           out_mean=np.array([1.0, 2.0, 3.0]), out_basis=np.arange(6.0).reshape(3, 2) / 7)
+    return Payload(model="Net", regions=(
+        region(),
+        region(name="head", nodes=("head_0", "head_1", "head_2"), inputs=("mul",), output="head_2",
+               input_widths=(2,), out_features=3, variables=("p0",), module_paths=(),
+               outputs=(SavedOutput(sympy.tanh(p0) / 3 - sympy.pi * p0**2, None),
+                        SavedOutput(sympy.Max(p0, sympy.Rational(1, 3)) + sympy.exp(-p0), 0.25)),
+               projection=proj, active=False, nrmse=None),
+        region(name="act", kind="elementwise", nodes=("relu",), inputs=("head_2",), input_widths=(1,),
+               output="relu", variables=("x0",), outputs=(SavedOutput(sympy.Abs(x0) * 0.5 + x0 / 2),)),
+    ))
+
+
+def base_doc() -> dict[str, Any]:
+    return json.loads(dumps(payload()))
+
+
+# --------------------------------------------------------------------------- round trips
+
+def test_dumps_parses_round_trip() -> None:
+    original = payload()
+    text = dumps(original)
+    back = parses(text)
+    assert back.model == "Net" and back.symfx_version == symfx.__version__
+    for a, b in zip(original.regions, back.regions):
+        assert [sympy.srepr(e) for e in a.exprs] == [sympy.srepr(e) for e in b.exprs]
+        assert (a.name, a.kind, a.nodes, a.inputs, a.input_widths, a.output, a.out_features, a.variables,
+                a.module_paths, a.nrmse, a.active) == \
+               (b.name, b.kind, b.nodes, b.inputs, b.input_widths, b.output, b.out_features, b.variables,
+                b.module_paths, b.nrmse, b.active)
+        assert [o.nrmse for o in a.outputs] == [o.nrmse for o in b.outputs]
+    proj = back.regions[1].projection
+    for key in serialize.PROJECTION_KEYS:
+        np.testing.assert_array_equal(getattr(proj, key), getattr(original.regions[1].projection, key))
+    assert dumps(back) == text  # stable: loading and saving again changes nothing
+
+
+def test_file_is_small_readable_json() -> None:
+    text = dumps(payload())
+    doc = json.loads(text)
+    assert doc["format"] == "symfx-equations" and doc["version"] == 1
+    out = doc["regions"][0]["outputs"][0]
+    assert out["text"] == "x1*sin(x0) + 0.5" and out["tree"][0] == "add"
+    assert '"tree": ["add",' in text  # each tree on one line
+    assert len(text.splitlines()) < 120
+
+
+def test_text_field_is_never_parsed() -> None:
+    doc = base_doc()
+    doc["regions"][0]["outputs"][0]["text"] = "__import__('os').system('echo pwned')"
+    back = parses(json.dumps(doc))
+    assert back.regions[0].exprs[0] == sympy.sin(x0) * x1 + sympy.Float(0.5)
+
+
+def test_read_write_files(tmp_path: Path) -> None:
+    path = tmp_path / "eq.json"
+    serialize.write(payload(), path)
+    assert serialize.read(path).regions[2].kind == "elementwise"
+    assert not list(tmp_path.glob("*.tmp*"))
+
+
+def test_dumps_refuses_unwritable_equations() -> None:
+    bad = Payload(regions=(region(outputs=(SavedOutput(sympy.zoo * x0),)),))
+    with pytest.raises(symfx.SymfxError, match=r"regions\[0\] \('mlp'\)\.outputs\[0\]"):
+        dumps(bad)
+
+
+# --------------------------------------------------------------------------- crafted files
+
+def _set(path: list[Any], value: Any) -> Callable[[dict[str, Any]], None]:
+    def edit(doc: dict[str, Any]) -> None:
+        target = doc
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+    return edit
+
+
+def _delete(path: list[Any]) -> Callable[[dict[str, Any]], None]:
+    def edit(doc: dict[str, Any]) -> None:
+        target = doc
+        for key in path[:-1]:
+            target = target[key]
+        del target[path[-1]]
+    return edit
+
+
+TREE = ["regions", 0, "outputs", 1, "tree"]
+CRAFTED = [
+    (_set(TREE, ["system", {"var": "x0"}]), r"regions\[0\]\.outputs\[1\]\.tree: unknown operator 'system'"),
+    (_set(["regions", 0, "outputs", 0, "tree"], ["sin", {"var": "x0"}, {"var": "x1"}]),
+     r"regions\[0\]\.outputs\[0\]\.tree: operator 'sin' takes 1 arguments, got 2"),
+    (_set(["regions", 0, "outputs", 0, "tree"], {"var": "__builtins__"}), "is not one of the variables"),
+    (_set(["regions", 0, "outputs", 0, "tree"], ["exp", 1e300]), "not a finite real number"),
+    (_set(["regions", 0, "outputs", 0, "tree"], ["pow", {"var": "x0"}, 1000]), "exponent 1000 is out of range"),
+    (_set(["regions", 0, "outputs", 0, "tree"], 12345678901234567890), "too large"),
+    (_set(["format"], "pickle"), r"file\.format: expected 'symfx-equations'"),
+    (_set(["version"], 2), r"file\.version: .*version 2; upgrade symfx"),
+    (_set(["version"], "1"), r"file\.version"),
+    (_delete(["regions"]), r"file: missing field\(s\) \['regions'\]"),
+    (_set(["extra"], 1), r"file: unknown field\(s\) \['extra'\]"),
+    (_set(["regions"], {}), r"file\.regions: expected a list, got a object"),
+    (_set(["regions", 0, "kind"], "conv"), r"regions\[0\]\.kind: expected one of \['row', 'elementwise'\]"),
+    (_delete(["regions", 0, "outputs", 0, "tree"]), r"regions\[0\]\.outputs\[0\]: missing field"),
+    (_set(["regions", 0, "variables"], ["x0", "x0"]), r"regions\[0\]\.variables: names repeat"),
+    (_set(["regions", 0, "variables"], ["x0", "os.system"]), r"regions\[0\]\.variables\[1\]: .* not an identifier"),
+    (_set(["regions", 0, "variables"], ["x0", 1]), r"regions\[0\]\.variables\[1\]: expected a string"),
+    (_set(["regions", 0, "input_widths"], [3]), r"regions\[0\]\.variables: 2 variables for 3 input features"),
+    (_set(["regions", 0, "name"], "mlp\x1b[2J"), r"regions\[0\]\.name: .* non-printable"),
+    (_set(["regions", 0, "name"], "a" * 1000), r"regions\[0\]\.name: expected 1\.\.256 characters"),
+    (_set(["regions", 0, "nodes"], []), r"regions\[0\]\.nodes: expected 1\.\."),
+    (_set(["regions", 0, "output"], "linear"), r"regions\[0\]\.output: 'linear' is not one of the region's nodes"),
+    (_set(["regions", 0, "input_widths"], [2, 2]), r"regions\[0\]\.input_widths: has 2 entries for 1 inputs"),
+    (_set(["regions", 0, "input_widths"], [True]), r"regions\[0\]\.input_widths\[0\]: expected an integer"),
+    (_set(["regions", 0, "out_features"], 3), r"regions\[0\]\.outputs: 2 equations for 3 output features"),
+    (_set(["regions", 0, "nrmse"], -1), r"regions\[0\]\.nrmse: expected a non-negative number"),
+    (_set(["regions", 0, "active"], "yes"), r"regions\[0\]\.active: expected true or false"),
+    (_set(["regions", 0, "outputs", 0, "tree"], ["add", {"var": "x0"}, {"var": "x1"}]), None),  # valid edit
+    (_set(["regions", 1, "projections", "in_basis"], [[0.6, 1.0], [0.8]]), r"in_basis\[1\]: rows differ"),
+    (_set(["regions", 1, "projections", "in_basis"], [[0.6, 0.1], [0.8, 0.2]]),
+     r"regions\[1\]\.projections: in_basis must be \[2, 1\]"),
+    (_set(["regions", 1, "projections", "out_mean"], ["1", 2, 3]), r"out_mean: expected numbers, found a string"),
+    (_delete(["regions", 1, "projections", "out_mean"]), "out_mean and out_basis come together"),
+    (_set(["regions", 2, "projections"], {}), r"regions\[2\]\.projections: an elementwise region has no"),
+    (_set(["regions", 2, "name"], "mlp"), "two regions have the same name"),
+    (_set(["regions", 2, "nodes"], ["mlp_0", "relu"]), "node 'mlp_0' also belongs to 'mlp'"),
+]
+
+
+def _doc_with_two_outputs() -> dict[str, Any]:
+    # region 0 with two outputs, so that outputs[1] exists for the messages above
+    doc = base_doc()
+    doc["regions"][0]["outputs"].append(copy.deepcopy(doc["regions"][0]["outputs"][0]))
+    doc["regions"][0]["out_features"] = 2
+    return doc
+
+
+@pytest.mark.parametrize("edit, message", CRAFTED)
+def test_crafted_file_is_refused_with_a_clear_message(edit: Callable[[dict[str, Any]], None], message: str | None) -> None:
+    doc = _doc_with_two_outputs()
+    edit(doc)
+    text = json.dumps(doc)
+    if message is None:
+        parses(text)
+        return
+    with pytest.raises(LoadError, match=message):
+        parses(text)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[" * 100_000 + "]" * 100_000, "nests deeper"),
+    ('{"a": ' * 50_000 + "1" + "}" * 50_000, "nests deeper"),
+    ('{"format": "symfx-equations", "version": 1, "regions": [' + "[" * 200 + "]" * 200 + "]}", "nests deeper"),
+    ("1" * 5000, "4300 digits"),
+    ('{"format": 1e999, "version": 1, "regions": []}', r"file\.format: expected 'symfx-equations', got inf"),
+    ('{"format": NaN}', "NaN is not a number"),
+    ('{"format": -Infinity}', "-Infinity is not a number"),
+    ('{"format": "a", "format": "b"}', "key 'format' appears twice"),
+    ('{"format": ', "not valid JSON"),
+    ("", "not valid JSON"),
+    ("null", "file: expected an object, got a null"),
+    ('"[[[[["', r"file: expected an object, got a string"),
+    (" " * (serialize.MAX_FILE_BYTES + 1), "larger than"),
+])
+def test_malicious_json_is_refused_before_it_can_hurt(text: str, message: str) -> None:
+    with pytest.raises(LoadError, match=message):
+        parses(text)
+
+
+def test_strings_with_brackets_do_not_count_as_nesting() -> None:
+    doc = base_doc()
+    doc["model"] = "[" * 150 + '\\"{' * 20
+    assert parses(json.dumps(doc)).model == doc["model"]
+
+
+def test_too_many_equation_nodes_in_one_file() -> None:
+    doc = base_doc()
+    big = ["add", *[["mul", 2, {"var": "x0"}, ["sin", {"var": "x1"}]]] * 250]  # ~1250 nodes each
+    doc["regions"][0]["outputs"] = [{"tree": big}] * 200
+    doc["regions"][0]["out_features"] = 200
+    with pytest.raises(LoadError, match="more than 200000 nodes"):
+        parses(json.dumps(doc))
+
+
+def test_read_refuses_non_utf8_missing_and_huge_files(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(b'{"format": "\xff"}')
+    with pytest.raises(LoadError, match="not UTF-8"):
+        serialize.read(bad)
+    with pytest.raises(LoadError, match="cannot read"):
+        serialize.read(tmp_path / "missing.json")
+    huge = tmp_path / "huge.json"
+    huge.write_bytes(b" " * (serialize.MAX_FILE_BYTES + 10))
+    with pytest.raises(LoadError, match="larger than"):
+        serialize.read(huge)
+    bad.write_text(json.dumps({"format": "symfx-equations", "version": 1, "regions": [{"name": "a"}]}))
+    with pytest.raises(LoadError, match=r"bad\.json: regions\[0\]: missing field"):
+        serialize.read(bad)
+
+
+def test_loading_never_evaluates_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    import builtins
+    import pickle
+
+    import sympy.parsing.sympy_parser as sympy_parser
+
+    text = dumps(payload())
+
+    def forbidden(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the loader must not call this")
+
+    sympify_module = sys.modules["sympy.core.sympify"]
+    real_sympify = sympify_module.sympify
+
+    def sympify_no_text(a: Any, *args: Any, **kwargs: Any) -> Any:
+        assert not isinstance(a, str), "text reached sympify"
+        return real_sympify(a, *args, **kwargs)
+
+    for target, name in [(builtins, "eval"), (builtins, "exec"), (pickle, "loads"), (pickle, "load"),
+                         (sympy_parser, "parse_expr")]:
+        monkeypatch.setattr(target, name, forbidden)
+    monkeypatch.setattr(sympify_module, "sympify", sympify_no_text)
+    monkeypatch.setattr(sympy, "sympify", sympify_no_text)
+    assert len(parses(text).regions) == 3
+
+
+# --------------------------------------------------------------------------- SymbolicModule integration
+
+class Net(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mlp(x) * 2
+
+
+class Wide(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.head = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.head(x))
+
+
+def net_payload() -> Payload:
+    return Payload(model="Net", regions=(region(),))
+
+
+def wide_payload() -> Payload:
+    proj = SavedProjection(in_mean=np.array([0.1, -0.2]), in_basis=np.array([[0.6], [0.8]]),
+                           out_mean=np.array([1.0, 2.0, 3.0]), out_basis=np.arange(6.0).reshape(3, 2) / 7)
+    return Payload(model="Wide", regions=(region(
+        name="head", nodes=("head_0", "head_1", "head_2"), inputs=("x",), output="head_2", out_features=3,
+        variables=("p0",), module_paths=("head.0", "head.1", "head.2"),
+        outputs=(SavedOutput(sympy.sin(p0)), SavedOutput(p0**2 - 1)), projection=proj),))
+
+
+def test_apply_rewrites_the_model_with_the_saved_equations() -> None:
+    torch.manual_seed(0)
+    net, X = Net(), torch.rand(32, 2)
+    before = copy.deepcopy(net.state_dict())
+    sm = serialize.apply(net_payload(), net, example_inputs=X[:4])
+    want = torch.sin(X[:, :1]) * X[:, 1:] + 0.5
+    torch.testing.assert_close(sm(X), want)
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())  # the user's model is untouched
+    torch.testing.assert_close(sm.use_neural()(X), net(X))
+    assert "x1*sin(x0)" in sm.report()
+
+
+def test_save_load_gives_the_same_outputs(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    net, X = Wide(), torch.randn(64, 2)
+    sm = serialize.apply(wide_payload(), net)
+    z = (X.double() - torch.tensor([0.1, -0.2], dtype=torch.float64)) @ torch.tensor([[0.6], [0.8]], dtype=torch.float64)
+    y = torch.cat([torch.sin(z), z**2 - 1], -1) @ (torch.arange(6.0, dtype=torch.float64).reshape(3, 2) / 7).T
+    torch.testing.assert_close(sm(X), torch.relu(y + torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)).float())
+    path = tmp_path / "wide.json"
+    sm.save(path)
+    loaded = symfx.load(path, Wide(), example_inputs=X[:2])  # fresh weights: equations don't need them
+    torch.testing.assert_close(loaded(X), sm(X), rtol=0, atol=0)
+    assert [d.name for d in loaded.distilled] == ["head"]
+    sm.save(tmp_path / "again.json")
+    assert (tmp_path / "again.json").read_text() == path.read_text()
+
+
+def test_inactive_regions_stay_neural_after_load(tmp_path: Path) -> None:
+    net, X = Net(), torch.rand(8, 2)
+    sm = serialize.apply(net_payload(), net).use_neural("mlp")
+    sm.save(tmp_path / "eq.json")
+    loaded = symfx.load(tmp_path / "eq.json", net)
+    torch.testing.assert_close(loaded(X), net(X))
+    torch.testing.assert_close(loaded.use_symbolic()(X), torch.sin(X[:, :1]) * X[:, 1:] + 0.5)
+
+
+def test_state_dict_round_trips_with_weights_only(tmp_path: Path) -> None:
+    net, X = Wide(), torch.randn(8, 2)
+    sm = serialize.apply(wide_payload(), net)
+    torch.save(sm.state_dict(), tmp_path / "sd.pt")
+    other = serialize.apply(wide_payload(), Wide())
+    other.load_state_dict(torch.load(tmp_path / "sd.pt", weights_only=True))
+    torch.testing.assert_close(other.use_neural()(X), net(X))
+    torch.testing.assert_close(other.use_symbolic()(X), sm(X))
+
+
+def test_load_into_a_different_architecture_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "eq.json"
+    serialize.write(net_payload(), path)
+    with pytest.raises(LoadError, match=r"regions\[0\] \('mlp'\): the model's graph has no node\(s\) \['mlp_0'"):
+        symfx.load(path, Wide())
+    sm = symfx.load(path, Wide(), strict=False)
+    assert sm.distilled == [] and sm.skipped[0][0] == "mlp"
+
+
+def test_load_checks_widths_against_example_inputs(tmp_path: Path) -> None:
+    class Net3(Net):
+        def __init__(self) -> None:
+            super().__init__()
+            self.mlp = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 1))
+
+    path = tmp_path / "eq.json"
+    serialize.write(net_payload(), path)
+    with pytest.raises(LoadError, match=r"inputs \['x'\] have \[3\] features, the file says \[2\]"):
+        symfx.load(path, Net3(), example_inputs=torch.rand(4, 3))
+    with pytest.raises(LoadError, match="failed on example_inputs"):
+        symfx.load(path, Net(), example_inputs=torch.rand(4, 5))
+    with pytest.raises(LoadError, match="needs the model"):
+        symfx.load(path, "not a model")
+
+
+# --------------------------------------------------------------------------- fuzz target, briefly
+
+def test_fuzz_target_runs_briefly() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    try:
+        import fuzz_load
+    finally:
+        sys.path.pop(0)
+    stats = fuzz_load.fuzz(seconds=3.0, seed=0, out=io.StringIO())
+    assert stats.cases > 50 and stats.failures == 0
+    assert stats.accepted > 0 and stats.refused > 0
