@@ -170,12 +170,13 @@ class OperonEngine:
         # 1. fast pass ------------------------------------------------------
         if settings["fast_pass"]:
             ready += self._fast_pass(all_bases, y, ops, tol, var, settings, rng)
+            exprs += basis.power_laws(all_bases, y)  # one float constant each: polished below
         stats["fast_s"] = time.perf_counter() - start
-        best_fast = min((snap.mse_of(e, env_sub, y_sub) for e in ready), default=math.inf)
+        best_fast = min((snap.mse_of(e, env_sub, y_sub) for e in ready + exprs), default=math.inf)
         stats["fast_nrmse"] = math.sqrt(best_fast / var) if math.isfinite(best_fast) else None
 
         # 2. genetic programming with the remaining time, minus a reserve for post-processing
-        gp_time = budget - (time.perf_counter() - start) - 0.15 * budget
+        gp_time = budget - (time.perf_counter() - start) - 0.25 * budget
         skip = settings["skip_gp_below"] > 0 and best_fast <= var * settings["skip_gp_below"] ** 2
         if settings["gp"] and not skip and gp_time >= 1.0:
             t_gp = time.perf_counter()
@@ -228,7 +229,6 @@ class OperonEngine:
                 if settings["snap"]:  # the snapped form replaces the raw one (see _polish)
                     fit = basis.snap_linear(fit, y, snap.allowed_mse(fit.mse, var, tol))
                 out.append(fit.expr())
-        out += basis.power_laws(all_bases, y)
         return out
 
     def _gp(self, X, y, variables, all_bases, options, settings, seconds, rng) -> list[sympy.Expr]:
@@ -288,4 +288,4 @@ class OperonEngine:
             fitted, mse = expr, raw_mse
         if not math.isfinite(mse) or math.sqrt(mse / var) > 10 * tol:
             return [fitted]
-        return [snap.simplest_form(snap.snap(fitted, env, y, snap.allowed_mse(mse, var, tol)))]
+        return [snap.simplest_form(snap.snap(fitted, env, y, snap.allowed_mse(mse, var, tol), deadline=deadline))]

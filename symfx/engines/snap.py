@@ -99,11 +99,19 @@ def refit(expr: sympy.Expr, env: dict, y: np.ndarray, max_nfev: int = 60) -> sym
     return template.xreplace({p: sympy.Float(float(t)) for p, t in zip(params, sol.x)})
 
 
-def snap(expr: sympy.Expr, env: dict, y: np.ndarray, budget_mse: float, refit_rest: bool = True) -> sympy.Expr:
-    """Snap float constants one by one (largest first) while the MSE stays within ``budget_mse``."""
+def snap(
+    expr: sympy.Expr, env: dict, y: np.ndarray, budget_mse: float, refit_rest: bool = True,
+    deadline: float = math.inf,
+) -> sympy.Expr:
+    """Snap float constants one by one (largest first) while the MSE stays within ``budget_mse``.
+
+    Stops early (returning what is snapped so far) at ``deadline`` (``time.perf_counter()``).
+    """
+    import time
+
     current = expr
     tried: set[float] = set()
-    while True:
+    while time.perf_counter() < deadline:
         floats = [f for f in _floats(current) if float(f) not in tried]
         if not floats:
             return current
@@ -119,6 +127,7 @@ def snap(expr: sympy.Expr, env: dict, y: np.ndarray, budget_mse: float, refit_re
                 if mse_of(trial, env, y) <= budget_mse:
                     current = trial
                     break
+    return current
 
 
 def simplest_form(expr: sympy.Expr) -> sympy.Expr:
