@@ -316,11 +316,16 @@ class _Job:
 
     def finish(self) -> _Entry:
         from .engines import get_engine
+        from .engines.cache import cached_fit
 
         cfg = self.settings.config
         start = time.perf_counter()
         samples = record_pass.finish(self.regions, self.reservoirs, cfg.holdout, cfg.min_samples, cfg.seed)
         engine = get_engine(cfg.engine)
+
+        def fit_fn(X: Any, Y: Any, variables: Any, options: Config, progress: Any = None) -> Any:
+            return cached_fit(engine, X, Y, variables, options, progress)  # the fit cache, as symfx.compile
+
         fits: dict[str, Any] = {}
         skipped: list[tuple[str, str]] = []
         for region in self.regions:
@@ -328,7 +333,7 @@ class _Job:
             if s.skipped:
                 skipped.append((region.name, s.skipped))
                 continue
-            fit = fit_pass.fit_region(region, s, cfg, engine.fit, None)
+            fit = fit_pass.fit_region(region, s, cfg, fit_fn, None)
             if fit.accepted:
                 fits[region.name] = fit
             else:
