@@ -96,9 +96,12 @@ def constant_value(expr: sympy.Expr) -> float:
     ``sqrt(2)``) to one float, so no aten op is ever called on a Python number.
     """
     try:
-        return float(expr)
+        value = float(expr)
     except TypeError:
         raise ValueError(f"constant {expr} is not a real number") from None
+    if not math.isfinite(value):  # zoo, oo, nan: an equation holding one is not usable
+        raise ValueError(f"constant {expr} is not a finite real number")
+    return value
 
 
 def round_expr(expr: sympy.Expr, digits: int = 4) -> sympy.Expr:
@@ -306,7 +309,7 @@ class _Emitter:
         if base == sympy.E:
             return self.call(aten.exp.default, self.tensor(self.emit(exponent)))
         if exponent.is_Number:
-            e = float(exponent)
+            e = constant_value(exponent)
             b = self.tensor(self.emit(base))
             if e == 2:
                 return self.call(aten.mul.Tensor, b, b)
@@ -323,7 +326,7 @@ class _Emitter:
             return self.call(aten.pow.Tensor_Scalar, b, e)
         exp_node = self.tensor(self.emit(exponent))
         if base.is_Number:
-            return self.call(aten.pow.Scalar, float(base), exp_node)
+            return self.call(aten.pow.Scalar, constant_value(base), exp_node)
         return self.call(aten.pow.Tensor_Tensor, self.tensor(self.emit(base)), exp_node)
 
 

@@ -118,7 +118,7 @@ def test_emitted_graph_agrees_with_numpy(expr: sympy.Expr, seed: int) -> None:
     try:
         gm = lower([expr])
     except ValueError as exc:  # a constant like asin(2) is not real: only acceptable if unusable anyway
-        assert "not a real number" in str(exc) and np.isnan(reference(expr, inputs(seed))).all(), expr
+        assert "not a" in str(exc) and "real number" in str(exc) and np.isnan(reference(expr, inputs(seed))).all(), expr
         return
     targets = {n.target for n in gm.graph.nodes if n.op == "call_function"}
     assert targets <= ALLOWED_TARGETS, f"{expr}: emitted ops outside the table: {targets - ALLOWED_TARGETS}"
@@ -128,11 +128,18 @@ def test_emitted_graph_agrees_with_numpy(expr: sympy.Expr, seed: int) -> None:
     assert_agree(got.numpy(), reference(expr, X), expr)
 
 
+def _lowers(expr: sympy.Expr) -> bool:
+    try:
+        lower([expr])
+        return True
+    except ValueError:
+        return False
+
+
 @PROPERTY
 @given(exprs=st.lists(EXPRS, min_size=2, max_size=4), seed=st.integers(0, 2**32 - 1))
 def test_several_outputs_share_subexpressions_and_agree(exprs: list[sympy.Expr], seed: int) -> None:
-    exprs = [e for e in exprs if not e.has(*NOT_REAL)
-             and all(sub.is_extended_real is not False for sub in e.atoms(sympy.Function) if not sub.free_symbols)]
+    exprs = [e for e in exprs if _lowers(e)]  # non-real constants are covered by the test above
     X = inputs(seed, 16)
     outs = run_graph(lower(exprs), X)
     assert len(outs) == len(exprs)
@@ -171,7 +178,12 @@ def test_tree_round_trip_is_the_identity(expr: sympy.Expr) -> None:
         # only non-real or non-finite constants (I, zoo from e.g. log(-1), 1/0) are unwritable
         assert expr.has(*NOT_REAL), expr
         return
-    back = from_tree(tree, NAMES)
+    try:
+        back = from_tree(tree, NAMES)
+    except ValueError as exc:
+        # refused only for limits (exponents) or constants that are not finite reals (asin(2))
+        assert "exponent" in str(exc) or not np.isfinite(reference(expr, inputs(0, 8))).all(), (expr, exc)
+        return
     assert sympy.srepr(back) == sympy.srepr(expr)
     assert to_tree(back) == tree
 
