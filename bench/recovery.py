@@ -94,6 +94,8 @@ SUITE: tuple[Law, ...] = (
     Law("heat_noisy", sympy.exp(-x1) * sympy.sin(pi * x0), (P, P), noise=0.01),
 )
 QUICK = ("product", "inverse_square", "sigmoid", "kinetic_noisy")
+#: laws the engine is known to miss at the default budget (the slow tests xfail them)
+KNOWN_MISSES: tuple[str, ...] = ()
 
 
 def law_values(law: Law, X: np.ndarray) -> np.ndarray:
