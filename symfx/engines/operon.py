@@ -282,7 +282,7 @@ class OperonEngine:
         if not settings["snap"] or time.perf_counter() > deadline:
             return [expr]
         raw_mse = snap.mse_of(expr, env, y)
-        fitted = snap.refit(expr, env, y)
+        fitted = snap.refit(expr, env, y, deadline=deadline)
         mse = snap.mse_of(fitted, env, y)
         if not math.isfinite(mse) or mse > raw_mse:
             fitted, mse = expr, raw_mse

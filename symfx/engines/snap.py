@@ -69,10 +69,22 @@ def mse_of(expr: sympy.Expr, env: dict, y: np.ndarray) -> float:
     return float(np.mean((pred - y) ** 2))
 
 
-def refit(expr: sympy.Expr, env: dict, y: np.ndarray, max_nfev: int = 60) -> sympy.Expr:
-    """The expression with its float constants re-optimised by least squares in float64."""
+class _OutOfTime(Exception):
+    pass
+
+
+def refit(
+    expr: sympy.Expr, env: dict, y: np.ndarray, max_nfev: int = 20, deadline: float = math.inf
+) -> sympy.Expr:
+    """The expression with its float constants re-optimised by least squares in float64.
+
+    Bounded: at most ``max_nfev`` Levenberg-Marquardt iterations, at most 10 constants, and it
+    gives up (returning ``expr``) at ``deadline`` (``time.perf_counter()``).
+    """
+    import time
+
     floats = _floats(expr)
-    if not floats or len(floats) > 16:
+    if not floats or len(floats) > 10 or time.perf_counter() > deadline:
         return expr
     from scipy.optimize import least_squares
 
@@ -80,7 +92,9 @@ def refit(expr: sympy.Expr, env: dict, y: np.ndarray, max_nfev: int = 60) -> sym
     template = expr.xreplace(dict(zip(floats, params)))
     theta0 = np.array([float(f) for f in floats])
 
-    def residual(theta: np.ndarray) -> np.ndarray:
+    def residual(theta: np.ndarray, check: bool = True) -> np.ndarray:
+        if check and time.perf_counter() > deadline:
+            raise _OutOfTime
         local = dict(env)
         local.update({p: float(t) for p, t in zip(params, theta)})
         with np.errstate(all="ignore"):
@@ -89,12 +103,13 @@ def refit(expr: sympy.Expr, env: dict, y: np.ndarray, max_nfev: int = 60) -> sym
         return np.where(np.isfinite(res), res, 1e6)
 
     try:
-        sol = least_squares(residual, theta0, method="lm", max_nfev=max_nfev * (len(theta0) + 1))
-    except (ValueError, FloatingPointError):
+        # finite-difference Jacobians cost len(theta) evaluations each, so cap the total
+        sol = least_squares(residual, theta0, method="trf", max_nfev=max_nfev, x_scale="jac")
+    except (ValueError, FloatingPointError, _OutOfTime):
         return expr
     if not np.all(np.isfinite(sol.x)):
         return expr
-    if np.mean(sol.fun**2) >= np.mean(residual(theta0) ** 2):
+    if np.mean(sol.fun**2) >= np.mean(residual(theta0, check=False) ** 2):
         return expr
     return template.xreplace({p: sympy.Float(float(t)) for p, t in zip(params, sol.x)})
 
@@ -123,7 +138,7 @@ def snap(
                 current = trial
                 break
             if refit_rest and trial.atoms(sympy.Float):
-                trial = refit(trial, env, y, max_nfev=30)
+                trial = refit(trial, env, y, max_nfev=10, deadline=deadline)
                 if mse_of(trial, env, y) <= budget_mse:
                     current = trial
                     break
