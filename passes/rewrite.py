@@ -32,7 +32,7 @@ def rewrite(gm: fx.GraphModule, replacements: Sequence[tuple[Any, Any]]) -> fx.G
     for index, (region, fit) in enumerate(replacements):
         out_node = nodes[region.output]
         meta = out_node.meta.get("tensor_meta")
-        dtype = getattr(meta, "dtype", None) or torch.float32
+        dtype = getattr(meta, "dtype", None) or _dtype_of(gm)
         device = _device_of(gm)
         before = set(graph.nodes)
         with graph.inserting_before(out_node):
@@ -82,3 +82,11 @@ def _device_of(gm: torch.nn.Module) -> torch.device | None:
     for tensor in list(gm.parameters()) + list(gm.buffers()):
         return tensor.device
     return None
+
+
+def _dtype_of(gm: torch.nn.Module) -> torch.dtype:
+    # without shape metadata (e.g. after symfx.load), projections follow the weights' dtype
+    for tensor in gm.parameters():
+        if tensor.is_floating_point():
+            return tensor.dtype
+    return torch.get_default_dtype()

@@ -18,7 +18,7 @@ from passes import validate as validate_pass
 from .config import Config, make_config
 from .errors import CalibrationError, ConfigError, SymfxError
 from .frontend import iter_batches, model_device, move_args, trace_units
-from .module import SwitchableUnit, SymbolicModule, set_submodule
+from .module import SymbolicModule, set_submodule
 
 #: every n-th calibration batch is held out for whole-model validation, at most this many
 _VALIDATION_EVERY = 5
@@ -192,14 +192,7 @@ def compile(model: nn.Module, calibration: Any, *, config: Config | None = None,
                 skipped.append((region.name, fit.reason or "no equation within tolerance"))
 
     # ------------------------------------------------------------------ rewrite (+ validate)
-    switchable: dict[str, SwitchableUnit] = {}
-    for unit in traced.units:
-        sw = SwitchableUnit(unit.graph_module)
-        switchable[unit.path] = sw
-        if unit.path:
-            set_submodule(work, unit.path, sw)
-    root = switchable[""] if "" in switchable else work
-    sm = SymbolicModule(root, switchable, regions, fits, cfg, skipped)
+    sm = SymbolicModule.assemble(work, {u.path: u.graph_module for u in traced.units}, regions, fits, cfg, skipped)
 
     if cfg.validate and sm.distilled and validation_batches:
         names = [d.name for d in sm.distilled]

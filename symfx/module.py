@@ -79,6 +79,23 @@ class SymbolicModule(nn.Module):
                 self.distilled.append(self._make_distilled(region, fit))
         self._rebuild()
 
+    @classmethod
+    def assemble(cls, work: nn.Module, graph_modules: dict[str, fx.GraphModule], regions: Sequence[Any],
+                 fits: dict[str, Any], config: Any, skipped: Sequence[tuple[str, str]] = ()) -> "SymbolicModule":
+        """Wrap each traced unit of ``work`` (a copy of the user's model) and build the module."""
+        units: dict[str, SwitchableUnit] = {}
+        for path, gm in graph_modules.items():
+            units[path] = SwitchableUnit(gm)
+            if path:
+                set_submodule(work, path, units[path])
+        root = units[""] if "" in units else work
+        return cls(root, units, regions, fits, config, skipped)
+
+    @property
+    def regions(self) -> dict[str, Any]:
+        """Every region found (passes.partition.Region), distilled or not, by name."""
+        return dict(self._regions)
+
     # ----------------------------------------------------------------- building
     def _make_distilled(self, region: Any, fit: Any) -> Distilled:
         return Distilled(

@@ -502,7 +502,7 @@ def payload_of(sm: Any) -> Payload:
     """The plain data of a SymbolicModule's distilled regions (what ``sm.save`` writes)."""
     regions = []
     for d in sm.distilled:
-        region = sm._regions[d.name]  # partition's Region: unit, output, widths, out_features
+        region = sm.regions[d.name]  # partition's Region: unit, output, widths, out_features
         proj = d.projection
         saved_proj = None
         if proj is not None and (proj.in_basis is not None or proj.out_basis is not None):
@@ -571,7 +571,7 @@ def apply(
 
     from .config import make_config
     from .frontend import move_args, model_device, trace_units
-    from .module import SwitchableUnit, SymbolicModule, set_submodule
+    from .module import SymbolicModule
 
     if not isinstance(model, torch.nn.Module):
         raise LoadError(f"symfx.load needs the model (a torch.nn.Module) to apply the equations to, "
@@ -614,15 +614,8 @@ def apply(
             seconds=0.0,
         )
 
-    switchable = {}
-    for path, gm in units.items():
-        sw = SwitchableUnit(gm)
-        switchable[path] = sw
-        if path:
-            set_submodule(work, path, sw)
-    root = switchable[""] if "" in switchable else work
     try:
-        sm = SymbolicModule(root, switchable, regions, fits, cfg, skipped)
+        sm = SymbolicModule.assemble(work, units, regions, fits, cfg, skipped)
         inactive = [r.name for r in payload.regions if not r.active and r.name in fits]
         if inactive:
             sm.use_neural(inactive)

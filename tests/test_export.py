@@ -1,0 +1,52 @@
+"""A rewritten model as an artifact: torch.export, save/load, dtypes, determinism."""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+import symfx
+
+
+def test_torch_export_holds_the_equations_as_aten_ops(heat_mlp, heat_compiled):
+    _, X = heat_mlp
+    exported = torch.export.export(heat_compiled, (X[:8],), dynamic_shapes=(({0: torch.export.Dim("batch")},),))
+    targets = {str(n.target) for n in exported.graph.nodes if n.op == "call_function"}
+    assert any("aten.exp" in t for t in targets) and any("aten.sin" in t for t in targets), targets
+    assert not any("addmm" in t or "linear" in t for t in targets), targets  # the MLP is gone
+    with torch.no_grad():
+        torch.testing.assert_close(exported.module()(X), heat_compiled(X))
+
+
+def test_save_load_round_trip_without_refitting(tmp_path, heat_mlp, heat_compiled):
+    net, X = heat_mlp
+    path = tmp_path / "heat.symfx.json"
+    heat_compiled.save(str(path))
+    text = path.read_text()
+    assert '"exp"' in text and '"sin"' in text
+    loaded = symfx.load(str(path), net, example_inputs=X[:4])
+    assert [d.name for d in loaded.distilled] == [d.name for d in heat_compiled.distilled]
+    assert loaded.distilled[0].exprs == heat_compiled.distilled[0].exprs
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(X), heat_compiled(X), rtol=0, atol=0)
+
+
+def test_rewritten_graph_runs_in_the_model_dtype(heat_mlp, heat_compiled):
+    _, X = heat_mlp
+    for dtype in (torch.float64, torch.bfloat16, torch.float16):
+        gm = heat_compiled.graph_modules()[""]
+        with torch.no_grad():
+            out = gm(X.to(dtype))
+        assert out.dtype == dtype
+        assert torch.isfinite(out).all()
+        torch.testing.assert_close(out.double(), gm(X.double()), atol=0.05, rtol=0.05)
+
+
+def test_same_seed_same_equations():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(1, 8), nn.Tanh(), nn.Linear(8, 1)).eval()
+    X = torch.linspace(-1, 1, 512)[:, None]
+    runs = [
+        symfx.compile(net, X, time_budget=1, tolerance=0.05, progress=False, cache_dir="", seed=3)
+        for _ in range(2)
+    ]
+    assert [d.exprs for d in runs[0].distilled] == [d.exprs for d in runs[1].distilled]
