@@ -363,3 +363,43 @@ def power_laws(bases: Sequence[Base], y: np.ndarray) -> list[sympy.Expr]:
         c = float(shape @ y / (shape @ shape))
         out.append(sympy.Float(c) * sympy.Mul(*[b.expr**e for b, e in zip(group, exps)]))
     return out
+
+
+def rational_fits(bases: Sequence[Base], y: np.ndarray, max_out: int = 6) -> list[sympy.Expr]:
+    """Ratios of low-degree polynomials, ``(sum a_k m_k) / (1 + sum b_k m_k)``, for up to 3 inputs.
+
+    Linearised as ``y = sum a_k m_k - y * sum b_k m_k`` (ordinary least squares), pruned by
+    backward elimination; the caller refits the survivors properly. Catches saturation laws
+    such as ``2*x0/(1 + x0)`` that a sum of terms can only mimic.
+    """
+    originals = [b for b in bases if not b.derived]
+    if not 1 <= len(originals) <= 3:
+        return []
+    monos = polynomial_terms(originals)
+    if len(originals) > 1:
+        monos = [m for m in monos if sympy.Poly(m.expr).total_degree() <= 2]
+    rows = np.random.default_rng(0).choice(len(y), min(len(y), 1000), replace=False)
+    ys = y[rows]
+    M = np.column_stack([m.values[rows] for m in monos])
+    scored: dict[int, list[tuple[float, tuple[int, ...], tuple[int, ...]]]] = {}
+    # numerator: intercept plus up to two monomials; denominator: 1 plus one or two monomials
+    for num in itertools.chain.from_iterable(itertools.combinations(range(len(monos)), k) for k in range(3)):
+        for den in itertools.chain.from_iterable(itertools.combinations(range(len(monos)), k) for k in (1, 2)):
+            A = np.column_stack([np.ones_like(ys)] + [M[:, i] for i in num] + [-ys * M[:, j] for j in den])
+            coef, *_ = np.linalg.lstsq(A, ys, rcond=None)
+            d = 1 + M[:, list(den)] @ coef[1 + len(num):]
+            if np.min(np.abs(d)) < 1e-3:
+                continue  # a pole inside the data
+            with np.errstate(all="ignore"):
+                mse = float(np.mean((A[:, : 1 + len(num)] @ coef[: 1 + len(num)] / d - ys) ** 2))
+            if np.isfinite(mse):
+                scored.setdefault(len(num) + len(den), []).append((mse, num, den))
+    out: list[sympy.Expr] = []
+    for size in sorted(scored):
+        for mse, num, den in sorted(scored[size])[:2]:
+            A = np.column_stack([np.ones_like(y)] + [monos[i].values for i in num] + [-y * monos[j].values for j in den])
+            coef, *_ = np.linalg.lstsq(A, y, rcond=None)
+            top = _number(coef[0]) + sum((_number(c) * monos[i].expr for c, i in zip(coef[1:], num)), sympy.Integer(0))
+            bottom = 1 + sum((_number(c) * monos[j].expr for c, j in zip(coef[1 + len(num):], den)), sympy.Integer(0))
+            out.append(top / bottom)
+    return out[:max_out]

@@ -171,6 +171,7 @@ class OperonEngine:
         if settings["fast_pass"]:
             ready += self._fast_pass(all_bases, y, ops, tol, var, settings, rng)
             exprs += basis.power_laws(all_bases, y)  # one float constant each: polished below
+            exprs += basis.rational_fits(all_bases, y)
         stats["fast_s"] = time.perf_counter() - start
         best_fast = min((snap.mse_of(e, env_sub, y_sub) for e in ready + exprs), default=math.inf)
         stats["fast_nrmse"] = math.sqrt(best_fast / var) if math.isfinite(best_fast) else None
