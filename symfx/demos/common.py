@@ -26,9 +26,22 @@ def train(
     desc: str,
     progress: bool = True,
 ) -> float:
-    """Adam with cosine decay; ``step(i)`` returns the loss of minibatch ``i``. Returns the last loss."""
+    """Adam with cosine decay; ``step(i)`` returns the loss of minibatch ``i``. Returns the last loss.
+
+    Runs single-threaded: these models are small, so intra-op threads cost more in synchronisation
+    than they gain, and on a shared CPU oversubscription makes them many times slower.
+    """
     from tqdm.auto import tqdm
 
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _train(step, params, steps, lr, desc, progress, tqdm)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(step, params, steps, lr, desc, progress, tqdm) -> float:
     opt = torch.optim.Adam(params, lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=lr * 0.02)
     bar = tqdm(range(steps), desc=desc, disable=not progress, leave=False, dynamic_ncols=True)

@@ -129,7 +129,10 @@ class NBodyGNN(nn.Module):
             nn.Linear(len(EDGE_VARIABLES), hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(),
             nn.Linear(hidden, msg_dim),
         )
-        self.node_mlp = nn.Sequential(nn.Linear(msg_dim + 1, hidden), nn.SiLU(), nn.Linear(hidden, 2))
+        # two hidden layers: dividing the summed force by the mass is the node MLP's hardest job
+        self.node_mlp = nn.Sequential(
+            nn.Linear(msg_dim + 1, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, 2),
+        )
 
     def messages(self, pos: torch.Tensor, mass: torch.Tensor) -> torch.Tensor:
         """Per-edge messages ``[B, E, msg_dim]`` (the quantity the demo distils)."""
