@@ -1,0 +1,146 @@
+"""Fusion is verified, not assumed: Inductor's generated code for a distilled region is ONE kernel.
+
+The rewrite lowers a region to ``select`` columns -> pointwise aten ops -> ``aten.stack(outs, -1)``.
+Inductor turns the stack into a ConcatKernel whose inputs are written straight into
+slices of one output buffer, and the scheduler fuses every output's pointwise chain into
+a single loop over rows. These tests read the generated C++ (CPU) / Triton (GPU) source
+and count kernels, so a change that splits a region into per-output-dim kernels (the
+SymTorch design evaluates dims one by one) or leaves a Python loop in the wrapper fails here.
+
+Most tests splice hand-written equations into a real partition (no symbolic regression,
+so they take seconds); one checks the heat MLP that the pipeline really distilled.
+"""
+from __future__ import annotations
+
+import re
+import types
+
+import pytest
+import sympy
+import torch
+import torch.fx as fx
+import torch.nn as nn
+
+from passes import partition as partition_pass
+from passes.rewrite import rewrite
+
+# one generated kernel definition: C++ on CPU (cpp_fused_*), Triton on GPU (triton_poi_* / triton_per_*)
+_KERNEL_DEF = re.compile(r"^(cpp_fused_\w+|triton_\w+) = async_compile\.\w+\(", re.M)
+
+
+def _kernels(code: str) -> list[str]:
+    return _KERNEL_DEF.findall(code)
+
+
+def _wrapper_call(code: str) -> str:
+    """The body of the generated wrapper's ``call`` (the Python that launches kernels)."""
+    start = code.find("def call(")
+    assert start >= 0, "no wrapper call() in Inductor output"
+    end = code.find("\nrunner = ", start)
+    return code[start:end if end > 0 else None]
+
+
+def _compiled_code(module: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, str]:
+    from torch._inductor.utils import run_and_get_code
+
+    torch._dynamo.reset()
+    with torch.no_grad():
+        out, codes = run_and_get_code(torch.compile(module, dynamic=False), x)
+    return out, "\n".join(codes)
+
+
+def _region_graph(k_in: int, k_out: int, exprs_of: types.FunctionType) -> tuple[fx.GraphModule, nn.Module, torch.Tensor]:
+    """A k_in -> 32 -> k_out MLP, partitioned for real, with hand-written equations spliced in."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(k_in, 32), nn.Tanh(), nn.Linear(32, k_out)).eval()
+    gm = fx.symbolic_trace(net)
+    x = torch.randn(1000, k_in)
+    partition_pass.shape_propagate(gm, (x,))
+    found = partition_pass.partition(gm, unit="", max_inputs=8, pca_in=None, min_region_nodes=2, include=(),
+                                     exclude=(), variable_names={}, default_name="mlp")
+    assert len(found.regions) == 1, found
+    region = found.regions[0]
+    symbols = sympy.symbols(region.variables)
+    fit = types.SimpleNamespace(variables=region.variables, exprs=exprs_of(symbols, k_out), projection=None)
+    return rewrite(gm, [(region, fit)]), net, x
+
+
+def _law(xs: tuple[sympy.Symbol, ...], k_out: int) -> list[sympy.Expr]:
+    k = len(xs)
+    return [sympy.sin(xs[j % k]) * sympy.exp(-xs[(j + 1) % k]) + sympy.Rational(1, 2) * xs[(j + 2) % k] ** 2
+            for j in range(k_out)]
+
+
+def _reference(x: torch.Tensor, k_out: int) -> torch.Tensor:
+    k = x.shape[-1]
+    return torch.stack([torch.sin(x[:, j % k]) * torch.exp(-x[:, (j + 1) % k]) + 0.5 * x[:, (j + 2) % k] ** 2
+                        for j in range(k_out)], -1)
+
+
+@pytest.mark.parametrize("k_out", [1, 6, 24])
+def test_region_with_many_outputs_is_one_kernel(k_out):
+    gm, net, x = _region_graph(8, k_out, _law)
+    out, code = _compiled_code(gm, x)
+    torch.testing.assert_close(out, _reference(x, k_out), rtol=1e-5, atol=1e-5)
+    kernels = _kernels(code)
+    assert len(kernels) == 1, f"{k_out} outputs became {len(kernels)} kernels: {kernels}"
+    call = _wrapper_call(code)
+    # one launch, no Python loop over output dims, no matmul left (the equations replaced the MLP)
+    assert call.count(kernels[0] + "(") == 1
+    assert not re.search(r"^\s+(for|while) ", call, re.M), "Python loop in the wrapper"
+    assert "extern_kernels" not in call and "mm(" not in call
+    # the kernel writes every output column itself (k_out stores in one loop body)
+    body = code[code.find(kernels[0] + " = async_compile"):]
+    body = body[:body.find("''')")]
+    assert len(re.findall(r"\bout_ptr\d+\[|\.store\(", body)) >= k_out
+
+
+def test_region_inside_a_larger_graph_stays_one_kernel():
+    """A neural encoder and a row-mixing op (a boundary) before the region: the region adds one kernel."""
+
+    class Sandwich(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encode = nn.Linear(16, 4)
+            self.edge = nn.Sequential(nn.Linear(4, 32), nn.Tanh(), nn.Linear(32, 3))
+
+        def forward(self, x):
+            h = torch.roll(self.encode(x), 1, 0)  # mixes rows: not part of any region
+            return self.edge(h)
+
+    torch.manual_seed(0)
+    net = Sandwich().eval()
+    gm = fx.symbolic_trace(net)
+    x = torch.randn(1000, 16)
+    partition_pass.shape_propagate(gm, (x,))
+    found = partition_pass.partition(gm, unit="", max_inputs=8, pca_in=None, min_region_nodes=2, include=(),
+                                     exclude=(), variable_names={}, default_name="sandwich")
+    rows = [r for r in found.regions if r.kind == "row"]
+    assert len(rows) == 1 and rows[0].in_features == 4, found
+    region = rows[0]
+    symbols = sympy.symbols(region.variables)
+    fit = types.SimpleNamespace(variables=region.variables, exprs=_law(symbols, region.out_features), projection=None)
+    new = rewrite(gm, [(region, fit)])
+    out, code = _compiled_code(new, x)
+    with torch.no_grad():
+        torch.testing.assert_close(out, _reference(torch.roll(net.encode(x), 1, 0), region.out_features),
+                                   rtol=1e-5, atol=1e-5)
+    kernels = _kernels(code)
+    region_kernels = [k for k in kernels if "sin" in k or "exp" in k]
+    assert len(region_kernels) == 1, kernels
+    call = _wrapper_call(code)
+    assert call.count("extern_kernels.") <= 1, "only the neural encoder may stay a matmul"
+
+
+def test_distilled_heat_mlp_compiles_to_one_kernel(heat_mlp, heat_compiled):
+    """The pipeline's own output: the whole 2->64->64->1 MLP became one fused pointwise kernel."""
+    assert heat_compiled.distilled, heat_compiled.report()
+    _, X = heat_mlp
+    out, code = _compiled_code(heat_compiled, X)
+    with torch.no_grad():
+        torch.testing.assert_close(out, heat_compiled(X), rtol=1e-5, atol=1e-5)
+    kernels = _kernels(code)
+    assert len(kernels) == 1, kernels
+    call = _wrapper_call(code)
+    assert "extern_kernels" not in call, "a matmul survived the rewrite"
+    assert call.count(kernels[0] + "(") == 1
