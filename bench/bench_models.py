@@ -79,12 +79,12 @@ def pinn() -> BenchModel:
 def gnn_edge() -> BenchModel:
     torch.manual_seed(1)
     net = mlp([8, 128, 128, 128, 2])
-    X = torch.rand(2048, 8) * 2 - 1
+    X = torch.rand(1024, 8) * 2 - 1
 
     def law(X: torch.Tensor) -> torch.Tensor:
         return torch.stack([X[:, 0] * X[:, 3] + X[:, 1], 0.5 * X[:, 2] - X[:, 4] * X[:, 4]], -1)
 
-    train_lbfgs(net, X, law(X), iters=250)
+    train_lbfgs(net, X, law(X), iters=150)
     return BenchModel("gnn_edge_mlp", net, X, lambda n, d: torch.rand(n, 8, device=d) * 2 - 1,
                       dict(tolerance=2e-2), max_rows=10**6, law="[x0*x3 + x1, 0.5*x2 - x4^2]")
 
@@ -140,8 +140,8 @@ def transformer_mlp() -> BenchModel:
         return f @ B
 
     net = TransformerMLP(d)
-    X = tokens(2048, torch.device("cpu"))
-    train_lbfgs(net, X, law(X), iters=250)
+    X = tokens(1024, torch.device("cpu"))
+    train_lbfgs(net, X, law(X), iters=80)
     return BenchModel("transformer_mlp_pca", net, X, tokens,
                       dict(pca_in=3, pca_out=2, tolerance=5e-2), max_rows=10**6,
                       law="64->256->64 GELU on a 3-D token subspace; pca_in=3, pca_out=2")
@@ -150,6 +150,47 @@ def transformer_mlp() -> BenchModel:
 BUILDERS: dict[str, Callable[[], BenchModel]] = {
     "pinn_mlp": pinn, "gnn_edge_mlp": gnn_edge, "act_chain": act_chain, "transformer_mlp_pca": transformer_mlp,
 }
+
+
+def _cache_dir() -> str:
+    root = os.environ.get("SYMFX_BENCH_CACHE", os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                                            ".symfx-cache", "bench"))
+    os.makedirs(root, exist_ok=True)
+    return root
+
+
+#: bump when a model or its training changes, so cached weights are not reused
+WEIGHTS_VERSION = 1
+
+
+def build(name: str) -> BenchModel:
+    """The trained model; weights are cached on disk (``.symfx-cache/bench``) since training is the slow part."""
+    path = os.path.join(_cache_dir(), f"{name}-v{WEIGHTS_VERSION}.pt")
+    builder = BUILDERS[name]
+    if os.path.exists(path):
+        state = torch.load(path, weights_only=True)
+        torch.manual_seed(0)
+        with _no_training():
+            bm = builder()
+        bm.model.load_state_dict(state["model"])
+        bm.calibration = state["calibration"]
+        return bm
+    bm = builder()
+    torch.save({"model": bm.model.state_dict(), "calibration": bm.calibration}, path)
+    return bm
+
+
+class _no_training:
+    """Skip train_lbfgs while rebuilding a model whose weights come from the cache."""
+
+    def __enter__(self) -> None:
+        global train_lbfgs
+        self.saved = train_lbfgs
+        train_lbfgs = lambda net, X, y, iters=0: net.eval()  # noqa: E731
+
+    def __exit__(self, *exc: Any) -> None:
+        global train_lbfgs
+        train_lbfgs = self.saved
 
 
 def distil(bm: BenchModel, **extra: Any) -> Any:

@@ -1,0 +1,124 @@
+"""Shared state of the benchmark session: models distilled once, compiled once, results collected.
+
+``make bench`` runs every ``bench/test_*.py`` under pytest-benchmark; each test also
+hands its numbers to :data:`RESULTS`, and at the end of the session ``bench/perf.py``
+turns them into ``bench/results/perf.json``, a ratio table on the terminal and a PNG plot.
+
+Knobs (environment): ``SYMFX_BENCH_DEVICE`` (``cpu`` default, ``cuda`` when there is one;
+or ``--bench-device``), ``SYMFX_BENCH_ROWS`` (e.g. ``1e4,1e5`` for a quick run),
+``SYMFX_BENCH_BUDGET`` (SR seconds per output, default 4).
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any
+
+import pytest
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import bench_models  # noqa: E402
+
+#: everything the suite measured, keyed by section; written by bench/perf.py at session end
+RESULTS: dict[str, Any] = {"speed": [], "distill": [], "record": [], "bandwidth": []}
+_STATE: dict[str, Any] = {}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--bench-device", default=None, help="cpu (default) or cuda")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    dev = config.getoption("--bench-device") or os.environ.get("SYMFX_BENCH_DEVICE", "cpu")
+    _STATE["device"] = torch.device(dev)
+    _STATE["started"] = time.time()
+    _STATE["load_start"] = os.getloadavg()
+
+
+def bench_device() -> torch.device:
+    return _STATE.get("device", torch.device(os.environ.get("SYMFX_BENCH_DEVICE", "cpu")))
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class Entry:
+    """One benchmark model on the bench device: original, distilled, and their compiled forms."""
+
+    def __init__(self, name: str, device: torch.device):
+        t0 = time.perf_counter()
+        self.bm = bench_models.build(name)
+        t1 = time.perf_counter()
+        self.bm.model.to(device)
+        self.bm.calibration = self.bm.calibration.to(device)
+        self.sm = bench_models.distil(self.bm)
+        t2 = time.perf_counter()
+        self.device = device
+        self.build_seconds, self.distil_seconds = t1 - t0, t2 - t1
+        self.accepted = bool(self.sm.distilled)
+        # dynamic=True: one compiled graph serves every row count (CPU kernels keep their
+        # vectorisation; bounds become runtime arguments), so the suite compiles 2 graphs per model
+        self.compiled = torch.compile(self.bm.model, dynamic=True)
+        self.symfx_compiled = torch.compile(self.sm, dynamic=True)
+
+    def variants(self) -> dict[str, Any]:
+        return {"eager": self.bm.model, "compiled": self.compiled, "symfx": self.symfx_compiled}
+
+
+def get_entry(name: str) -> Entry:
+    key = f"model:{name}"
+    if key not in _STATE:
+        _STATE[key] = Entry(name, bench_device())
+        e = _STATE[key]
+        RESULTS.setdefault("models", {})[name] = {
+            "law": e.bm.law, "options": dict(e.bm.options), "accepted": e.accepted,
+            "equations": [eq for d in e.sm.distilled for eq in d.equations()],
+            "regions": [{"name": d.name, "kind": d.kind, "nrmse": d.nrmse, "variables": list(d.variables)}
+                        for d in e.sm.distilled],
+            "skipped": [list(s) for s in e.sm.skipped], "train_or_load_s": e.build_seconds,
+            "distil_s": e.distil_seconds,
+        }
+    return _STATE[key]
+
+
+def rows_list(default: list[int]) -> list[int]:
+    text = os.environ.get("SYMFX_BENCH_ROWS")
+    if not text:
+        return default
+    return [int(float(t)) for t in text.split(",") if t.strip()]
+
+
+def rounds_for(rows: int) -> tuple[int, int]:
+    """(rounds, iterations): about the same wall time per measurement at every size."""
+    if rows <= 10**4:
+        return 20, 5
+    if rows <= 10**5:
+        return 15, 1
+    if rows <= 10**6:
+        return 5, 1
+    return 3, 1
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if not any(RESULTS[k] for k in ("speed", "distill", "record")):
+        return
+    import perf
+
+    RESULTS["session"] = {
+        "seconds": time.time() - _STATE["started"], "load_start": _STATE["load_start"], "load_end": os.getloadavg(),
+        "device": str(bench_device()), "command": "make bench",
+    }
+    out = perf.write(RESULTS)
+    tr = session.config.pluginmanager.get_plugin("terminalreporter")
+    text = perf.tables(perf.load(out))
+    if tr is not None:
+        tr.write_line("")
+        for line in text.splitlines():
+            tr.write_line(line)
+    else:
+        print(text)

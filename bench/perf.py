@@ -1,0 +1,191 @@
+"""Turn the benchmark session's measurements into bench/results/perf.json, tables and a PNG plot.
+
+Called by bench/conftest.py at the end of ``make bench``; run it by hand
+(``.venv/bin/python bench/perf.py``) to reprint the tables and redraw the plot from
+the last perf.json.
+
+Ratios, not seconds: for each (model, rows) the three variants ran one after the other
+in the same session, so their ratio is what survives a noisy or shared machine.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+from typing import Any
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RESULTS_DIR = os.path.join(HERE, "results")
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    info: dict[str, Any] = {
+        "cpu": cpu, "logical_cores": os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "torch_threads": torch.get_num_threads(), "torch": torch.__version__, "python": platform.python_version(),
+        "platform": platform.platform(), "load_avg": os.getloadavg(),
+    }
+    try:
+        info["vec_isa"] = str(torch._inductor.cpu_vec_isa.pick_vec_isa())  # type: ignore[attr-defined]
+    except Exception:
+        pass
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def _ratios(speed: list[dict[str, Any]], key: str = "median_s") -> list[dict[str, Any]]:
+    groups: dict[tuple[str, int], dict[str, dict[str, Any]]] = {}
+    for r in speed:
+        groups.setdefault((r["model"], r["rows"]), {})[r["variant"]] = r
+    rows = []
+    for (model, n), g in sorted(groups.items()):
+        row: dict[str, Any] = {"model": model, "rows": n}
+        sym = g.get("symfx")
+        for base in ("eager", "compiled"):
+            if sym and base in g:
+                row[f"{base}_over_symfx"] = g[base][key] / sym[key]
+        if "eager" in g and "compiled" in g:
+            row["eager_over_compiled"] = g["eager"][key] / g["compiled"][key]
+        if sym and "copy" in g:
+            row["bytes"] = sym["bytes"]
+            row["symfx_GBps"] = sym["bytes"] / sym[key] / 1e9
+            row["copy_GBps"] = g["copy"]["bytes"] / g["copy"][key] / 1e9
+            row["bandwidth_fraction"] = g["copy"][key] / sym[key]
+        if sym and "nrmse_vs_model" in sym:
+            row["nrmse_vs_model"] = sym["nrmse_vs_model"]
+        rows.append(row)
+    return rows
+
+
+def write(results: dict[str, Any], out_dir: str = RESULTS_DIR) -> str:
+    os.makedirs(out_dir, exist_ok=True)
+    data = {k: v for k, v in results.items()}
+    data["machine"] = machine()
+    data["ratios"] = _ratios(results.get("speed", []))
+    data["ratios_min"] = _ratios(results.get("speed", []), "min_s")
+    dev = results.get("session", {}).get("device", "cpu")
+    suffix = "" if dev == "cpu" else "_" + dev.split(":")[0]
+    path = os.path.join(out_dir, f"perf{suffix}.json")
+    with open(path, "w") as fh:
+        json.dump(data, fh, indent=1, default=float)
+    try:
+        plot(data, os.path.join(out_dir, f"perf{suffix}.png"))
+    except ImportError:  # matplotlib is in the dev extra; the JSON is the record
+        pass
+    return path
+
+
+def load(path: str = os.path.join(RESULTS_DIR, "perf.json")) -> dict[str, Any]:
+    with open(path) as fh:
+        return json.load(fh)
+
+
+def _fmt(x: Any, spec: str = ".2f") -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def machine_line(data: dict[str, Any]) -> str:
+    m = data.get("machine", {})
+    s = data.get("session", {})
+    load = s.get("load_start") or m.get("load_avg") or (0, 0, 0)
+    end = s.get("load_end") or load
+    return (f"{m.get('cpu', '?')}, {m.get('usable_cores', '?')} cores usable, torch {m.get('torch', '?')}, "
+            f"device {s.get('device', 'cpu')}, load avg {load[0]:.1f} at start / {end[0]:.1f} at end")
+
+
+def tables(data: dict[str, Any]) -> str:
+    out = ["", "symfx benchmark — " + machine_line(data), ""]
+    rat = data.get("ratios", [])
+    if rat:
+        out.append("speed-up of symfx+torch.compile (median time ratios; >1 means symfx is faster)")
+        out.append(f"{'model':22s} {'rows':>6s} {'eager/symfx':>12s} {'compile/symfx':>14s} {'eager/compile':>14s} "
+                   f"{'symfx GB/s':>11s} {'copy GB/s':>10s} {'of copy':>8s}")
+        for r in rat:
+            out.append(f"{r['model']:22s} {r['rows']:6.0e} {_fmt(r.get('eager_over_symfx'), '12.1f')} "
+                       f"{_fmt(r.get('compiled_over_symfx'), '14.1f')} {_fmt(r.get('eager_over_compiled'), '14.2f')} "
+                       f"{_fmt(r.get('symfx_GBps'), '11.2f')} {_fmt(r.get('copy_GBps'), '10.2f')} "
+                       f"{_fmt(100 * r['bandwidth_fraction'] if 'bandwidth_fraction' in r else None, '7.0f')}%")
+    models = data.get("models", {})
+    if models:
+        out += ["", "distilled equations used above"]
+        for name, m in models.items():
+            eqs = "; ".join(m.get("equations", [])) or f"(none: {m.get('skipped')})"
+            out.append(f"  {name}: {eqs[:150]}")
+    dist = data.get("distill", [])
+    if dist:
+        out += ["", "distillation cost of symfx.compile (SR time_budget per output is a fixed share of it)",
+                f"{'model':14s} {'inputs':>6s} {'outputs':>7s} {'rows kept':>9s} {'calib rows':>10s} {'total s':>8s} "
+                f"{'s/output':>8s} {'non-SR s':>8s} {'peak MiB':>9s}"]
+        for d in dist:
+            out.append(f"{d['model']:14s} {d['inputs']:6d} {d['outputs']:7d} {d['max_samples']:9d} {d['calibration_rows']:10d} "
+                       f"{d['seconds']:8.1f} {d['seconds_per_output']:8.1f} {d['non_sr_seconds']:8.1f} {d['peak_rss_mib']:9.0f}")
+    rec = data.get("record", [])
+    if rec:
+        out += ["", "recording overhead: RecordingInterpreter pass / plain forward (same batches)",
+                f"{'model':14s} {'batch rows':>10s} {'plain ms':>9s} {'fx.Interp ms':>12s} {'record ms':>10s} {'overhead':>9s}"]
+        for r in rec:
+            out.append(f"{r['model']:14s} {r['batch_rows']:10d} {1e3 * r['plain_s']:9.2f} {1e3 * r['interpreter_s']:12.2f} "
+                       f"{1e3 * r['record_s']:10.2f} {r['overhead']:8.2f}x")
+    return "\n".join(out)
+
+
+def plot(data: dict[str, Any], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    speed = data.get("speed", [])
+    models = sorted({r["model"] for r in speed})
+    if not models:
+        return
+    fig, axes = plt.subplots(1, len(models) + 1, figsize=(4.2 * (len(models) + 1), 4))
+    styles = {"eager": ("tab:gray", "o"), "compiled": ("tab:blue", "s"), "symfx": ("tab:red", "^"),
+              "copy": ("black", "")}
+    for ax, model in zip(axes, models):
+        for variant, (color, marker) in styles.items():
+            pts = sorted((r["rows"], r["median_s"]) for r in speed if r["model"] == model and r["variant"] == variant)
+            if pts:
+                label = {"compiled": "torch.compile", "symfx": "symfx + torch.compile",
+                         "copy": "copy, same bytes"}.get(variant, variant)
+                ax.loglog([p[0] for p in pts], [p[1] * 1e3 for p in pts], marker=marker or None, color=color,
+                          linestyle="--" if variant == "copy" else "-", label=label)
+        ax.set_title(model)
+        ax.set_xlabel("rows")
+        ax.set_ylabel("ms per call (median)")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend(fontsize=8)
+    ax = axes[-1]
+    for model in models:
+        pts = sorted((r["rows"], r["compiled_over_symfx"]) for r in data.get("ratios", [])
+                     if r["model"] == model and "compiled_over_symfx" in r)
+        if pts:
+            ax.semilogx([p[0] for p in pts], [p[1] for p in pts], marker="o", label=model)
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_yscale("log")
+    ax.set_title("speed-up vs torch.compile")
+    ax.set_xlabel("rows")
+    ax.legend(fontsize=8)
+    ax.grid(True, which="both", alpha=0.3)
+    fig.suptitle("symfx — " + machine_line(data), fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    d = load()
+    plot(d, os.path.join(RESULTS_DIR, "perf.png"))
+    print(tables(d))

@@ -1,0 +1,65 @@
+"""Speed: original eager vs original torch.compile vs symfx torch.compile, side by side per (model, rows).
+
+Each pytest-benchmark group is one model at one row count; the ratios (not seconds) are
+what to read: bench/perf.py prints ``eager/symfx`` and ``compiled/symfx`` speed-ups and the
+achieved bandwidth of the symfx kernel against a plain ``torch`` copy that moves the same
+number of bytes (the ``copy`` entry of each group: inputs read + outputs written).
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from conftest import RESULTS, get_entry, rounds_for, rows_list, sync
+
+ROWS = rows_list([10**4, 10**5, 10**6, 10**7])
+MODELS = ["pinn_mlp", "gnn_edge_mlp", "act_chain", "transformer_mlp_pca"]
+VARIANTS = ["eager", "compiled", "symfx", "copy"]
+
+CASES = [(m, r, v) for m in MODELS for r in ROWS for v in VARIANTS]
+
+
+@pytest.mark.parametrize("model,rows,variant", CASES, ids=[f"{m}-{r:.0e}-{v}" for m, r, v in CASES])
+def test_speed(benchmark, model, rows, variant):
+    entry = get_entry(model)
+    if rows > entry.bm.max_rows:
+        pytest.skip(f"{model} at {rows:.0e} rows: over its max_rows={entry.bm.max_rows:.0e} (runtime/memory)")
+    if not entry.accepted and variant == "symfx":
+        pytest.skip(f"{model}: no region distilled ({entry.sm.skipped})")
+    device = entry.device
+    torch.manual_seed(0)
+    with torch.no_grad():
+        x = entry.bm.make_input(rows, device)
+        y = entry.bm.model(x)
+    nbytes = x.numel() * x.element_size() + y.numel() * y.element_size()
+    benchmark.group = f"{model}-{rows:.0e}"
+    benchmark.extra_info.update(model=model, rows=rows, variant=variant, bytes=nbytes, device=str(device))
+    if variant == "copy":
+        # moves the same bytes as the symfx kernel: reads nbytes/2 and writes nbytes/2
+        src = torch.empty(nbytes // 8, dtype=torch.float32, device=device).uniform_()
+        dst = torch.empty_like(src)
+
+        def run() -> None:
+            dst.copy_(src)
+            sync(device)
+    else:
+        fn = entry.variants()[variant]
+
+        def run() -> None:
+            with torch.no_grad():
+                fn(x)
+            sync(device)
+
+        with torch.no_grad():
+            out = fn(x)  # compile outside the timed rounds
+            if variant == "symfx":
+                err = float(((out - y).pow(2).mean() / y.var().clamp_min(1e-30)).sqrt())
+                benchmark.extra_info["nrmse_vs_model"] = err
+    rounds, iterations = rounds_for(rows)
+    benchmark.pedantic(run, rounds=rounds, iterations=iterations, warmup_rounds=1)
+    stats = benchmark.stats.stats
+    RESULTS["speed"].append({
+        "model": model, "rows": rows, "variant": variant, "bytes": nbytes, "median_s": stats.median,
+        "min_s": stats.min, "mean_s": stats.mean, "rounds": rounds * iterations,
+        **({"nrmse_vs_model": benchmark.extra_info["nrmse_vs_model"]} if "nrmse_vs_model" in benchmark.extra_info else {}),
+    })
