@@ -32,10 +32,30 @@ _PAIR_POWERS: tuple[sympy.Rational, ...] = tuple(sympy.Rational(p) for p in ("1"
 _FREQS = (sympy.Integer(1), sympy.Integer(2), sympy.pi)
 
 
-@dataclass(frozen=True)
 class Term:
-    expr: sympy.Expr
-    values: np.ndarray
+    """A library column: its values, and its expression built only when asked for.
+
+    Building thousands of sympy products up front cost more than the whole search, so a pair
+    product keeps its two factors and multiplies them on first use.
+    """
+
+    __slots__ = ("_expr", "_factors", "values", "size")
+
+    def __init__(self, expr: sympy.Expr | None, values: np.ndarray, factors: tuple["Term", ...] = (), size: int = 1):
+        self._expr = expr
+        self._factors = factors
+        self.values = values
+        self.size = size  # number of factors: the dedupe keeps the smaller of equal columns
+
+    @property
+    def expr(self) -> sympy.Expr:
+        if self._expr is None:
+            self._expr = sympy.Mul(*[f.expr for f in self._factors])
+        return self._expr
+
+    @staticmethod
+    def product(a: "Term", b: "Term") -> "Term":
+        return Term(None, a.values * b.values, (a, b), a.size + b.size)
 
 
 @dataclass(frozen=True)
@@ -121,14 +141,14 @@ def build_library(bases: Sequence[Base], operators: frozenset[str], max_terms: i
         pi_ = [t for p, t in powers[i] if p in _PAIR_POWERS]
         pj_ = [t for p, t in powers[j] if p in _PAIR_POWERS]
         for a, b in itertools.product(pi_, pj_):
-            terms.append(Term(a.expr * b.expr, a.values * b.values))
+            terms.append(Term.product(a, b))
         if bi.derived or bj.derived:
             continue
         low_i = [t for p, t in powers[i] if p in (1, 2, -1)]
         low_j = [t for p, t in powers[j] if p in (1, 2, -1)]
         for a, b in itertools.chain(itertools.product(low_i, unary[j]), itertools.product(unary[i], low_j),
                                     itertools.product(unary[i], unary[j])):
-            terms.append(Term(a.expr * b.expr, a.values * b.values))
+            terms.append(Term.product(a, b))
         if len(terms) > 4 * max_terms:
             break
     return _dedupe([t for t in terms if _ok(t.values)])[:max_terms]
@@ -144,7 +164,7 @@ def _dedupe(terms: list[Term]) -> list[Term]:
             v = -v
         key = np.round(v, 7).tobytes()
         old = seen.get(key)
-        if old is None or sympy.count_ops(t.expr) < sympy.count_ops(old.expr):
+        if old is None or t.size < old.size:
             seen[key] = t
     return list(seen.values())
 
@@ -231,9 +251,17 @@ def _grow(states: list, C: np.ndarray, beam: int) -> list:
     return sorted(proposals.values(), key=lambda s: s[0])[:beam]
 
 
-def _best_pairs(C: np.ndarray, r: np.ndarray, k: int, chunk: int = 512) -> list[tuple[int, int]]:
-    """The ``k`` column pairs that explain most of ``r`` (unit-norm, centred columns), exactly."""
-    b = C.T @ r
+def _best_pairs(C: np.ndarray, r: np.ndarray, k: int, chunk: int = 512, limit: int = 800) -> list[tuple[int, int]]:
+    """The ``k`` column pairs that explain most of ``r`` (unit-norm, centred columns), exactly.
+
+    Scoring all pairs is quadratic in the library, so large libraries are first cut to the
+    ``limit`` columns most correlated with ``r`` (a useful pair member is rarely uncorrelated).
+    """
+    b_all = C.T @ r
+    if C.shape[1] > limit:
+        keep = np.argsort(-np.abs(b_all))[:limit]
+        return [(int(keep[i]), int(keep[j])) for i, j in _best_pairs(C[:, keep], r, k, chunk, limit)]
+    b = b_all
     M = C.shape[1]
     best_scores = np.empty(0)
     best_pairs = np.empty((0, 2), dtype=int)
@@ -276,7 +304,12 @@ def backward_subsets(terms: Sequence[Term], y: np.ndarray, min_terms: int = 1) -
     """
     if not terms:
         return []
-    A = np.column_stack([t.values for t in terms] + [np.ones_like(y)])
+    if len(y) > 1024:  # ranking the eliminations needs only enough rows; the final fit uses all
+        rows = np.random.default_rng(0).choice(len(y), 1024, replace=False)
+        y = y[rows]
+        A = np.column_stack([t.values[rows] for t in terms] + [np.ones_like(y)])
+    else:
+        A = np.column_stack([t.values for t in terms] + [np.ones_like(y)])
     active = list(range(len(terms)))
     out = [tuple(active)]
     while len(active) > min_terms:

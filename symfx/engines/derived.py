@@ -38,7 +38,7 @@ def bases(
         if norms:
             out.append(Base(sympy.Symbol(f"_r{k}"), sympy.sqrt(syms[i] ** 2 + syms[j] ** 2),
                             np.sqrt(a * a + b * b), derived=True, nonlinear=True))
-        if differences:
+        if differences and len(syms) <= 5:  # beyond five inputs the library would grow too large
             d = a - b
             # a difference is worth a column only if it is not almost always of one size
             if np.std(d) > 1e-9 and np.min(np.abs(d)) > 0:

@@ -9,6 +9,7 @@ tolerance. Snapping to 0 drops a negligible term altogether.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Sequence
 
 import numpy as np
@@ -104,7 +105,9 @@ def refit(
 
     try:
         # finite-difference Jacobians cost len(theta) evaluations each, so cap the total
-        sol = least_squares(residual, theta0, method="trf", max_nfev=max_nfev, x_scale="jac")
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)  # overflow while probing wild constants
+            sol = least_squares(residual, theta0, method="trf", max_nfev=max_nfev, x_scale="jac")
     except (ValueError, FloatingPointError, _OutOfTime):
         return expr
     if not np.all(np.isfinite(sol.x)):
