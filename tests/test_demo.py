@@ -135,6 +135,15 @@ def test_nbody_full_recovers_force_law(kind: str) -> None:
 
 
 @pytest.mark.slow
+def test_wide_messages_with_l1_and_pca_out_recover_springs() -> None:
+    # 16-dim messages + L1: symfx fits their top two principal components (pca_out=2)
+    res = run_nbody("springs", seed=0, quick=False, progress=False, log=_quiet, msg_dim=16)
+    assert "pca_out=2" in res.report
+    assert res.metrics["messages_top2_variance"] > 0.95
+    assert res.ok, (res.checks, res.recovered, res.report)
+
+
+@pytest.mark.slow
 def test_heat_full_recovers_constants_within_two_percent() -> None:
     res = run_heat(seed=0, quick=False, slow=True, progress=False, log=_quiet)
     assert res.ok, (res.checks, res.recovered, res.report)
