@@ -150,7 +150,11 @@ def fit_region(
             safe = bool(np.all(np.isfinite(evaluate_columns([cand.expr], symbols, domain))))
             entries.append(FrontEntry(cand.expr, int(cand.complexity), float(cand.loss), err, safe))
         fronts.append(tuple(entries))
-        ok = [i for i, e in enumerate(entries) if e.safe and e.nrmse <= config.tolerance]
+        if config.selection == "accurate":
+            safe = [i for i, e in enumerate(entries) if e.safe and np.isfinite(e.nrmse)]
+            ok = [min(safe, key=lambda i: entries[i].nrmse)] if safe else []
+        else:
+            ok = [i for i, e in enumerate(entries) if e.safe and e.nrmse <= config.tolerance]
         if ok:
             chosen.append(ok[0])  # fronts ascend in complexity: the first is the simplest
             out_err.append(entries[ok[0]].nrmse)

@@ -116,6 +116,8 @@ class SymbolicModule(nn.Module):
             unit.symbolic = rewrite(unit.neural, pairs) if pairs else None
 
     def _set_active(self, names: Iterable[str] | None, active: bool) -> None:
+        if getattr(self, "_neural_dropped", False):
+            raise RuntimeError("drop_neural() was called: this module keeps only its equations and cannot switch.")
         wanted = None if names is None else set([names] if isinstance(names, str) else names)
         known = {d.name for d in self.distilled}
         if wanted is not None and wanted - known:
@@ -141,6 +143,18 @@ class SymbolicModule(nn.Module):
         self._set_active(name, True)
         return self
 
+    def drop_neural(self) -> "SymbolicModule":
+        """Forget the original graphs of units that run equations, freeing weights only they used.
+
+        Saves memory when shipping the distilled model; afterwards ``use_neural``,
+        ``use_symbolic`` and ``choose`` raise. The user's own model is not affected.
+        """
+        for unit in self._units.values():
+            if unit.symbolic is not None:
+                unit.neural = None
+        self._neural_dropped = True
+        return self
+
     def __getitem__(self, name: str) -> Distilled:
         for d in self.distilled:
             if d.name == name:
@@ -152,6 +166,8 @@ class SymbolicModule(nn.Module):
         from passes.fit import with_choice
 
         d = self[name]
+        if getattr(self, "_neural_dropped", False):
+            raise RuntimeError("drop_neural() was called: this module cannot rebuild its graphs.")
         fit = with_choice(self._fits[name], output, complexity)
         self._fits[name] = fit
         new = self._make_distilled(self._regions[name], fit)

@@ -204,3 +204,22 @@ def test_reservoir_samples_uniformly_over_the_stream():
     assert res.X.shape[0] == 1000
     # a uniform sample of 0..99999 has mean ≈ 50000 (std of the mean ≈ 900)
     assert abs(res.X.mean().item() - 50_000) < 4_000
+
+
+def test_accurate_selection_and_drop_neural():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(1, 8), nn.Tanh(), nn.Linear(8, 1)).eval()
+    X = torch.linspace(-1, 1, 512)[:, None]
+    loose = dict(time_budget=1, tolerance=0.5, progress=False, cache_dir="", validate=False)
+    simple = symfx.compile(net, X, **loose)
+    accurate = symfx.compile(net, X, selection="accurate", **loose)
+    d_simple, d_acc = simple.distilled[0], accurate.distilled[0]
+    assert d_acc.output_nrmse[0] == min(e.nrmse for e in d_acc.front[0] if e.safe)
+    assert d_acc.output_nrmse[0] <= d_simple.output_nrmse[0]
+    n_params = sum(p.numel() for p in accurate.parameters())
+    accurate.drop_neural()
+    assert sum(p.numel() for p in accurate.parameters()) < n_params
+    with torch.no_grad():
+        accurate(X)
+    with pytest.raises(RuntimeError, match="drop_neural"):
+        accurate.use_neural()
