@@ -20,12 +20,12 @@ sys.modules[_spec.name] = recovery
 _spec.loader.exec_module(recovery)
 
 LAWS = {law.name: law for law in recovery.SUITE}
-FAST_SLICE = ("hooke", "inverse_square", "coulomb", "kinetic_noisy")
+FAST_SLICE = ("hooke", "inverse_square", "kinetic_noisy")
 
 
-def _distil(name: str, budget: float):
+def _distil(name: str, budget: float, iters: int = 1000):
     law = LAWS[name]
-    model, mlp_err = recovery.train_mlp(law, seed=0)
+    model, mlp_err = recovery.train_mlp(law, seed=0, iters=iters)
     assert mlp_err < 1e-2, f"the benchmark network itself did not learn {name} ({mlp_err:.2g})"
     options = {"time_budget": budget, "cache_dir": "", "engine_options": {}}
     try:
@@ -40,7 +40,7 @@ def _distil(name: str, budget: float):
 
 @pytest.mark.parametrize("name", FAST_SLICE)
 def test_recovers_law_from_trained_network(name):
-    law, expr, seconds = _distil(name, budget=6.0)
+    law, expr, seconds = _distil(name, budget=4.0, iters=300)  # a short guard, not the benchmark
     err = recovery.judge(expr, law, seed=0)
     assert err < 1e-2, f"{name}: distilled {expr} misses the law {law.expr} (wide-box nRMSE {err:.3g})"
 
