@@ -65,10 +65,11 @@ def _find(sm, word: str):
     return None
 
 
-def _time(result: DemoResult, neural: torch.nn.Module, sm, args: tuple[torch.Tensor, ...]) -> None:
+def _time(result: DemoResult, neural: torch.nn.Module, sm, args: tuple[torch.Tensor, ...], batch: str) -> None:
     sm.use_symbolic()
     t0 = time.perf_counter()
     result.timing = time_compiled(neural, sm, args)
+    result.timing.note += f", batch of {batch}"
     result.metrics["timing_seconds"] = time.perf_counter() - t0
 
 
@@ -152,7 +153,7 @@ def run_nbody(kind: str, seed: int = 0, quick: bool = False, slow: bool = False,
         _judge_messages(result, law, edge, pos[:n_train], mass[:n_train], rng)
     if st.timing:
         big = rng.integers(0, len(P), 4096)
-        _time(result, model, sm, (P[big], M[big]))
+        _time(result, model, sm, (P[big], M[big]), f"{len(big)} systems")
     result.seconds = time.perf_counter() - start
     return result
 
@@ -280,7 +281,7 @@ def run_heat(seed: int = 0, quick: bool = False, slow: bool = False, progress: b
             )
     if st.timing:
         xb, tb = torch.rand(65536, 1, generator=gen), torch.rand(65536, 1, generator=gen)
-        _time(result, model, sm, (xb, tb))
+        _time(result, model, sm, (xb, tb), f"{len(xb)} points")
     result.seconds = time.perf_counter() - start
     return result
 
@@ -305,7 +306,7 @@ def format_result(res: DemoResult) -> str:
     if res.timing is not None:
         t = res.timing
         lines.append(f"speed ({t.note}, quick estimate): neural {t.neural_ms:.3f} ms, symbolic {t.symbolic_ms:.3f} ms "
-                     f"per batch → {t.speedup:.2f}× ")
+                     f"per batch → {t.speedup:.2f}×")
     lines.append("symfx report:")
     lines += ["  " + line for line in res.report.splitlines()]
     phases = [f"{k.split('_')[0]} {res.metrics[k]:.0f} s" for k in ("train_seconds", "compile_seconds", "timing_seconds")
