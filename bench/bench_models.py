@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 
 #: SR seconds per output feature for the benchmark models (small: this is a speed suite)
-TIME_BUDGET = float(os.environ.get("SYMFX_BENCH_BUDGET", "4"))
+TIME_BUDGET = float(os.environ.get("SYMFX_BENCH_BUDGET", "5"))
 
 
 def train_lbfgs(net: nn.Module, X: torch.Tensor, y: torch.Tensor, iters: int = 300) -> nn.Module:
@@ -86,7 +86,7 @@ def gnn_edge() -> BenchModel:
 
     train_lbfgs(net, X, law(X), iters=150)
     return BenchModel("gnn_edge_mlp", net, X, lambda n, d: torch.rand(n, 8, device=d) * 2 - 1,
-                      dict(tolerance=2e-2), max_rows=10**6, law="[x0*x3 + x1, 0.5*x2 - x4^2]")
+                      dict(tolerance=5e-2), max_rows=10**6, law="[x0*x3 + x1, 0.5*x2 - x4^2]")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -106,7 +106,7 @@ def act_chain() -> BenchModel:
     torch.manual_seed(2)
     X = torch.randn(512, ACT_WIDTH) * 1.5
     return BenchModel("act_chain", ActChain().eval(), X, lambda n, d: torch.randn(n, ACT_WIDTH, device=d) * 1.5,
-                      dict(tolerance=1e-2), max_rows=10**7, law="2*g*sigmoid(g) - x/2, g = x*sigmoid(1.702x)")
+                      dict(tolerance=3e-2), max_rows=10**7, law="2*g*sigmoid(g) - x/2, g = x*sigmoid(1.702x)")
 
 
 # ---------------------------------------------------------------------------------------------

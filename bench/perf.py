@@ -56,6 +56,9 @@ def _ratios(speed: list[dict[str, Any]], key: str = "median_s") -> list[dict[str
         for base in ("eager", "compiled"):
             if sym and base in g:
                 row[f"{base}_over_symfx"] = g[base][key] / sym[key]
+        simd = g.get("symfx_simd")
+        if simd and "compiled" in g:
+            row["compiled_over_symfx_simd"] = g["compiled"][key] / simd[key]
         if "eager" in g and "compiled" in g:
             row["eager_over_compiled"] = g["eager"][key] / g["compiled"][key]
         if sym and "copy" in g:
@@ -63,6 +66,8 @@ def _ratios(speed: list[dict[str, Any]], key: str = "median_s") -> list[dict[str
             row["symfx_GBps"] = sym["bytes"] / sym[key] / 1e9
             row["copy_GBps"] = g["copy"]["bytes"] / g["copy"][key] / 1e9
             row["bandwidth_fraction"] = g["copy"][key] / sym[key]
+            if simd:
+                row["bandwidth_fraction_simd"] = g["copy"][key] / simd[key]
         if sym and "nrmse_vs_model" in sym:
             row["nrmse_vs_model"] = sym["nrmse_vs_model"]
         rows.append(row)
@@ -102,7 +107,7 @@ def machine_line(data: dict[str, Any]) -> str:
     load = s.get("load_start") or m.get("load_avg") or (0, 0, 0)
     end = s.get("load_end") or load
     return (f"{m.get('cpu', '?')}, {m.get('usable_cores', '?')} cores usable, torch {m.get('torch', '?')}, "
-            f"device {s.get('device', 'cpu')}, load avg {load[0]:.1f} at start / {end[0]:.1f} at end")
+            f"device {s.get('device', 'cpu')}, {s.get('threads', '?')} thread(s), load avg {load[0]:.1f} at start / {end[0]:.1f} at end")
 
 
 def tables(data: dict[str, Any]) -> str:
@@ -111,12 +116,14 @@ def tables(data: dict[str, Any]) -> str:
     if rat:
         out.append("speed-up of symfx+torch.compile (median time ratios; >1 means symfx is faster)")
         out.append(f"{'model':22s} {'rows':>6s} {'eager/symfx':>12s} {'compile/symfx':>14s} {'eager/compile':>14s} "
-                   f"{'symfx GB/s':>11s} {'copy GB/s':>10s} {'of copy':>8s}")
+                   f"{'symfx GB/s':>11s} {'copy GB/s':>10s} {'of copy':>8s} {'compile/simd':>13s} {'simd of copy':>13s}")
         for r in rat:
             out.append(f"{r['model']:22s} {r['rows']:6.0e} {_fmt(r.get('eager_over_symfx'), '12.1f')} "
                        f"{_fmt(r.get('compiled_over_symfx'), '14.1f')} {_fmt(r.get('eager_over_compiled'), '14.2f')} "
                        f"{_fmt(r.get('symfx_GBps'), '11.2f')} {_fmt(r.get('copy_GBps'), '10.2f')} "
-                       f"{_fmt(100 * r['bandwidth_fraction'] if 'bandwidth_fraction' in r else None, '7.0f')}%")
+                       f"{_fmt(100 * r['bandwidth_fraction'] if 'bandwidth_fraction' in r else None, '7.0f')}% "
+                       f"{_fmt(r.get('compiled_over_symfx_simd'), '13.1f')} "
+                       f"{_fmt(100 * r['bandwidth_fraction_simd'] if 'bandwidth_fraction_simd' in r else None, '12.0f')}%")
     models = data.get("models", {})
     if models:
         out += ["", "distilled equations used above"]
@@ -152,14 +159,14 @@ def plot(data: dict[str, Any], path: str) -> None:
     if not models:
         return
     fig, axes = plt.subplots(1, len(models) + 1, figsize=(4.2 * (len(models) + 1), 4))
-    styles = {"eager": ("tab:gray", "o"), "compiled": ("tab:blue", "s"), "symfx": ("tab:red", "^"),
+    styles = {"eager": ("tab:gray", "o"), "compiled": ("tab:blue", "s"), "symfx": ("tab:red", "^"), "symfx_simd": ("tab:orange", "v"),
               "copy": ("black", "")}
     for ax, model in zip(axes, models):
         for variant, (color, marker) in styles.items():
             pts = sorted((r["rows"], r["median_s"]) for r in speed if r["model"] == model and r["variant"] == variant)
             if pts:
                 label = {"compiled": "torch.compile", "symfx": "symfx + torch.compile",
-                         "copy": "copy, same bytes"}.get(variant, variant)
+                         "copy": "copy, same bytes", "symfx_simd": "symfx, SIMD on"}.get(variant, variant)
                 ax.loglog([p[0] for p in pts], [p[1] * 1e3 for p in pts], marker=marker or None, color=color,
                           linestyle="--" if variant == "copy" else "-", label=label)
         ax.set_title(model)
