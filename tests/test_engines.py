@@ -268,3 +268,19 @@ def test_pysr_adapter_fits():  # pragma: no cover - needs Julia
     front = get_engine("pysr").fit(X, Y, ["a", "b"], Config(engine="pysr", time_budget=20, cache_dir=""))[0]
     a, b = sympy.symbols("a b")
     assert any(c.expr.free_symbols <= {a, b} and c.loss < 1e-6 for c in front)
+
+
+def test_fast_pass_respects_budget_with_many_inputs():
+    """32 inputs (560 degree-2 monomials, thousands of library terms): the budget still holds."""
+    import time
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2048, 32))
+    y = np.tanh(X[:, :8] @ rng.standard_normal(8)) + 0.1 * X[:, 9] * X[:, 10]
+    cfg = Config(time_budget=1.0, cache_dir="", progress=False, engine_options={"gp": False})
+    engine = get_engine("operon")
+    t = time.perf_counter()
+    front = engine.fit(X, y[:, None], [f"x{i}" for i in range(32)], cfg)[0]
+    elapsed = time.perf_counter() - t
+    assert elapsed < 2 * 1.0 + 0.5, (elapsed, engine.last_stats)
+    assert min(c.loss for c in front) < 0.9 * np.var(y)  # and it still found something useful

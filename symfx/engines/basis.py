@@ -16,6 +16,8 @@ number of factors), with exponents snapped to halves.
 from __future__ import annotations
 
 import itertools
+import math
+import time
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -127,8 +129,25 @@ def _unary_terms(base: Base, operators: frozenset[str]) -> list[Term]:
     return [t for t in out if _ok(t.values)]
 
 
-def build_library(bases: Sequence[Base], operators: frozenset[str], max_terms: int = 6000) -> list[Term]:
-    """All single-variable terms and pairwise products, deduplicated by their values."""
+def library_cap(n_inputs: int, max_terms: int = 6000) -> int:
+    """How many library terms the search affords for ``n_inputs`` original variables.
+
+    Up to five inputs every term fits (the recovery benchmark's laws); beyond that the pair
+    products alone would number tens of thousands, so the cap shrinks with the input count.
+    """
+    if n_inputs <= 5:
+        return max_terms
+    return max(1500, max_terms * 5 // n_inputs)
+
+
+def build_library(
+    bases: Sequence[Base], operators: frozenset[str], max_terms: int = 6000, deadline: float = math.inf
+) -> list[Term]:
+    """All single-variable terms and pairwise products, deduplicated by their values.
+
+    Pair products are added pair of variables by pair of variables until ``4 * max_terms`` terms
+    exist or ``deadline`` (``time.perf_counter()``) passes; the single-variable terms always come.
+    """
     powers = {i: _power_terms(b) for i, b in enumerate(bases)}
     unary = {i: _unary_terms(b, operators) if not b.derived else [] for i, b in enumerate(bases)}
     terms: list[Term] = []
@@ -149,7 +168,7 @@ def build_library(bases: Sequence[Base], operators: frozenset[str], max_terms: i
         for a, b in itertools.chain(itertools.product(low_i, unary[j]), itertools.product(unary[i], low_j),
                                     itertools.product(unary[i], unary[j])):
             terms.append(Term.product(a, b))
-        if len(terms) > 4 * max_terms:
+        if len(terms) > 4 * max_terms or time.perf_counter() > deadline:
             break
     return _dedupe([t for t in terms if _ok(t.values)])[:max_terms]
 
@@ -170,9 +189,13 @@ def _dedupe(terms: list[Term]) -> list[Term]:
 
 
 def beam_search(
-    terms: Sequence[Term], y: np.ndarray, max_terms: int = 4, beam: int = 8, rows: int = 1024, seed: int = 0
+    terms: Sequence[Term], y: np.ndarray, max_terms: int = 4, beam: int = 8, rows: int = 1024, seed: int = 0,
+    deadline: float = math.inf,
 ) -> list[tuple[int, ...]]:
     """Subsets of term indices (each size 1..max_terms, best ``beam`` of each size).
+
+    At ``deadline`` (``time.perf_counter()``) the search stops growing and returns the sets so far
+    (always at least the best single terms).
 
     Score = residual sum of squares after least squares with an intercept, computed for every
     candidate column at once by projecting it onto the orthogonal complement of the chosen ones.
@@ -193,7 +216,7 @@ def beam_search(
     if max_terms >= 2:
         # Greedy steps miss pairs that only work together (Hooke: x0 - x0/r, each poor alone),
         # so all pairs are scored exactly from the Gram matrix and the best seed the beam.
-        pairs = _best_pairs(C, r0, 2 * beam)
+        pairs = _best_pairs(C, r0, 2 * beam, deadline=deadline)
         seeded = []
         for i, j in pairs:
             Q, _ = np.linalg.qr(C[:, [i, j]])
@@ -208,6 +231,8 @@ def beam_search(
     else:
         steps = max_terms
     for _ in range(steps):
+        if time.perf_counter() > deadline:
+            break
         if states and states[0][0] <= 1e-14 * float(r0 @ r0):
             break  # exact already; more terms only fit noise
         states = _grow(states, C, beam)
@@ -251,21 +276,26 @@ def _grow(states: list, C: np.ndarray, beam: int) -> list:
     return sorted(proposals.values(), key=lambda s: s[0])[:beam]
 
 
-def _best_pairs(C: np.ndarray, r: np.ndarray, k: int, chunk: int = 512, limit: int = 800) -> list[tuple[int, int]]:
+def _best_pairs(
+    C: np.ndarray, r: np.ndarray, k: int, chunk: int = 512, limit: int = 800, deadline: float = math.inf
+) -> list[tuple[int, int]]:
     """The ``k`` column pairs that explain most of ``r`` (unit-norm, centred columns), exactly.
 
     Scoring all pairs is quadratic in the library, so large libraries are first cut to the
     ``limit`` columns most correlated with ``r`` (a useful pair member is rarely uncorrelated).
+    Columns are scored in chunks, most correlated first; at ``deadline`` the best so far is returned.
     """
     b_all = C.T @ r
     if C.shape[1] > limit:
         keep = np.argsort(-np.abs(b_all))[:limit]
-        return [(int(keep[i]), int(keep[j])) for i, j in _best_pairs(C[:, keep], r, k, chunk, limit)]
+        return [(int(keep[i]), int(keep[j])) for i, j in _best_pairs(C[:, keep], r, k, chunk, limit, deadline)]
     b = b_all
     M = C.shape[1]
     best_scores = np.empty(0)
     best_pairs = np.empty((0, 2), dtype=int)
     for start in range(0, M, chunk):
+        if start > 0 and time.perf_counter() > deadline:
+            break
         G = C[:, start:start + chunk].T @ C  # rows: i in chunk, cols: all j
         bi = b[start:start + chunk, None]
         denom = 1.0 - G * G
@@ -296,11 +326,20 @@ def polynomial_terms(bases: Sequence[Base]) -> list[Term]:
     return out
 
 
-def backward_subsets(terms: Sequence[Term], y: np.ndarray, min_terms: int = 1) -> list[tuple[int, ...]]:
+def backward_subsets(
+    terms: Sequence[Term], y: np.ndarray, min_terms: int = 1, deadline: float = math.inf, exact_up_to: int = 64,
+    keep: int = 8,
+) -> list[tuple[int, ...]]:
     """Backward elimination from all ``terms``: drop the least useful one at a time, every size kept.
 
     The beam grows sets from good single terms, so it misses laws whose terms are useless one by
     one (``x0 + x1 + x2 + x3``); starting from the full polynomial finds those.
+
+    Up to ``exact_up_to`` terms every step re-solves least squares for each candidate drop (the
+    reference behaviour). Larger sets (e.g. the 560 degree-2 monomials of 32 inputs) are first cut
+    down by the same criterion computed from the inverse Gram matrix, updated by a rank-one downdate
+    per step (O(p²) instead of p solves). At ``deadline`` (``time.perf_counter()``) the remaining
+    terms are cut to the ``keep`` largest contributions at once and the exact steps finish from there.
     """
     if not terms:
         return []
@@ -312,7 +351,13 @@ def backward_subsets(terms: Sequence[Term], y: np.ndarray, min_terms: int = 1) -
         A = np.column_stack([t.values for t in terms] + [np.ones_like(y)])
     active = list(range(len(terms)))
     out = [tuple(active)]
+    if len(active) > exact_up_to:
+        active = _gram_eliminate(A[:, :-1], y, active, max(min_terms, exact_up_to // 2), keep, deadline, out)
     while len(active) > min_terms:
+        if time.perf_counter() > deadline and len(active) > keep:
+            active = _cut(A, y, active, keep)
+            out.append(tuple(active))
+            continue
         best = None
         for k in active:
             cols = [i for i in active if i != k] + [len(terms)]
@@ -323,6 +368,64 @@ def backward_subsets(terms: Sequence[Term], y: np.ndarray, min_terms: int = 1) -
         active.remove(best[1])
         out.append(tuple(active))
     return out
+
+
+def _cut(A: np.ndarray, y: np.ndarray, active: list[int], keep: int) -> list[int]:
+    """The ``keep`` terms of ``active`` with the largest standardized least-squares contributions."""
+    X = A[:, active]
+    X = X - X.mean(axis=0)
+    scale = np.linalg.norm(X, axis=0)
+    X = X / np.where(scale > 0, scale, 1.0)
+    coef, *_ = np.linalg.lstsq(X, y - y.mean(), rcond=None)
+    order = np.argsort(-np.abs(coef))[:keep]
+    return sorted(active[i] for i in order)
+
+
+def _gram_eliminate(
+    T: np.ndarray, y: np.ndarray, active: list[int], stop: int, keep: int, deadline: float, out: list
+) -> list[int]:
+    """Backward elimination down to ``stop`` terms by downdating the inverse Gram matrix.
+
+    Dropping term k from a least-squares fit raises the residual sum of squares by
+    ``beta_k**2 / Sinv_kk``; after the drop ``Sinv`` and ``beta`` follow from a rank-one update.
+    Columns are centred (the intercept) and scaled to unit norm; a tiny ridge keeps ``Sinv`` finite.
+    """
+    X = T - T.mean(axis=0)
+    scale = np.linalg.norm(X, axis=0)
+    X = X / np.where(scale > 0, scale, 1.0)
+    yc = y - y.mean()
+    G = X.T @ X
+    G[np.diag_indices_from(G)] += 1e-9
+    try:
+        S = np.linalg.inv(G)
+    except np.linalg.LinAlgError:
+        return active
+    beta = S @ (X.T @ yc)
+    alive = np.ones(len(active), dtype=bool)
+    n_alive = len(active)
+    while n_alive > stop:
+        if time.perf_counter() > deadline:
+            kept = np.flatnonzero(alive)
+            order = kept[np.argsort(-np.abs(beta[kept]) / np.sqrt(np.maximum(np.diag(S)[kept], 1e-300)))]
+            alive[:] = False
+            alive[order[:keep]] = True
+            n_alive = int(alive.sum())
+            out.append(tuple(active[i] for i in np.flatnonzero(alive)))
+            break
+        d = np.diag(S)
+        with np.errstate(all="ignore"):
+            cost = np.where(alive, beta * beta / np.maximum(d, 1e-300), np.inf)
+        k = int(np.argmin(cost))
+        sk = S[:, k].copy()
+        beta = beta - sk * (beta[k] / sk[k])
+        S -= np.outer(sk, sk) / sk[k]
+        alive[k] = False
+        S[k, :] = 0.0
+        S[:, k] = 0.0
+        beta[k] = 0.0
+        n_alive -= 1
+        out.append(tuple(active[i] for i in np.flatnonzero(alive)))
+    return [active[i] for i in np.flatnonzero(alive)]
 
 
 def fit_subset(terms: Sequence[Term], subset: Sequence[int], y: np.ndarray) -> LinearFit:

@@ -169,7 +169,9 @@ class OperonEngine:
 
         # 1. fast pass ------------------------------------------------------
         if settings["fast_pass"]:
-            ready += self._fast_pass(all_bases, y, ops, tol, var, settings, rng)
+            # the fast pass may use up to 3/4 of the budget (GP and polishing share the rest)
+            fast_deadline = start + 0.75 * budget
+            ready += self._fast_pass(all_bases, y, ops, tol, var, settings, rng, fast_deadline, stats)
             exprs += basis.power_laws(all_bases, y)  # one float constant each: polished below
             exprs += basis.rational_fits(all_bases, y)
         stats["fast_s"] = time.perf_counter() - start
@@ -212,14 +214,30 @@ class OperonEngine:
         stats["total_s"] = time.perf_counter() - start
         return pareto(candidates)
 
-    def _fast_pass(self, all_bases, y, ops, tol, var, settings, rng) -> list[sympy.Expr]:
-        library = basis.build_library(all_bases, ops)
+    def _fast_pass(self, all_bases, y, ops, tol, var, settings, rng, deadline=math.inf, stats=None) -> list[sympy.Expr]:
+        """Library + beam search, backward elimination over the polynomial, snapping of the best.
+
+        Every stage answers to ``deadline``: the library stops adding pair products at 30 % of the
+        time left, the beam stops growing at 60 %, backward elimination cuts its set at 85 %, and
+        snapping is skipped past the deadline (the least-squares coefficients stay).
+        """
+        t0 = time.perf_counter()
+        left = max(0.0, deadline - t0)
+        n_in = sum(not b.derived for b in all_bases)
+        library = basis.build_library(all_bases, ops, max_terms=basis.library_cap(n_in), deadline=t0 + 0.3 * left)
+        t1 = time.perf_counter()
         subsets = basis.beam_search(
             library, y, max_terms=int(settings["max_terms"]), beam=int(settings["beam"]),
-            seed=int(rng.integers(1 << 30)))
+            seed=int(rng.integers(1 << 30)), deadline=t0 + 0.6 * left)
         fits = [basis.fit_subset(library, s, y) for s in subsets]
+        t2 = time.perf_counter()
         poly = basis.polynomial_terms(all_bases)
-        fits += [basis.fit_subset(poly, s, y) for s in basis.backward_subsets(poly, y) if len(s) <= 8]
+        fits += [basis.fit_subset(poly, s, y) for s in basis.backward_subsets(poly, y, deadline=t0 + 0.85 * left)
+                 if len(s) <= 8]
+        t3 = time.perf_counter()
+        if stats is not None:
+            stats.update(library_s=t1 - t0, library_terms=len(library), beam_s=t2 - t1, backward_s=t3 - t2,
+                         poly_terms=len(poly))
         by_size: dict[int, list[basis.LinearFit]] = {}
         for fit in fits:
             by_size.setdefault(len(fit.terms), []).append(fit)
@@ -227,7 +245,7 @@ class OperonEngine:
         for size, group in sorted(by_size.items()):
             group.sort(key=lambda f: f.mse)
             for fit in group[:3]:
-                if settings["snap"]:  # the snapped form replaces the raw one (see _polish)
+                if settings["snap"] and time.perf_counter() < deadline:  # the snapped form replaces the raw one
                     fit = basis.snap_linear(fit, y, snap.allowed_mse(fit.mse, var, tol))
                 out.append(fit.expr())
         return out
