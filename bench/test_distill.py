@@ -2,8 +2,8 @@
 
 - ``test_distill_cost``: wall time and peak RSS of ``symfx.compile`` per region and per
   output, against rows kept (``max_samples``) and the number of inputs (PINN: 2, GNN edge: 8).
-  The SR budget per output is fixed (1 s), so ``non_sr_seconds`` (total - budget x outputs)
-  is the pipeline's own cost: trace, record, fit bookkeeping, rewrite, validate.
+  The SR budget per output (1 s) is an upper bound: the operon adapter's fast pass (library +
+  beam search) returns early when it finds an exact fit, so totals below the budget are normal.
 - ``test_record_overhead``: one calibration pass through the ``RecordingInterpreter``
   (an ``fx.Interpreter`` that hands region inputs/outputs to reservoirs) against the plain
   forward of the same model on the same batches; target <= 1.5x. Also times a bare
@@ -94,7 +94,7 @@ def test_distill_cost(benchmark, model, max_samples):
         "model": model, "inputs": bm.make_input(1, torch.device("cpu")).shape[-1], "outputs": outputs,
         "regions": regions, "max_samples": max_samples, "calibration_rows": batch * n_batches,
         "seconds": seconds, "seconds_per_region": seconds / regions, "seconds_per_output": seconds / max(outputs, 1),
-        "sr_budget_s": SR_BUDGET * outputs, "non_sr_seconds": max(0.0, seconds - SR_BUDGET * outputs),
+        "sr_budget_s": SR_BUDGET * outputs,
         "peak_rss_mib": box["peak"] / 2**20, "accepted": bool(sm.distilled), "device": str(dev),
     }
     benchmark.extra_info.update(entry)
