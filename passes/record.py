@@ -47,21 +47,25 @@ class Reservoir:
     def add(self, X: torch.Tensor, Y: torch.Tensor) -> None:
         X = X.detach()
         Y = Y.detach()
-        finite = torch.isfinite(X).all(dim=1) & torch.isfinite(Y).all(dim=1)
-        n_bad = int((~finite).sum())
         self.rows_seen += X.shape[0]
-        self.rows_dropped += n_bad
-        if n_bad:
+        # one whole-tensor check on the common path; the per-row mask only when something is off
+        if not (torch.isfinite(X).all() and torch.isfinite(Y).all()):
+            finite = torch.isfinite(X).all(dim=1) & torch.isfinite(Y).all(dim=1)
+            self.rows_dropped += int((~finite).sum())
             X, Y = X[finite], Y[finite]
         if X.shape[0] == 0:
             return
-        lo, hi = X.amin(0), X.amax(0)
+        lo, hi = torch.aminmax(X, dim=0)
         self.x_min = lo if self.x_min is None else torch.minimum(self.x_min, lo)
         self.x_max = hi if self.x_max is None else torch.maximum(self.x_max, hi)
         if self.generator is None:
             self.generator = torch.Generator(device=X.device).manual_seed(self.seed)
         keys = torch.rand(X.shape[0], generator=self.generator, device=X.device)
         if self.keys is not None:
+            if self.keys.shape[0] >= self.capacity:
+                # a full reservoir only admits rows whose key beats its smallest one
+                admit = keys > self.keys.min()
+                keys, X, Y = keys[admit], X[admit], Y[admit]
             keys = torch.cat([self.keys, keys])
             X = torch.cat([self.X, X])
             Y = torch.cat([self.Y, Y])
