@@ -260,6 +260,7 @@ class _Compiler:
         from torch._inductor.compile_fx import compile_fx
 
         patches = dict(self.settings.inductor_options or {})
+        patches.update({k: v for k, v in _vectorize_patch(gm, self.example_inputs).items() if k not in patches})
         if self.mode and self.mode != "default":
             from torch._inductor import list_mode_options
 
@@ -702,3 +703,16 @@ class _CallableModule(types.ModuleType):
 
 
 sys.modules[__name__].__class__ = _CallableModule
+
+
+def _vectorize_patch(gm: fx.GraphModule, example_inputs: Sequence[Any]) -> dict[str, Any]:
+    """Inductor's CPU tiling heuristic turns SIMD off for kernels with many strided loads, which is
+    every rewritten row region (it reads columns of a [rows, k] input): 9x slower at 1e6 rows in
+    bench/. So a graph holding equations is compiled with the heuristic off, unless the user says."""
+    from torch._inductor import config as inductor_config
+
+    has_equations = any("symfx_region" in node.meta for node in gm.graph.nodes)
+    on_cpu = all(t.device.type == "cpu" for t in example_inputs if isinstance(t, torch.Tensor))
+    if has_equations and on_cpu and hasattr(inductor_config.cpp, "enable_tiling_heuristics"):
+        return {"cpp.enable_tiling_heuristics": False}
+    return {}

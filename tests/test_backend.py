@@ -217,3 +217,13 @@ def test_graph_break_and_dynamic_shapes(trained):
     assert sum(r.fitted for r in reports) == 2 and all(r.cache == "off" for r in reports)
     assert not torch.equal(out, ref)
     assert torch.allclose(out, ref, atol=0.02)
+
+
+def test_graphs_with_equations_compile_with_cpu_vectorisation_on(heat_mlp, heat_compiled):
+    from symfx.backend import _vectorize_patch
+
+    _, X = heat_mlp
+    rewritten = heat_compiled.graph_modules()[""]
+    assert _vectorize_patch(rewritten, [X]) == {"cpp.enable_tiling_heuristics": False}
+    neural = torch.fx.symbolic_trace(heat_mlp[0])
+    assert _vectorize_patch(neural, [X]) == {}
