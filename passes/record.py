@@ -155,7 +155,8 @@ def finish(regions: Sequence[Any], reservoirs: dict[str, Reservoir], holdout: fl
         if n == 0:
             empty = torch.zeros(0, region.in_features)
             out[region.name] = Samples(region.name, empty, torch.zeros(0, region.out_features), empty,
-                                       torch.zeros(0, region.out_features), empty[0], empty[0],
+                                       torch.zeros(0, region.out_features), torch.zeros(region.in_features),
+                                       torch.zeros(region.in_features),
                                        res.rows_seen, res.rows_dropped, reason)
             continue
         g = torch.Generator().manual_seed(seed)
