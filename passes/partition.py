@@ -132,7 +132,8 @@ class _Classifier:
             mod = self.modules.get(node.target)
             if isinstance(mod, _ELEMENTWISE_MODULES) and same_shape:
                 self.elementwise.add(node)
-                self.row.add(node) if len(shape) >= 2 else None
+                if len(shape) >= 2:
+                    self.row.add(node)
             elif isinstance(mod, nn.Linear) and len(shape) >= 2:
                 self.row.add(node)
             elif isinstance(mod, nn.LayerNorm) and len(mod.normalized_shape) == 1 and len(shape) >= 2:
@@ -148,8 +149,9 @@ class _Classifier:
         if is_unary or is_binary:
             if len(varying) > (1 if is_unary else 2):
                 return
-            if same_shape and all(_shape(n) is None or n not in self.constant or len(_shape(n)) == 0
-                                  for n in inputs if n in self.constant):
+            # elementwise: every operand is the same-shaped tensor or a scalar (0-d constants too)
+            scalar_constants = all(_shape(n) in (None, ()) for n in inputs if n in self.constant)
+            if same_shape and scalar_constants:
                 self.elementwise.add(node)
             if len(shape) >= 2 and self._row_broadcast_ok(node, shape, varying):
                 self.row.add(node)
