@@ -284,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     t0 = time.perf_counter()
+    load_at_start = llm.load_average()
 
     def log(msg: str) -> None:
         print(f"[{time.perf_counter() - t0:6.1f}s] {msg}", flush=True)
@@ -349,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     base = variants[0].results
     rows = []
     mach = llm.machine()
+    mach["load_at_start"] = load_at_start  # machine["load"] is taken at the end of the run
     for v in variants:
         r = v.results
         row = {

@@ -242,7 +242,16 @@ def machine() -> dict[str, object]:
         "torch": torch.__version__,
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "load": load_average(),
     }
+
+
+def load_average() -> list[float] | None:
+    """1-, 5- and 15-minute load averages (other processes sharing the CPU), or None if unknown."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:  # pragma: no cover - not on Unix
+        return None
 
 
 def layer_paths(indices: Sequence[int]) -> list[str]:
