@@ -113,6 +113,12 @@ def compile(model: nn.Module, calibration: Any, *, config: Config | None = None,
         except Exception as exc:
             skipped.append((unit.path or "<root>", f"shape propagation failed: {type(exc).__name__}: {exc}"[:200]))
             continue
+        if not _trace_is_faithful(unit, work, unit_args[unit.path]):
+            # symbolic_trace can bake a branch on an optional argument into the graph
+            # (e.g. `if token_type_ids is None`): such a graph must never stand in for the module
+            skipped.append((unit.path or "<root>", "the traced graph does not reproduce the module's output "
+                                                   "on calibration data (input-dependent Python branches)"))
+            continue
         found = partition_pass.partition(
             unit.graph_module, unit=unit.path, max_inputs=cfg.max_inputs, pca_in=cfg.pca_in,
             min_region_nodes=cfg.min_region_nodes, include=cfg.include, exclude=cfg.exclude,
@@ -192,7 +198,11 @@ def compile(model: nn.Module, calibration: Any, *, config: Config | None = None,
                 skipped.append((region.name, fit.reason or "no equation within tolerance"))
 
     # ------------------------------------------------------------------ rewrite (+ validate)
-    sm = SymbolicModule.assemble(work, {u.path: u.graph_module for u in traced.units}, regions, fits, cfg, skipped)
+    # only units holding regions replace their module; every other part of the model stays as it was
+    with_regions = {r.unit for r in regions}
+    sm = SymbolicModule.assemble(
+        work, {u.path: u.graph_module for u in traced.units if u.path in with_regions}, regions, fits, cfg, skipped
+    )
 
     if cfg.validate and sm.distilled and validation_batches:
         names = [d.name for d in sm.distilled]
@@ -214,6 +224,27 @@ def compile(model: nn.Module, calibration: Any, *, config: Config | None = None,
     if not sm.distilled and regions:
         warnings.warn("symfx: no region was replaced; see sm.report() for the reasons.", stacklevel=2)
     return sm
+
+
+def _trace_is_faithful(unit: Any, work: nn.Module, args: tuple[Any, ...]) -> bool:
+    """The traced graph gives exactly the module's output on the example inputs."""
+    from torch.utils._pytree import tree_leaves
+
+    module = work.get_submodule(unit.path) if unit.path else work
+    try:
+        with torch.no_grad():
+            expected = tree_leaves(module(*args))
+            got = tree_leaves(unit.graph_module(*args))
+    except Exception:
+        return False
+    if len(expected) != len(got):
+        return False
+    for a, b in zip(expected, got):
+        if isinstance(a, torch.Tensor) != isinstance(b, torch.Tensor):
+            return False
+        if isinstance(a, torch.Tensor) and not (a.shape == b.shape and torch.equal(a, b)):
+            return False
+    return True
 
 
 def _positional(gm: Any, args: tuple, kwargs: dict) -> tuple[Any, ...]:

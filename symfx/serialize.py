@@ -615,7 +615,9 @@ def apply(
         )
 
     try:
-        sm = SymbolicModule.assemble(work, units, regions, fits, cfg, skipped)
+        # only units that hold saved regions replace their module (as in symfx.compile)
+        used = {r.unit for r in regions}
+        sm = SymbolicModule.assemble(work, {p: g for p, g in units.items() if p in used}, regions, fits, cfg, skipped)
         inactive = [r.name for r in payload.regions if not r.active and r.name in fits]
         if inactive:
             sm.use_neural(inactive)

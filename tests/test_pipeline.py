@@ -223,3 +223,49 @@ def test_accurate_selection_and_drop_neural():
         accurate(X)
     with pytest.raises(RuntimeError, match="drop_neural"):
         accurate.use_neural()
+
+
+def test_child_whose_trace_bakes_a_branch_is_left_alone():
+    """symbolic_trace turns `if offset is None` into the not-None branch; such a unit must not be used."""
+
+    class Embed(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.scale = nn.Parameter(torch.tensor(2.0))
+
+        def forward(self, x: torch.Tensor, offset: torch.Tensor | None = None) -> torch.Tensor:
+            if offset is None:
+                offset = torch.zeros_like(x)
+            return x * self.scale + offset
+
+    class Model(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed = Embed()
+            self.mlp = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 1))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if x.sum() > 1e9:  # untraceable root: the front end descends into the children
+                return x
+            return self.mlp(self.embed(x))
+
+    torch.manual_seed(0)
+    model = Model().eval()
+    x = torch.rand(256, 2)
+    sm = symfx.compile(model, x, time_budget=1, tolerance=0.5, progress=False, cache_dir="")
+    assert any(what == "embed" for what, _ in sm.skipped), sm.skipped
+    assert isinstance(sm.model.embed, Embed)  # the user's module, not a broken trace
+    with torch.no_grad():
+        torch.testing.assert_close(sm.use_neural()(x), model(x), rtol=0, atol=0)
+
+
+def test_faithfulness_check_rejects_a_graph_that_differs():
+    from symfx.api import _trace_is_faithful
+    from symfx.frontend import Unit
+
+    model = nn.Sequential(nn.Linear(2, 4), nn.Tanh()).eval()
+    gm = torch.fx.symbolic_trace(model)
+    x = torch.rand(8, 2)
+    assert _trace_is_faithful(Unit("", gm), model, (x,))
+    other = torch.fx.symbolic_trace(nn.Sequential(nn.Linear(2, 4), nn.Tanh()).eval())
+    assert not _trace_is_faithful(Unit("", other), model, (x,))
