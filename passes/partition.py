@@ -250,7 +250,11 @@ def _matches(paths: Iterable[str], patterns: Sequence[str]) -> bool:
 
 def shape_propagate(gm: fx.GraphModule, args: Sequence[Any]) -> None:
     """Annotate every node with ``meta['tensor_meta']`` by running ``args`` through ``gm``."""
-    with torch.no_grad():
+    import contextlib
+    import io
+
+    # ShapeProp prints a traceback before re-raising; the caller reports the failure in one line
+    with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
         ShapeProp(gm).propagate(*args)
 
 
