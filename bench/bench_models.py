@@ -18,18 +18,7 @@ import torch.nn as nn
 TIME_BUDGET = float(os.environ.get("SYMFX_BENCH_BUDGET", "5"))
 
 
-def train_lbfgs(net: nn.Module, X: torch.Tensor, y: torch.Tensor, iters: int = 300) -> nn.Module:
-    opt = torch.optim.LBFGS(net.parameters(), lr=1, max_iter=iters, history_size=50,
-                            line_search_fn="strong_wolfe", tolerance_grad=1e-12, tolerance_change=1e-15)
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = ((net(X) - y) ** 2).mean()
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    return net.eval()
+from symfx.demos.common import train_lbfgs  # noqa: E402  (module-level name: patched while rebuilding)
 
 
 def mlp(sizes: list[int], act: type[nn.Module] = nn.Tanh) -> nn.Sequential:

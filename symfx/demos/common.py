@@ -160,3 +160,18 @@ class DemoResult:
     @property
     def ok(self) -> bool:
         return bool(self.checks) and all(self.checks.values())
+
+
+def train_lbfgs(net: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, iters: int = 500) -> torch.nn.Module:
+    """Full-batch L-BFGS on MSE: reaches ~1e-6 on smooth low-dimensional laws in seconds (Adam needs minutes)."""
+    opt = torch.optim.LBFGS(net.parameters(), lr=1, max_iter=iters, history_size=50,
+                            line_search_fn="strong_wolfe", tolerance_grad=1e-12, tolerance_change=1e-15)
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = ((net(X) - y) ** 2).mean()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return net.eval()
