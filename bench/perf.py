@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 from typing import Any
 
 import torch
@@ -21,21 +20,10 @@ RESULTS_DIR = os.path.join(HERE, "results")
 
 
 def machine() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    info: dict[str, Any] = {
-        "cpu": cpu, "logical_cores": os.cpu_count(),
-        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "torch_threads": torch.get_num_threads(), "torch": torch.__version__, "python": platform.python_version(),
-        "platform": platform.platform(), "load_avg": os.getloadavg(),
-    }
+    from symfx.report import machine as describe
+
+    info: dict[str, Any] = describe()
+    info.update(logical_cores=info["cores"], load_avg=info["load"])  # the keys perf.json has always used
     try:
         info["vec_isa"] = str(torch._inductor.cpu_vec_isa.pick_vec_isa())  # type: ignore[attr-defined]
     except Exception:

@@ -20,7 +20,6 @@ import hashlib
 import json
 import math
 import os
-import platform
 import statistics
 import sys
 import time
@@ -233,22 +232,11 @@ def judge(expr: sympy.Expr | None, law: Law, seed: int) -> float:
 
 
 def machine() -> dict:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "load_average_at_start": os.getloadavg(),
-    }
+    from symfx.report import machine as describe
+
+    info = describe()
+    info["load_average_at_start"] = info["load"]
+    return info
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -222,28 +222,9 @@ def parameter_bytes(module: "nn.Module") -> int:
 
 def machine() -> dict[str, object]:
     """A short description of the machine a benchmark ran on."""
-    import platform
+    from .report import machine as describe
 
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "load": load_average(),
-    }
+    return describe()
 
 
 def load_average() -> list[float] | None:
