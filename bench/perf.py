@@ -56,6 +56,12 @@ def _ratios(speed: list[dict[str, Any]], key: str = "median_s") -> list[dict[str
             row["bandwidth_fraction"] = g["copy"][key] / sym[key]
             if simd:
                 row["bandwidth_fraction_simd"] = g["copy"][key] / simd[key]
+        if sym and "clone" in g:
+            # against a copy that allocates its output each call, as the forward does
+            row["clone_GBps"] = g["clone"]["bytes"] / g["clone"][key] / 1e9
+            row["bandwidth_fraction_alloc"] = g["clone"][key] / sym[key]
+            if simd:
+                row["bandwidth_fraction_alloc_simd"] = g["clone"][key] / simd[key]
         if sym and "nrmse_vs_model" in sym:
             row["nrmse_vs_model"] = sym["nrmse_vs_model"]
         rows.append(row)
@@ -86,7 +92,8 @@ def load(path: str = os.path.join(RESULTS_DIR, "perf.json")) -> dict[str, Any]:
 
 
 def _fmt(x: Any, spec: str = ".2f") -> str:
-    return "-" if x is None else format(x, spec)
+    width = int(spec.split(".")[0] or 0)
+    return "-".rjust(width) if x is None else format(x, spec)
 
 
 def machine_line(data: dict[str, Any]) -> str:
@@ -103,15 +110,21 @@ def tables(data: dict[str, Any]) -> str:
     rat = data.get("ratios", [])
     if rat:
         out.append("speed-up of symfx+torch.compile (median time ratios; >1 means symfx is faster)")
-        out.append(f"{'model':22s} {'rows':>6s} {'eager/symfx':>12s} {'compile/symfx':>14s} {'eager/compile':>14s} "
-                   f"{'symfx GB/s':>11s} {'copy GB/s':>10s} {'of copy':>8s} {'compile/simd':>13s} {'simd of copy':>13s}")
+        out.append("GB/s: inputs read + outputs written per second; 'of copy': time of a torch copy of the same bytes "
+                   "into an owned buffer / symfx time; 'of clone': the same against a copy that allocates its output")
+        out.append(f"{'model':20s} {'rows':>6s} {'eager/symfx':>11s} {'compile/symfx':>13s} {'compile/simd':>12s} "
+                   f"{'symfx GB/s':>10s} {'copy GB/s':>9s} {'clone GB/s':>10s} {'of copy':>7s} {'of clone':>8s} "
+                   f"{'simd of copy':>12s} {'simd of clone':>13s}")
+
+        def pct(r: dict[str, Any], k: str, width: int) -> str:
+            return f"{100 * r[k]:{width - 1}.0f}%" if k in r else "-".rjust(width)
+
         for r in rat:
-            out.append(f"{r['model']:22s} {r['rows']:6.0e} {_fmt(r.get('eager_over_symfx'), '12.1f')} "
-                       f"{_fmt(r.get('compiled_over_symfx'), '14.1f')} {_fmt(r.get('eager_over_compiled'), '14.2f')} "
-                       f"{_fmt(r.get('symfx_GBps'), '11.2f')} {_fmt(r.get('copy_GBps'), '10.2f')} "
-                       f"{_fmt(100 * r['bandwidth_fraction'] if 'bandwidth_fraction' in r else None, '7.0f')}% "
-                       f"{_fmt(r.get('compiled_over_symfx_simd'), '13.1f')} "
-                       f"{_fmt(100 * r['bandwidth_fraction_simd'] if 'bandwidth_fraction_simd' in r else None, '12.0f')}%")
+            out.append(f"{r['model']:20s} {r['rows']:6.0e} {_fmt(r.get('eager_over_symfx'), '11.1f')} "
+                       f"{_fmt(r.get('compiled_over_symfx'), '13.1f')} {_fmt(r.get('compiled_over_symfx_simd'), '12.1f')} "
+                       f"{_fmt(r.get('symfx_GBps'), '10.2f')} {_fmt(r.get('copy_GBps'), '9.2f')} {_fmt(r.get('clone_GBps'), '10.2f')} "
+                       f"{pct(r, 'bandwidth_fraction', 7)} {pct(r, 'bandwidth_fraction_alloc', 8)} "
+                       f"{pct(r, 'bandwidth_fraction_simd', 12)} {pct(r, 'bandwidth_fraction_alloc_simd', 13)}")
     models = data.get("models", {})
     if models:
         out += ["", "distilled equations used above"]
@@ -148,15 +161,16 @@ def plot(data: dict[str, Any], path: str) -> None:
         return
     fig, axes = plt.subplots(1, len(models) + 1, figsize=(4.2 * (len(models) + 1), 4))
     styles = {"eager": ("tab:gray", "o"), "compiled": ("tab:blue", "s"), "symfx": ("tab:red", "^"), "symfx_simd": ("tab:orange", "v"),
-              "copy": ("black", "")}
+              "copy": ("black", ""), "clone": ("dimgray", "")}
     for ax, model in zip(axes, models):
         for variant, (color, marker) in styles.items():
             pts = sorted((r["rows"], r["median_s"]) for r in speed if r["model"] == model and r["variant"] == variant)
             if pts:
                 label = {"compiled": "torch.compile", "symfx": "symfx + torch.compile",
-                         "copy": "copy, same bytes", "symfx_simd": "symfx, SIMD on"}.get(variant, variant)
+                         "copy": "copy, same bytes", "clone": "clone (allocates), same bytes",
+                         "symfx_simd": "symfx, SIMD on"}.get(variant, variant)
                 ax.loglog([p[0] for p in pts], [p[1] * 1e3 for p in pts], marker=marker or None, color=color,
-                          linestyle="--" if variant == "copy" else "-", label=label)
+                          linestyle={"copy": "--", "clone": ":"}.get(variant, "-"), label=label)
         ax.set_title(model)
         ax.set_xlabel("rows")
         ax.set_ylabel("ms per call (median)")

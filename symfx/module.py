@@ -155,6 +155,26 @@ class SymbolicModule(nn.Module):
         self._neural_dropped = True
         return self
 
+    def compile(self, *args: Any, **kwargs: Any) -> None:
+        """``nn.Module.compile`` (in place) with the Inductor options equations need on CPU.
+
+        A rewritten row region reads the columns of a ``[rows, k]`` input; Inductor's CPU
+        tiling heuristic counts those strided loads and turns SIMD off (the PINN equation runs
+        ~4x slower at 1e7 rows, ``make bench``). While any equation is active this passes
+        ``options={"cpp.enable_tiling_heuristics": False}`` unless you give ``options`` with that
+        key yourself, or a ``mode`` (torch.compile takes one or the other), or another backend.
+        ``torch.compile(sm)`` is unchanged: pass the option there yourself.
+        """
+        from torch._inductor import config as inductor_config
+
+        backend = kwargs.get("backend", "inductor")
+        known = hasattr(inductor_config.cpp, "enable_tiling_heuristics")  # absent in some torch versions
+        if known and any(d.active for d in self.distilled) and backend == "inductor" and kwargs.get("mode") is None:
+            options = dict(kwargs.get("options") or {})
+            options.setdefault("cpp.enable_tiling_heuristics", False)
+            kwargs["options"] = options
+        super().compile(*args, **kwargs)
+
     def __getitem__(self, name: str) -> Distilled:
         for d in self.distilled:
             if d.name == name:

@@ -144,3 +144,73 @@ def test_distilled_heat_mlp_compiles_to_one_kernel(heat_mlp, heat_compiled):
     call = _wrapper_call(code)
     assert "extern_kernels" not in call, "a matmul survived the rewrite"
     assert call.count(kernels[0] + "(") == 1
+
+
+def test_module_compile_vectorises_equations(heat_compiled):
+    """``SymbolicModule.compile()`` turns Inductor's CPU tiling heuristic off, so the row region's
+    kernel is SIMD code (at::vec) although it reads both columns of a [rows, 2] input strided."""
+    import copy
+
+    from torch._inductor.utils import run_and_get_code
+
+    assert heat_compiled.distilled, heat_compiled.report()
+    sm = copy.deepcopy(heat_compiled)  # compile() works in place; the fixture is shared
+    sm.compile()
+    x = torch.rand(4096, 2)
+    torch._dynamo.reset()
+    with torch.no_grad():
+        out, codes = run_and_get_code(sm, x)
+        torch.testing.assert_close(out, heat_compiled(x), rtol=1e-5, atol=1e-5)
+    code = "\n".join(codes)
+    kernels = _kernels(code)
+    assert len(kernels) == 1, kernels
+    assert "at::vec::Vectorized<float>" in code, "the equations' kernel is scalar code"
+
+
+def _pca_region(dtype: torch.dtype):
+    """A 16 -> 32 -> 16 MLP whose row region gets a hand-made pca_in=3 / pca_out=2 fit."""
+    import numpy as np
+
+    from passes.fit import Projection
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(16, 32), nn.Tanh(), nn.Linear(32, 16)).eval().to(dtype)
+    gm = fx.symbolic_trace(net)
+    x = torch.randn(512, 16) + 3.0  # a mean far from zero: centring matters
+    partition_pass.shape_propagate(gm, (x.to(dtype),))
+    found = partition_pass.partition(gm, unit="", max_inputs=8, pca_in=3, min_region_nodes=2, include=(),
+                                     exclude=(), variable_names={}, default_name="mlp")
+    region = found.regions[0]
+    rng = np.random.default_rng(0)
+    proj = Projection(in_mean=rng.normal(size=16) + 3.0, in_basis=np.linalg.qr(rng.normal(size=(16, 3)))[0],
+                      out_mean=rng.normal(size=16), out_basis=np.linalg.qr(rng.normal(size=(16, 2)))[0])
+    p = sympy.symbols("p0 p1 p2")
+    fit = types.SimpleNamespace(variables=("p0", "p1", "p2"), exprs=[p[0] * p[1], sympy.sin(p[2])], projection=proj)
+    new = rewrite(gm, [(region, fit)])
+    z = (x.double().numpy() - proj.in_mean) @ proj.in_basis
+    ref = np.stack([z[:, 0] * z[:, 1], np.sin(z[:, 2])], -1) @ proj.out_basis.T + proj.out_mean
+    return new, x.to(dtype), torch.from_numpy(ref)
+
+
+def test_pca_projection_folds_centring_into_one_matmul():
+    """float32: (x - mean) @ B becomes x @ B + offset, one BLAS call on the input and the offset
+    fused into the equations' kernel; no pass over the input to centre it."""
+    new, x, ref = _pca_region(torch.float32)
+    subs = [n for n in new.graph.nodes if n.target is torch.ops.aten.sub.Tensor and n.args[0].op == "placeholder"]
+    assert not subs, "the input is centred by a separate pass"
+    with torch.no_grad():
+        torch.testing.assert_close(new(x).double(), ref, rtol=1e-4, atol=1e-4)
+        out, code = _compiled_code(new, x)
+    torch.testing.assert_close(out.double(), ref, rtol=1e-4, atol=1e-4)
+    call = _wrapper_call(code)
+    assert call.count("extern_kernels.") == 2, "expected one matmul in, one out"
+    assert len(_kernels(code)) == 1, _kernels(code)
+
+
+def test_pca_projection_keeps_explicit_centring_in_bfloat16():
+    new, x, ref = _pca_region(torch.bfloat16)
+    subs = [n for n in new.graph.nodes if n.target is torch.ops.aten.sub.Tensor and n.args[0].op == "placeholder"]
+    assert len(subs) == 1
+    with torch.no_grad():
+        out = new(x).double()
+    assert float((out - ref).abs().max()) < 0.1 * float(ref.abs().max())
