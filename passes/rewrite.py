@@ -34,6 +34,7 @@ def rewrite(gm: fx.GraphModule, replacements: Sequence[tuple[Any, Any]]) -> fx.G
         meta = out_node.meta.get("tensor_meta")
         dtype = getattr(meta, "dtype", None) or _dtype_of(gm)
         device = _device_of(gm)
+        fast_tanh = dtype in (torch.float32, torch.float64)
         before = set(graph.nodes)
         with graph.inserting_before(out_node):
             inputs = [nodes[name] for name in region.inputs]
@@ -41,7 +42,7 @@ def rewrite(gm: fx.GraphModule, replacements: Sequence[tuple[Any, Any]]) -> fx.G
             proj = fit.projection
             if region.kind == "elementwise":
                 env = dict(zip(symbols, inputs))
-                result = emit_exprs(graph, list(fit.exprs), env)[0]
+                result = emit_exprs(graph, list(fit.exprs), env, fast_tanh=fast_tanh)[0]
             else:
                 if proj is not None and proj.in_basis is not None:
                     x = inputs[0] if len(inputs) == 1 else graph.call_function(aten.cat.default, (inputs, -1))
@@ -54,7 +55,7 @@ def rewrite(gm: fx.GraphModule, replacements: Sequence[tuple[Any, Any]]) -> fx.G
                         for j in range(width)
                     ]
                 env = dict(zip(symbols, columns))
-                outs = emit_exprs(graph, list(fit.exprs), env)
+                outs = emit_exprs(graph, list(fit.exprs), env, fast_tanh=fast_tanh)
                 result = graph.call_function(aten.stack.default, (outs, -1))
                 if proj is not None and proj.out_basis is not None:
                     basis_t = _buffer(new, graph, f"_symfx{index}_out_basis_t", proj.out_basis.T, dtype, device)

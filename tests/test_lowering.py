@@ -74,10 +74,10 @@ SAFE_EXPRS = st.recursive(LEAVES, _extend_safe, max_leaves=8)
 NOT_REAL = (sympy.I, sympy.zoo, sympy.nan, sympy.oo, -sympy.oo)
 
 
-def lower(exprs: list[sympy.Expr]) -> fx.GraphModule:
+def lower(exprs: list[sympy.Expr], **options: bool) -> fx.GraphModule:
     graph = fx.Graph()
     env = {s: graph.placeholder(s.name) for s in SYMS}
-    graph.output(tuple(emit_exprs(graph, exprs, env)))
+    graph.output(tuple(emit_exprs(graph, exprs, env, **options)))
     return fx.GraphModule(torch.nn.Module(), graph)
 
 
@@ -207,6 +207,23 @@ def test_constant_subexpressions_fold(expr: sympy.Expr) -> None:
 def test_pure_constant_expression_lowers_to_a_full_tensor() -> None:
     out = run_graph(lower([sympy.sin(2) + 1]), inputs(0, 5))[0]
     assert out.shape == (5,) and torch.allclose(out, torch.full((5,), float(sympy.sin(2) + 1), dtype=torch.float64))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fast_tanh_is_tanh_within_two_ulps(dtype: torch.dtype) -> None:
+    expr = sympy.tanh(SYMS[0]) * SYMS[1]
+    gm = lower([expr], fast_tanh=True)
+    assert not any(n.target is torch.ops.aten.tanh.default for n in gm.graph.nodes)
+    z = torch.cat([torch.linspace(-30, 30, 200_001, dtype=dtype),
+                   torch.tensor([0.0, -0.0, 1e-30, -1e-30, float("inf"), -float("inf")], dtype=dtype)])
+    args = [z, torch.ones_like(z)] + [torch.zeros_like(z)] * (len(SYMS) - 2)
+    got = gm(*args)[0]
+    want = torch.tanh(z)
+    assert got.dtype == dtype
+    assert float((got - want).abs().max()) <= 2 * torch.finfo(dtype).eps
+    assert torch.isnan(gm(*[torch.tensor([float("nan")], dtype=dtype)] * len(SYMS))[0]).all()
+    # off by default: the table's aten.tanh
+    assert any(n.target is torch.ops.aten.tanh.default for n in lower([expr]).graph.nodes)
 
 
 def test_re_is_the_identity_for_real_values() -> None:
