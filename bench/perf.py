@@ -101,8 +101,10 @@ def machine_line(data: dict[str, Any]) -> str:
     s = data.get("session", {})
     load = s.get("load_start") or m.get("load_avg") or (0, 0, 0)
     end = s.get("load_end") or load
+    thp = {True: ", THP allocator on", False: ", THP allocator off"}.get(s.get("thp_alloc"), "")
     return (f"{m.get('cpu', '?')}, {m.get('usable_cores', '?')} cores usable, torch {m.get('torch', '?')}, "
-            f"device {s.get('device', 'cpu')}, {s.get('threads', '?')} thread(s), load avg {load[0]:.1f} at start / {end[0]:.1f} at end")
+            f"device {s.get('device', 'cpu')}, {s.get('threads', '?')} thread(s){thp}, "
+            f"load avg {load[0]:.1f} at start / {end[0]:.1f} at end")
 
 
 def tables(data: dict[str, Any]) -> str:

@@ -62,7 +62,7 @@ def test_speed(benchmark, model, rows, variant):
             if variant.startswith("symfx"):
                 err = float(((out - y).pow(2).mean() / y.var().clamp_min(1e-30)).sqrt())
                 benchmark.extra_info["nrmse_vs_model"] = err
-    rounds, iterations = rounds_for(rows)
+    rounds, iterations = rounds_for(rows, variant)
     # the call above already warmed up the largest sizes (where one call takes seconds)
     benchmark.pedantic(run, rounds=rounds, iterations=iterations, warmup_rounds=1 if rows < 10**7 else 0)
     stats = benchmark.stats.stats

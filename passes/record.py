@@ -6,6 +6,7 @@ stream via random priorities + top-k); only the kept rows reach the host.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -30,51 +31,109 @@ class Samples:
 
 
 class Reservoir:
-    """Uniform sample without replacement of a stream of rows, kept on the rows' device."""
+    """Uniform sample without replacement of a stream of rows, kept on the rows' device.
+
+    Every row gets a random key; the reservoir keeps the ``capacity`` rows with the largest
+    keys (top-k), which is a uniform sample of everything seen. Incoming batches wait in a
+    pending list and are merged once they add up to ``capacity`` rows (or when the sample is
+    read), so small calibration batches cost a few tensor ops each instead of a
+    concatenate-and-top-k per batch; once the reservoir is full, rows whose key cannot beat
+    its smallest one are dropped on arrival. The result is the same rows in the same order as
+    merging every batch at once.
+    """
 
     def __init__(self, capacity: int, seed: int):
         self.capacity = capacity
         self.seed = seed
-        self.keys: torch.Tensor | None = None
-        self.X: torch.Tensor | None = None
-        self.Y: torch.Tensor | None = None
+        self._keys: torch.Tensor | None = None
+        self._X: torch.Tensor | None = None
+        self._Y: torch.Tensor | None = None
+        self._pending: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        self._pending_rows = 0
+        self._bounds: list[tuple[torch.Tensor, torch.Tensor]] = []  # per pending batch: (min, max) per column
+        self._threshold: torch.Tensor | None = None  # smallest kept key once the reservoir is full
         self.generator: torch.Generator | None = None
         self.rows_seen = 0
         self.rows_dropped = 0
-        self.x_min: torch.Tensor | None = None
-        self.x_max: torch.Tensor | None = None
+        self._x_min: torch.Tensor | None = None
+        self._x_max: torch.Tensor | None = None
 
     def add(self, X: torch.Tensor, Y: torch.Tensor) -> None:
         X = X.detach()
         Y = Y.detach()
         self.rows_seen += X.shape[0]
-        # one whole-tensor check on the common path; the per-row mask only when something is off
-        if not (torch.isfinite(X).all() and torch.isfinite(Y).all()):
+        # one whole-batch check on the common path (a NaN or Inf anywhere makes the sum non-finite;
+        # a sum that overflows only sends a clean batch down the exact per-row path)
+        if not math.isfinite(float(X.sum(dtype=torch.float64) + Y.sum(dtype=torch.float64))):
             finite = torch.isfinite(X).all(dim=1) & torch.isfinite(Y).all(dim=1)
             self.rows_dropped += int((~finite).sum())
             X, Y = X[finite], Y[finite]
         if X.shape[0] == 0:
             return
-        lo, hi = torch.aminmax(X, dim=0)
-        self.x_min = lo if self.x_min is None else torch.minimum(self.x_min, lo)
-        self.x_max = hi if self.x_max is None else torch.maximum(self.x_max, hi)
         if self.generator is None:
             self.generator = torch.Generator(device=X.device).manual_seed(self.seed)
         keys = torch.rand(X.shape[0], generator=self.generator, device=X.device)
-        if self.keys is not None:
-            if self.keys.shape[0] >= self.capacity:
-                # a full reservoir only admits rows whose key beats its smallest one
-                admit = keys > self.keys.min()
-                keys, X, Y = keys[admit], X[admit], Y[admit]
-            keys = torch.cat([self.keys, keys])
-            X = torch.cat([self.X, X])
-            Y = torch.cat([self.Y, Y])
+        # the domain covers every finite row seen, not only the kept ones
+        self._bounds.append(torch.aminmax(X, dim=0))
+        if self._threshold is not None:
+            # a full reservoir only admits rows whose key beats its smallest one (which only grows)
+            admit = torch.nonzero(keys > self._threshold).squeeze(1)  # once, not a mask per tensor
+            keys, X, Y = keys[admit], X[admit], Y[admit]  # index gathers copy
+        else:
+            # never hold views of the model's live activations (a later in-place op would change them)
+            X, Y = X.clone(), Y.clone()
+        self._pending.append((keys, X, Y))
+        self._pending_rows += X.shape[0]
+        if self._pending_rows >= self.capacity or len(self._bounds) >= 64:
+            self._merge()
+
+    def _merge(self) -> None:
+        if self._bounds:
+            lo = torch.stack([b[0] for b in self._bounds]).amin(0)
+            hi = torch.stack([b[1] for b in self._bounds]).amax(0)
+            self._x_min = lo if self._x_min is None else torch.minimum(self._x_min, lo)
+            self._x_max = hi if self._x_max is None else torch.maximum(self._x_max, hi)
+            self._bounds = []
+        if not self._pending:
+            return
+        keys, X, Y = (torch.cat(parts) if len(parts) > 1 else parts[0] for parts in zip(*self._pending))
+        self._pending, self._pending_rows = [], 0
+        if self._keys is not None:
+            keys = torch.cat([self._keys, keys])
+            X = torch.cat([self._X, X])
+            Y = torch.cat([self._Y, Y])
         if keys.shape[0] > self.capacity:
             keys, idx = torch.topk(keys, self.capacity)
             X, Y = X[idx], Y[idx]
-        else:
-            X, Y = X.clone(), Y.clone()  # never alias the model's live activations
-        self.keys, self.X, self.Y = keys, X, Y
+        if keys.shape[0] >= self.capacity:
+            self._threshold = keys.min()
+        self._keys, self._X, self._Y = keys, X, Y
+
+    @property
+    def X(self) -> torch.Tensor | None:
+        """Kept inputs [n, in_features] (n ≤ capacity), None before any finite row."""
+        self._merge()
+        return self._X
+
+    @property
+    def Y(self) -> torch.Tensor | None:
+        self._merge()
+        return self._Y
+
+    @property
+    def keys(self) -> torch.Tensor | None:
+        self._merge()
+        return self._keys
+
+    @property
+    def x_min(self) -> torch.Tensor | None:
+        self._merge()
+        return self._x_min
+
+    @property
+    def x_max(self) -> torch.Tensor | None:
+        self._merge()
+        return self._x_max
 
 
 class RecordingInterpreter(fx.Interpreter):

@@ -206,6 +206,31 @@ def test_reservoir_samples_uniformly_over_the_stream():
     assert abs(res.X.mean().item() - 50_000) < 4_000
 
 
+def test_reservoir_small_batches_keep_the_same_rows_as_one_batch():
+    """Pending batches merge lazily; the sample (rows, order, domain) must not depend on batching,
+    pending rows stay below capacity, and later in-place changes to a batch do not leak in."""
+    from passes.record import Reservoir
+
+    torch.manual_seed(0)
+    X = torch.randn(5000, 3)
+    Y = X.sum(1, keepdim=True)
+    whole, batched = Reservoir(capacity=700, seed=3), Reservoir(capacity=700, seed=3)
+    whole.add(X, Y)
+    for start in range(0, 5000, 64):
+        xb = X[start:start + 64].clone()
+        batched.add(xb, xb.sum(1, keepdim=True))
+        assert batched._pending_rows < 700
+        xb.fill_(1e6)  # the model reusing its buffer must not change what was recorded
+    # same keys in the same order: the generator is consumed row by row either way
+    torch.testing.assert_close(batched.X, whole.X)
+    torch.testing.assert_close(batched.Y, whole.Y)
+    torch.testing.assert_close(batched.x_min, X.min(0).values)
+    torch.testing.assert_close(batched.x_max, X.max(0).values)
+    small = Reservoir(capacity=700, seed=3)
+    small.add(X[:10], Y[:10])  # never reaches capacity: read-back merges the pending rows
+    assert small.X.shape == (10, 3) and small.rows_seen == 10
+
+
 def test_accurate_selection_and_drop_neural():
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(1, 8), nn.Tanh(), nn.Linear(8, 1)).eval()
