@@ -73,7 +73,7 @@ def gnn_edge() -> BenchModel:
     def law(X: torch.Tensor) -> torch.Tensor:
         return torch.stack([X[:, 0] * X[:, 3] + X[:, 1], 0.5 * X[:, 2] - X[:, 4] * X[:, 4]], -1)
 
-    train_lbfgs(net, X, law(X), iters=150)
+    train_lbfgs(net, X, law(X), iters=500)  # 150 left the MLP 3 % off the law: SR then preferred a cos mimic
     return BenchModel("gnn_edge_mlp", net, X, lambda n, d: torch.rand(n, 8, device=d) * 2 - 1,
                       dict(tolerance=5e-2), max_rows=10**6, law="[x0*x3 + x1, 0.5*x2 - x4^2]")
 
@@ -149,7 +149,7 @@ def _cache_dir() -> str:
 
 
 #: bump when a model or its training changes, so cached weights are not reused
-WEIGHTS_VERSION = 1
+WEIGHTS_VERSION = 2
 
 
 def build(name: str) -> BenchModel:

@@ -10,6 +10,7 @@ or ``--bench-device``), ``SYMFX_BENCH_ROWS`` (e.g. ``1e4,1e5`` for a quick run),
 """
 from __future__ import annotations
 
+import copy
 import os
 import sys
 import time
@@ -82,9 +83,13 @@ class Entry:
         # stride turns Inductor's CPU vectorisation off for every [rows, k] input.
         self.compiled = torch.compile(self.bm.model)
         self.symfx_compiled = torch.compile(self.sm)
-        # the same graph with Inductor's CPU tiling heuristic off: it turns SIMD off when a kernel
-        # has many strided loads ([rows, k] inputs read column by column), which is every row region
-        self.symfx_vec = torch.compile(self.sm, options=SIMD_OPTIONS) if device.type == "cpu" else None
+        # SymbolicModule.compile(): the same graph with Inductor's CPU tiling heuristic off (it
+        # turns SIMD off when a kernel has many strided loads, i.e. [rows, k] inputs read column
+        # by column, which is every row region); on a copy, since compile() works in place
+        self.symfx_vec = None
+        if device.type == "cpu":
+            self.symfx_vec = copy.deepcopy(self.sm)
+            self.symfx_vec.compile()
 
     def data(self, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Inputs of ``rows`` rows and the original model's outputs on them (kept for the group)."""
@@ -103,9 +108,6 @@ class Entry:
         if self.symfx_vec is not None:
             out["symfx_simd"] = self.symfx_vec
         return out
-
-
-SIMD_OPTIONS = {"cpp.enable_tiling_heuristics": False}
 
 
 def get_entry(name: str) -> Entry:

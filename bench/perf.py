@@ -112,6 +112,8 @@ def tables(data: dict[str, Any]) -> str:
     rat = data.get("ratios", [])
     if rat:
         out.append("speed-up of symfx+torch.compile (median time ratios; >1 means symfx is faster)")
+        out.append("symfx: torch.compile(sm); simd: sm.compile(), which turns Inductor's CPU tiling heuristic off "
+                   "(backend='symfx' does the same)")
         out.append("GB/s: inputs read + outputs written per second; 'of copy': time of a torch copy of the same bytes "
                    "into an owned buffer / symfx time; 'of clone': the same against a copy that allocates its output")
         out.append(f"{'model':20s} {'rows':>6s} {'eager/symfx':>11s} {'compile/symfx':>13s} {'compile/simd':>12s} "
@@ -161,16 +163,21 @@ def plot(data: dict[str, Any], path: str) -> None:
     models = sorted({r["model"] for r in speed})
     if not models:
         return
-    fig, axes = plt.subplots(1, len(models) + 1, figsize=(4.2 * (len(models) + 1), 4))
+    # top row: one panel per model (times); bottom row: speed-ups and bandwidth, each half wide
+    cols = max(2, len(models) + len(models) % 2)
+    fig = plt.figure(figsize=(4.2 * cols, 8.4))
+    grid = fig.add_gridspec(2, cols)
+    axes = [fig.add_subplot(grid[0, i]) for i in range(len(models))]
+    axes += [fig.add_subplot(grid[1, : cols // 2]), fig.add_subplot(grid[1, cols // 2:])]
     styles = {"eager": ("tab:gray", "o"), "compiled": ("tab:blue", "s"), "symfx": ("tab:red", "^"), "symfx_simd": ("tab:orange", "v"),
               "copy": ("black", ""), "clone": ("dimgray", "")}
     for ax, model in zip(axes, models):
         for variant, (color, marker) in styles.items():
             pts = sorted((r["rows"], r["median_s"]) for r in speed if r["model"] == model and r["variant"] == variant)
             if pts:
-                label = {"compiled": "torch.compile", "symfx": "symfx + torch.compile",
+                label = {"compiled": "torch.compile", "symfx": "symfx, torch.compile(sm)",
                          "copy": "copy, same bytes", "clone": "clone (allocates), same bytes",
-                         "symfx_simd": "symfx, SIMD on"}.get(variant, variant)
+                         "symfx_simd": "symfx, sm.compile()"}.get(variant, variant)
                 ax.loglog([p[0] for p in pts], [p[1] * 1e3 for p in pts], marker=marker or None, color=color,
                           linestyle={"copy": "--", "clone": ":"}.get(variant, "-"), label=label)
         ax.set_title(model)
@@ -178,16 +185,38 @@ def plot(data: dict[str, Any], path: str) -> None:
         ax.set_ylabel("ms per call (median)")
         ax.grid(True, which="both", alpha=0.3)
     axes[0].legend(fontsize=8)
-    ax = axes[-1]
+    colors = dict(zip(models, ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown"]))
+    ratios = data.get("ratios", [])
+
+    def series(model: str, key: str) -> tuple[list[int], list[float]]:
+        pts = sorted((r["rows"], r[key]) for r in ratios if r["model"] == model and key in r)
+        return [p[0] for p in pts], [p[1] for p in pts]
+
+    ax = axes[-2]
     for model in models:
-        pts = sorted((r["rows"], r["compiled_over_symfx"]) for r in data.get("ratios", [])
-                     if r["model"] == model and "compiled_over_symfx" in r)
-        if pts:
-            ax.semilogx([p[0] for p in pts], [p[1] for p in pts], marker="o", label=model)
+        for key, style in (("compiled_over_symfx", ":"), ("compiled_over_symfx_simd", "-")):
+            xs, ys = series(model, key)
+            if xs:
+                ax.semilogx(xs, ys, marker="o", linestyle=style, color=colors[model],
+                            label=model if style == "-" else None)
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_yscale("log")
-    ax.set_title("speed-up vs torch.compile")
+    ax.set_title("speed-up vs torch.compile\n(solid: sm.compile(), dotted: torch.compile(sm))", fontsize=9)
     ax.set_xlabel("rows")
+    ax.legend(fontsize=8)
+    ax.grid(True, which="both", alpha=0.3)
+    ax = axes[-1]
+    for model in models:
+        for key, style in (("bandwidth_fraction_simd", "-"), ("bandwidth_fraction_alloc_simd", ":")):
+            xs, ys = series(model, key)
+            if xs:
+                ax.semilogx(xs, [100 * y for y in ys], marker="o", linestyle=style, color=colors[model],
+                            label=model if style == "-" else None)
+    ax.axhline(50, color="black", linewidth=0.8)
+    ax.set_title("sm.compile() bandwidth, % of a torch copy\n(solid: into owned buffer, dotted: allocating clone)",
+                 fontsize=9)
+    ax.set_xlabel("rows")
+    ax.set_ylabel("%")
     ax.legend(fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
     fig.suptitle("symfx — " + machine_line(data), fontsize=9)

@@ -706,13 +706,9 @@ sys.modules[__name__].__class__ = _CallableModule
 
 
 def _vectorize_patch(gm: fx.GraphModule, example_inputs: Sequence[Any]) -> dict[str, Any]:
-    """Inductor's CPU tiling heuristic turns SIMD off for kernels with many strided loads, which is
-    every rewritten row region (it reads columns of a [rows, k] input): 9x slower at 1e6 rows in
-    bench/. So a graph holding equations is compiled with the heuristic off, unless the user says."""
-    from torch._inductor import config as inductor_config
+    """Inductor patches for a graph holding equations on CPU (see symfx.lowering.inductor_options):
+    SIMD for transcendental equations, one loop for a region's several outputs."""
+    from .lowering import inductor_options
 
-    has_equations = any("symfx_region" in node.meta for node in gm.graph.nodes)
     on_cpu = all(t.device.type == "cpu" for t in example_inputs if isinstance(t, torch.Tensor))
-    if has_equations and on_cpu and hasattr(inductor_config.cpp, "enable_tiling_heuristics"):
-        return {"cpp.enable_tiling_heuristics": False}
-    return {}
+    return inductor_options([gm], on_cpu=on_cpu)

@@ -40,12 +40,12 @@ def _wrapper_call(code: str) -> str:
     return code[start:end if end > 0 else None]
 
 
-def _compiled_code(module: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, str]:
+def _compiled_code(module: nn.Module, x: torch.Tensor, options: dict | None = None) -> tuple[torch.Tensor, str]:
     from torch._inductor.utils import run_and_get_code
 
     torch._dynamo.reset()
     with torch.no_grad():
-        out, codes = run_and_get_code(torch.compile(module, dynamic=False), x)
+        out, codes = run_and_get_code(torch.compile(module, dynamic=False, options=options), x)
     return out, "\n".join(codes)
 
 
@@ -214,3 +214,48 @@ def test_pca_projection_keeps_explicit_centring_in_bfloat16():
     with torch.no_grad():
         out = new(x).double()
     assert float((out - ref).abs().max()) < 0.1 * float(ref.abs().max())
+
+
+def _polynomial(xs: tuple[sympy.Symbol, ...], k_out: int) -> list[sympy.Expr]:
+    k = len(xs)
+    return [xs[j % k] * xs[(j + 1) % k] + sympy.Rational(1, 2) * xs[(j + 2) % k] for j in range(k_out)]
+
+
+def _disjoint(xs: tuple[sympy.Symbol, ...], k_out: int) -> list[sympy.Expr]:
+    # output j reads only columns 2j and 2j+1: the outputs share no loads (as the GNN bench's do)
+    return [sympy.sin(xs[2 * j]) * xs[2 * j + 1] for j in range(k_out)]
+
+
+@pytest.mark.parametrize("k_out", [2, 4])
+def test_inductor_options_make_a_multi_output_region_one_loop(k_out):
+    """Inductor writes each output column of a region in its own loop over the rows when the
+    outputs share no loads (reading the input k times); with symfx's options it is one loop."""
+    import numpy as np
+
+    from symfx.lowering import inductor_options
+
+    gm, net, x = _region_graph(8, k_out, _disjoint)
+    reference = torch.stack([torch.sin(x[:, 2 * j]) * x[:, 2 * j + 1] for j in range(k_out)], -1)
+    row_loops = re.compile(r"for\(int64_t x0=")  # the loop over rows; tails are branches inside it
+    _, plain = _compiled_code(gm, x, {"cpp.enable_tiling_heuristics": False})
+    assert len(row_loops.findall(plain)) == k_out  # what the options fix (if torch fixes it, drop them)
+    options = inductor_options([gm])
+    assert options == {"cpp.enable_tiling_heuristics": False, "aggressive_fusion": True,
+                       "score_fusion_memory_threshold": 0}
+    out, code = _compiled_code(gm, x, options)
+    np.testing.assert_allclose(out.numpy(), reference.numpy(), rtol=1e-5, atol=1e-5)
+    assert len(_kernels(code)) == 1
+    assert len(row_loops.findall(code)) == 1, f"{len(row_loops.findall(code))} loops over rows"
+
+
+def test_inductor_options_keep_scalar_code_for_pure_arithmetic():
+    """Gathered SIMD loads cost more than they save without exp/sin/...: the heuristic stays on."""
+    from symfx.lowering import inductor_options
+
+    gm, _, _ = _region_graph(8, 1, _polynomial)
+    assert inductor_options([gm]) == {}
+    gm2, _, _ = _region_graph(8, 3, _polynomial)
+    assert inductor_options([gm2]) == {"aggressive_fusion": True, "score_fusion_memory_threshold": 0}
+    assert inductor_options([gm2], on_cpu=False) == {}
+    # a plain graph (nothing tagged as a region) gets nothing either
+    assert inductor_options([fx.symbolic_trace(nn.Sequential(nn.Linear(2, 2), nn.Tanh()))]) == {}
