@@ -32,6 +32,7 @@ test-slow: $(STAMP)
 THP_MEM_ALLOC_ENABLE ?= 1
 bench: $(STAMP)
 	THP_MEM_ALLOC_ENABLE=$(THP_MEM_ALLOC_ENABLE) $(BIN)/python -m pytest bench -q --benchmark-only --benchmark-json=bench/results/bench.json -p no:cacheprovider -o addopts=''
+	THP_MEM_ALLOC_ENABLE=$(THP_MEM_ALLOC_ENABLE) $(BIN)/python bench/kernels.py
 
 recovery: $(STAMP)
 	$(BIN)/python bench/recovery.py

@@ -112,23 +112,23 @@ def tables(data: dict[str, Any]) -> str:
     rat = data.get("ratios", [])
     if rat:
         out.append("speed-up of symfx+torch.compile (median time ratios; >1 means symfx is faster)")
-        out.append("symfx: torch.compile(sm); simd: sm.compile(), which turns Inductor's CPU tiling heuristic off "
-                   "(backend='symfx' does the same)")
+        out.append("symfx: torch.compile(sm); sm.compile: SymbolicModule.compile(), with the Inductor options symfx picks "
+                   "(SIMD for exp/sin/..., one loop for several outputs; backend='symfx' picks the same)")
         out.append("GB/s: inputs read + outputs written per second; 'of copy': time of a torch copy of the same bytes "
                    "into an owned buffer / symfx time; 'of clone': the same against a copy that allocates its output")
-        out.append(f"{'model':20s} {'rows':>6s} {'eager/symfx':>11s} {'compile/symfx':>13s} {'compile/simd':>12s} "
+        out.append(f"{'model':20s} {'rows':>6s} {'eager/symfx':>11s} {'compile/symfx':>13s} {'compile/sm.compile':>18s} "
                    f"{'symfx GB/s':>10s} {'copy GB/s':>9s} {'clone GB/s':>10s} {'of copy':>7s} {'of clone':>8s} "
-                   f"{'simd of copy':>12s} {'simd of clone':>13s}")
+                   f"{'sm.compile of copy':>18s} {'sm.compile of clone':>19s}")
 
         def pct(r: dict[str, Any], k: str, width: int) -> str:
             return f"{100 * r[k]:{width - 1}.0f}%" if k in r else "-".rjust(width)
 
         for r in rat:
             out.append(f"{r['model']:20s} {r['rows']:6.0e} {_fmt(r.get('eager_over_symfx'), '11.1f')} "
-                       f"{_fmt(r.get('compiled_over_symfx'), '13.1f')} {_fmt(r.get('compiled_over_symfx_simd'), '12.1f')} "
+                       f"{_fmt(r.get('compiled_over_symfx'), '13.1f')} {_fmt(r.get('compiled_over_symfx_simd'), '18.1f')} "
                        f"{_fmt(r.get('symfx_GBps'), '10.2f')} {_fmt(r.get('copy_GBps'), '9.2f')} {_fmt(r.get('clone_GBps'), '10.2f')} "
                        f"{pct(r, 'bandwidth_fraction', 7)} {pct(r, 'bandwidth_fraction_alloc', 8)} "
-                       f"{pct(r, 'bandwidth_fraction_simd', 12)} {pct(r, 'bandwidth_fraction_alloc_simd', 13)}")
+                       f"{pct(r, 'bandwidth_fraction_simd', 18)} {pct(r, 'bandwidth_fraction_alloc_simd', 19)}")
     models = data.get("models", {})
     if models:
         out += ["", "distilled equations used above"]
