@@ -29,7 +29,7 @@ import sympy
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from symfx import LoadError, lowering, serialize  # noqa: E402
-from symfx.serialize import Payload, SavedOutput, SavedProjection, SavedRegion  # noqa: E402
+from symfx.serialize import Payload, SavedFrontEntry, SavedOutput, SavedProjection, SavedRegion  # noqa: E402
 
 CASE_SECONDS = 5.0  # one parse taking longer than this counts as a hang
 x0, x1, p0 = sympy.symbols("x0 x1 p0")
@@ -51,7 +51,9 @@ def seeds() -> list[str]:
     row = SavedRegion(
         name="mlp", kind="row", nodes=("mlp_0", "mlp_1", "mlp_2"), inputs=("x",), input_widths=(2,),
         output="mlp_2", out_features=2, variables=("x0", "x1"), module_paths=("mlp",), nrmse=0.01,
-        outputs=(SavedOutput(sympy.sin(x0) * x1 + sympy.Float(0.25), 0.01),
+        outputs=(SavedOutput(sympy.sin(x0) * x1 + sympy.Float(0.25), 0.01,
+                             (SavedFrontEntry(x1, 0.5, 0.7), SavedFrontEntry(sympy.sin(x0) * x1 + sympy.Float(0.25), 1e-4, 0.01),
+                              SavedFrontEntry(sympy.sin(x0) * x1 + sympy.cos(x1) / 100, 1e-5, 0.009, False))),
                  SavedOutput(sympy.exp(-x0**2) / (1 + x1**2) - sympy.pi * sympy.Max(x0, x1))),
     )
     pca = SavedRegion(
@@ -229,7 +231,7 @@ def check_payload(payload: Payload) -> None:
     for region in payload.regions:
         assert region.kind in serialize.KINDS and region.output in region.nodes
         names = set(region.variables)
-        for expr in region.exprs:
+        for expr in list(region.exprs) + [m.expr for out in region.outputs for m in out.front]:
             assert isinstance(expr, sympy.Expr)
             assert {s.name for s in expr.free_symbols} <= names
             assert not expr.has(sympy.I, sympy.zoo, sympy.nan, sympy.oo)

@@ -220,6 +220,7 @@ def compile(model: nn.Module, calibration: Any, *, config: Config | None = None,
             sm.skipped.append((name, reason))
         sm.distilled = [d for d in sm.distilled if d.name in set(result.accepted)]
         sm.use_symbolic()
+        sm.validated_choice = sm.current_choice()
     sm.train(was_training)
     if not sm.distilled and regions:
         warnings.warn("symfx: no region was replaced; see sm.report() for the reasons.", stacklevel=2)

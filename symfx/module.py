@@ -72,6 +72,7 @@ class SymbolicModule(nn.Module):
         self.config = config
         self.skipped: list[tuple[str, str]] = list(skipped)  # (what, why) for everything left neural
         self.validation: Any = None
+        self.validated_choice: tuple[Any, ...] | None = None  # current_choice() when validation ran
         self.distilled: list[Distilled] = []
         for region in regions:
             fit = self._fits.get(region.name)
@@ -178,6 +179,10 @@ class SymbolicModule(nn.Module):
                 kwargs["options"] = options
         super().compile(*args, **kwargs)
 
+    def current_choice(self) -> tuple[Any, ...]:
+        """Which equation each region runs now, and whether it is on: (name, active, equations) per region."""
+        return tuple((d.name, d.active, tuple(sympy.srepr(e) for e in d.exprs)) for d in self.distilled)
+
     def __getitem__(self, name: str) -> Distilled:
         for d in self.distilled:
             if d.name == name:
@@ -234,7 +239,11 @@ class SymbolicModule(nn.Module):
         if len(rows) == 1:
             lines.append("(no region distilled)")
         if self.validation is not None:
-            lines.append(f"whole-model output nrmse with equations on: {self.validation.model_nrmse:.2e}")
+            line = f"whole-model output nrmse with equations on: {self.validation.model_nrmse:.2e}"
+            if self.validated_choice is not None and self.validated_choice != self.current_choice():
+                line += (" (measured by symfx.compile for the equations it chose; choose()/use_neural() changed "
+                         "them since: compare sm(x) with sm.use_neural()(x) on your data)")
+            lines.append(line)
         if self.skipped:
             lines.append("left neural:")
             lines += [f"  {what}: {why}" for what, why in self.skipped]

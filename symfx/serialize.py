@@ -37,7 +37,8 @@ from .errors import LoadError, SymfxError
 from .lowering import brief_repr
 
 FORMAT = "symfx-equations"
-VERSION = 1
+VERSION = 2  # 2: each output may carry its whole Pareto front ("front"); 1 had the chosen equation only
+READ_VERSIONS = (1, 2)
 
 MAX_FILE_BYTES = 4 * 2**20  # parsing the largest allowed file takes about a second
 # tree depth plus the file's own structure ({} -> regions [] -> {} -> outputs [] -> {} -> tree)
@@ -47,6 +48,7 @@ MAX_ITEMS = 100_000  # nodes, inputs, variables, outputs per region
 MAX_NAME_CHARS = 256
 MAX_PROJECTION_VALUES = 2_000_000
 MAX_FILE_TREE_NODES = 200_000  # all equations together; bounds the sympy work a file can ask for
+MAX_FRONT = 256  # Pareto-front members per output
 KINDS = ("row", "elementwise")
 PROJECTION_KEYS = ("in_mean", "in_basis", "out_mean", "out_basis")
 
@@ -56,11 +58,22 @@ PROJECTION_KEYS = ("in_mean", "in_basis", "out_mean", "out_basis")
 # ---------------------------------------------------------------------------
 
 @dataclass(frozen=True)
+class SavedFrontEntry:
+    """A member of an output's Pareto front: its equation and how it scored when fitted."""
+
+    expr: sympy.Expr
+    loss: float | None = None  # MSE on the fitting rows
+    nrmse: float | None = None  # normalized RMSE on held-out rows
+    safe: bool = True  # finite on the recorded input range plus margin
+
+
+@dataclass(frozen=True)
 class SavedOutput:
-    """One output's equation and its error on held-out rows when it was fitted."""
+    """One output's equation, its error on held-out rows when it was fitted, and its front."""
 
     expr: sympy.Expr
     nrmse: float | None = None
+    front: tuple[SavedFrontEntry, ...] = ()  # empty in version-1 files
 
 
 @dataclass(frozen=True)
@@ -152,12 +165,28 @@ def _encode_region(region: SavedRegion, index: int, inline: _Inline) -> dict[str
             tree = lowering.to_tree(out.expr)
         except ValueError as exc:
             raise SymfxError(f"cannot save {where}.outputs[{k}]: {exc}") from None
-        outputs.append({
+        doc_out: dict[str, Any] = {
             "text": str(out.expr),
             "nrmse": _number(out.nrmse),
             "complexity": lowering.complexity(out.expr),
             "tree": inline(tree),
-        })
+        }
+        if out.front:
+            doc_out["front"] = []
+            for m, entry in enumerate(out.front[:MAX_FRONT]):
+                try:
+                    entry_tree = lowering.to_tree(entry.expr)
+                    same = sympy.srepr(lowering.from_tree(entry_tree, region.variables)) == sympy.srepr(entry.expr)
+                except ValueError:
+                    same = False
+                if not same:
+                    continue  # a member the file cannot express exactly is left out (the chosen one must be)
+                doc_out["front"].append({
+                    "text": str(entry.expr), "complexity": lowering.complexity(entry.expr),
+                    "loss": _number(entry.loss), "nrmse": _number(entry.nrmse), "safe": bool(entry.safe),
+                    "tree": inline(entry_tree),
+                })
+        outputs.append(doc_out)
     doc: dict[str, Any] = {
         "name": region.name, "unit": region.unit, "kind": region.kind,
         "nodes": inline(list(region.nodes)), "inputs": inline(list(region.inputs)),
@@ -379,6 +408,16 @@ _REGION_REQUIRED = ("name", "kind", "nodes", "inputs", "input_widths", "output",
 _REGION_OPTIONAL = ("unit", "module_paths", "nrmse", "active", "projections")
 
 
+def _equation(tree: Any, where: str, variables: Sequence[str], budget: list[int]) -> sympy.Expr:
+    budget[1] -= _tree_size(tree)
+    if budget[1] < 0:
+        raise _fail(where, f"the file's equations hold more than {MAX_FILE_TREE_NODES} nodes")
+    try:
+        return lowering.from_tree(tree, variables)
+    except ValueError as exc:
+        raise _fail(where, str(exc)) from None
+
+
 def _region(value: Any, where: str, budget: list[int]) -> SavedRegion:
     doc = _object(value, where, _REGION_REQUIRED, _REGION_OPTIONAL)
     name = _text(doc["name"], f"{where}.name")
@@ -408,16 +447,20 @@ def _region(value: Any, where: str, budget: list[int]) -> SavedRegion:
     outputs = []
     for k, item in enumerate(_list(doc["outputs"], f"{where}.outputs", min_len=1)):
         at = f"{where}.outputs[{k}]"
-        out = _object(item, at, ("tree",), ("text", "nrmse", "complexity"))
+        out = _object(item, at, ("tree",), ("text", "nrmse", "complexity", "front"))
         # "text" and "complexity" are for readers only: never parsed, never trusted
-        budget[1] -= _tree_size(out["tree"])
-        if budget[1] < 0:
-            raise _fail(f"{at}.tree", f"the file's equations hold more than {MAX_FILE_TREE_NODES} nodes")
-        try:
-            expr = lowering.from_tree(out["tree"], variables)
-        except ValueError as exc:
-            raise _fail(f"{at}.tree", str(exc)) from None
-        outputs.append(SavedOutput(expr, _error_value(out.get("nrmse"), f"{at}.nrmse")))
+        expr = _equation(out["tree"], f"{at}.tree", variables, budget)
+        front = []
+        for m, member in enumerate(_list(out.get("front", []), f"{at}.front", max_len=MAX_FRONT)):
+            where_m = f"{at}.front[{m}]"
+            doc_m = _object(member, where_m, ("tree",), ("text", "complexity", "loss", "nrmse", "safe"))
+            safe = doc_m.get("safe", True)
+            if type(safe) is not bool:
+                raise _fail(f"{where_m}.safe", f"expected true or false, got a {_type_name(safe)}")
+            front.append(SavedFrontEntry(_equation(doc_m["tree"], f"{where_m}.tree", variables, budget),
+                                         _error_value(doc_m.get("loss"), f"{where_m}.loss"),
+                                         _error_value(doc_m.get("nrmse"), f"{where_m}.nrmse"), safe))
+        outputs.append(SavedOutput(expr, _error_value(out.get("nrmse"), f"{at}.nrmse"), tuple(front)))
 
     projection = None
     if "projections" in doc:
@@ -447,8 +490,8 @@ def parses(text: str) -> Payload:
     doc = _object(_decode(text), "file", ("format", "version", "regions"), ("symfx_version", "model"))
     if doc["format"] != FORMAT:
         raise _fail("file.format", f"expected {FORMAT!r}, got {brief_repr(doc['format'])}")
-    if type(doc["version"]) is not int or doc["version"] != VERSION:
-        raise _fail("file.version", f"this symfx reads version {VERSION}, the file is version "
+    if type(doc["version"]) is not int or doc["version"] not in READ_VERSIONS:
+        raise _fail("file.version", f"this symfx reads versions {list(READ_VERSIONS)}, the file is version "
                                     f"{brief_repr(doc['version'])}; upgrade symfx to read it")
     version = _text(doc.get("symfx_version", "unknown"), "file.symfx_version")
     model = _text(doc.get("model", ""), "file.model", allow_empty=True)
@@ -512,11 +555,17 @@ def payload_of(sm: Any) -> Payload:
             name=d.name, kind=d.kind, nodes=tuple(d.nodes), inputs=tuple(d.inputs),
             input_widths=tuple(region.input_widths), output=region.output, out_features=region.out_features,
             variables=tuple(d.variables),
-            outputs=tuple(SavedOutput(e, n) for e, n in zip(d.exprs, d.output_nrmse)),
+            outputs=tuple(SavedOutput(e, n, tuple(SavedFrontEntry(f.expr, _finite(f.loss), _finite(f.nrmse), bool(f.safe))
+                                                  for f in (d.front[k] if k < len(d.front) else ())))
+                          for k, (e, n) in enumerate(zip(d.exprs, d.output_nrmse))),
             unit=region.unit, module_paths=tuple(d.module_paths), nrmse=d.nrmse, active=d.active,
             projection=saved_proj,
         ))
     return Payload(regions=tuple(regions), model=_model_name(sm))
+
+
+def _finite(value: Any) -> float | None:
+    return float(value) if value is not None and math.isfinite(float(value)) else None
 
 
 def _model_name(sm: Any) -> str:
@@ -603,11 +652,9 @@ def apply(
         ))
         nan = float("nan")
         proj = saved.projection
+        fronts, chosen = zip(*(_front_of(o, FrontEntry) for o in saved.outputs))
         fits[saved.name] = Fit(
-            region=saved.name, variables=saved.variables,
-            fronts=tuple((FrontEntry(o.expr, lowering.complexity(o.expr), nan,
-                                     nan if o.nrmse is None else o.nrmse, True),) for o in saved.outputs),
-            chosen=tuple(0 for _ in saved.outputs),
+            region=saved.name, variables=saved.variables, fronts=tuple(fronts), chosen=tuple(chosen),
             output_nrmse=tuple(nan if o.nrmse is None else o.nrmse for o in saved.outputs),
             nrmse=nan if saved.nrmse is None else saved.nrmse,
             projection=None if proj is None else Projection(proj.in_mean, proj.in_basis, proj.out_mean, proj.out_basis),
@@ -631,6 +678,28 @@ def apply(
                         f"{str(exc).splitlines()[0][:200] if str(exc) else ''})") from exc
     sm.train(was_training)
     return sm
+
+
+def _front_of(out: SavedOutput, FrontEntry: Any) -> tuple[tuple[Any, ...], int]:
+    """An output's front as the fit pass's FrontEntry tuple, and the index of its equation in it.
+
+    Complexity is recomputed from each expression (the file's number is never trusted). A file
+    without a front (version 1), or whose front lacks the chosen equation, gets it as a member.
+    """
+    nan = float("nan")
+
+    def value(x: float | None) -> float:
+        return nan if x is None else x
+
+    members = [FrontEntry(m.expr, lowering.complexity(m.expr), value(m.loss), value(m.nrmse), m.safe)
+               for m in out.front]
+    key = sympy.srepr(out.expr)
+    for i, m in enumerate(members):
+        if sympy.srepr(m.expr) == key:
+            return tuple(members), i
+    members.append(FrontEntry(out.expr, lowering.complexity(out.expr), nan, value(out.nrmse), True))
+    members.sort(key=lambda m: m.complexity)
+    return tuple(members), next(i for i, m in enumerate(members) if m.expr is out.expr)
 
 
 def _as_tuple(args: Any) -> tuple[Any, ...]:

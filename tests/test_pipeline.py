@@ -294,3 +294,35 @@ def test_faithfulness_check_rejects_a_graph_that_differs():
     assert _trace_is_faithful(Unit("", gm), model, (x,))
     other = torch.fx.symbolic_trace(nn.Sequential(nn.Linear(2, 4), nn.Tanh()).eval())
     assert not _trace_is_faithful(Unit("", other), model, (x,))
+
+
+def test_choose_switches_to_another_front_member(heat_mlp, heat_compiled):
+    """choose() rebuilds the graph with the picked member; the model computes that equation."""
+    import copy
+
+    from symfx.lowering import evaluate
+
+    _, X = heat_mlp
+    sm = copy.deepcopy(heat_compiled)
+    d = sm.distilled[0]
+    front = d.front[0]
+    current = next(e for e in front if e.expr == d.exprs[0])
+    others = [e for e in front if e.complexity != current.complexity]
+    assert others, f"the heat fit's front has one member: {front}"
+    pick = others[0]
+    new = sm.choose(d.name, complexity=pick.complexity)
+    assert new.exprs == [pick.expr] and sm[d.name].exprs == [pick.expr]
+    assert new.output_nrmse == (pick.nrmse,)
+    x0, x1 = sympy.symbols(d.variables)
+    want = evaluate(pick.expr, {x0: X[:, 0].double().numpy(), x1: X[:, 1].double().numpy()})
+    with torch.no_grad():
+        got = sm(X)[:, 0].double().numpy()
+    np.testing.assert_allclose(got, np.broadcast_to(want, got.shape), rtol=1e-4, atol=1e-5)
+    from symfx.lowering import round_expr
+
+    report = sm.report()
+    assert f"y = {round_expr(pick.expr)}" in report
+    assert "choose()/use_neural() changed them since" in report  # the compile-time check no longer applies
+    assert "changed them since" not in heat_compiled.report()
+    # heat_compiled (shared by other tests) keeps its own choice
+    assert heat_compiled.distilled[0].exprs == d.exprs

@@ -17,16 +17,23 @@ import torch.nn as nn
 
 import symfx
 from symfx import LoadError, serialize
-from symfx.serialize import Payload, SavedOutput, SavedProjection, SavedRegion, dumps, parses
+from symfx.serialize import Payload, SavedFrontEntry, SavedOutput, SavedProjection, SavedRegion, dumps, parses
 
 x0, x1, p0 = sympy.symbols("x0 x1 p0")
+
+
+FRONT = (  # a Pareto front: the chosen equation (complexity 6) and a simpler and a longer member
+    SavedFrontEntry(x1, 0.4, 0.6, True),
+    SavedFrontEntry(sympy.sin(x0) * x1 + sympy.Float(0.5), 1e-6, 1e-3, True),
+    SavedFrontEntry(sympy.sin(x0) * x1 + sympy.Float(0.5) + x0**2 / 1000, 1e-7, 9e-4, False),
+)
 
 
 def region(**overrides: Any) -> SavedRegion:
     fields: dict[str, Any] = dict(
         name="mlp", kind="row", nodes=("mlp_0", "mlp_1", "mlp_2", "mul"), inputs=("x",), input_widths=(2,),
         output="mul", out_features=1, variables=("x0", "x1"), module_paths=("mlp.0", "mlp.1", "mlp.2"),
-        outputs=(SavedOutput(sympy.sin(x0) * x1 + sympy.Float(0.5), 1e-3),), nrmse=1e-3,
+        outputs=(SavedOutput(sympy.sin(x0) * x1 + sympy.Float(0.5), 1e-3, FRONT),), nrmse=1e-3,
     )
     fields.update(overrides)
     return SavedRegion(**fields)
@@ -65,6 +72,10 @@ def test_dumps_parses_round_trip() -> None:
                (b.name, b.kind, b.nodes, b.inputs, b.input_widths, b.output, b.out_features, b.variables,
                 b.module_paths, b.nrmse, b.active)
         assert [o.nrmse for o in a.outputs] == [o.nrmse for o in b.outputs]
+        for oa, ob in zip(a.outputs, b.outputs):
+            assert [(sympy.srepr(m.expr), m.loss, m.nrmse, m.safe) for m in oa.front] == \
+                   [(sympy.srepr(m.expr), m.loss, m.nrmse, m.safe) for m in ob.front]
+    assert len(back.regions[0].outputs[0].front) == 3
     proj = back.regions[1].projection
     for key in serialize.PROJECTION_KEYS:
         np.testing.assert_array_equal(getattr(proj, key), getattr(original.regions[1].projection, key))
@@ -74,7 +85,8 @@ def test_dumps_parses_round_trip() -> None:
 def test_file_is_small_readable_json() -> None:
     text = dumps(payload())
     doc = json.loads(text)
-    assert doc["format"] == "symfx-equations" and doc["version"] == 1
+    assert doc["format"] == "symfx-equations" and doc["version"] == 2
+    assert [m["complexity"] for m in doc["regions"][0]["outputs"][0]["front"]] == [1, 6, 11]
     out = doc["regions"][0]["outputs"][0]
     assert out["text"] == "x1*sin(x0) + 0.5" and out["tree"][0] == "add"
     assert '"tree": ["add",' in text  # each tree on one line
@@ -131,7 +143,13 @@ CRAFTED = [
     (_set(["regions", 0, "outputs", 0, "tree"], ["pow", {"var": "x0"}, 1000]), "exponent 1000 is out of range"),
     (_set(["regions", 0, "outputs", 0, "tree"], 12345678901234567890), "too large"),
     (_set(["format"], "pickle"), r"file\.format: expected 'symfx-equations'"),
-    (_set(["version"], 2), r"file\.version: .*version 2; upgrade symfx"),
+    (_set(["version"], 3), r"file\.version: .*version 3; upgrade symfx"),
+    (_set(["version"], 1), None),  # version 1 files (no fronts) still load
+    (_set(["regions", 0, "outputs", 0, "front", 0, "tree"], ["system", 1]), r"outputs\[0\]\.front\[0\]\.tree: unknown"),
+    (_set(["regions", 0, "outputs", 0, "front", 0, "safe"], "yes"), r"front\[0\]\.safe: expected true or false"),
+    (_set(["regions", 0, "outputs", 0, "front", 0, "loss"], -1), r"front\[0\]\.loss: expected a non-negative"),
+    (_set(["regions", 0, "outputs", 0, "front", 0, "eval"], "x"), r"front\[0\]: unknown field\(s\) \['eval'\]"),
+    (_set(["regions", 0, "outputs", 0, "front"], [{"tree": 1}] * 300), r"outputs\[0\]\.front: expected 0\.\.256"),
     (_set(["version"], "1"), r"file\.version"),
     (_delete(["regions"]), r"file: missing field\(s\) \['regions'\]"),
     (_set(["extra"], 1), r"file: unknown field\(s\) \['extra'\]"),
@@ -383,3 +401,37 @@ def test_float64_model_with_projections_loads_without_example_inputs() -> None:
     sm = serialize.apply(wide_payload(), net)
     assert sm(X).dtype == torch.float64
     torch.testing.assert_close(sm(X), serialize.apply(wide_payload(), net, example_inputs=X)(X))
+
+
+def test_whole_front_is_saved_so_choose_works_after_load(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    net, X = Net(), torch.rand(32, 2)
+    sm = serialize.apply(net_payload(), net, example_inputs=X[:4])
+    assert [e.complexity for e in sm["mlp"].front[0]] == [1, 6, 11]
+    sm.save(tmp_path / "eq.json")
+    loaded = symfx.load(tmp_path / "eq.json", Net(), example_inputs=X[:4])
+    assert [sympy.srepr(e.expr) for e in loaded["mlp"].front[0]] == [sympy.srepr(m.expr) for m in FRONT]
+    assert [e.safe for e in loaded["mlp"].front[0]] == [True, True, False]
+    torch.testing.assert_close(loaded(X), torch.sin(X[:, :1]) * X[:, 1:] + 0.5)
+    d = loaded.choose("mlp", complexity=1)
+    assert d.exprs == [x1] and d.output_nrmse == (0.6,)
+    torch.testing.assert_close(loaded(X), X[:, 1:])
+    loaded.choose("mlp", complexity=11)
+    torch.testing.assert_close(loaded(X), torch.sin(X[:, :1]) * X[:, 1:] + 0.5 + X[:, :1] ** 2 / 1000)
+    with pytest.raises(ValueError, match="no front member of complexity 4"):
+        loaded.choose("mlp", complexity=4)
+    # the choice is what gets saved next
+    loaded.choose("mlp", complexity=1)
+    loaded.save(tmp_path / "simple.json")
+    assert serialize.read(tmp_path / "simple.json").regions[0].exprs == (x1,)
+
+
+def test_version_1_file_loads_with_its_equation_as_the_front(tmp_path: Path) -> None:
+    doc = json.loads(dumps(net_payload()))
+    doc["version"] = 1
+    del doc["regions"][0]["outputs"][0]["front"]
+    (tmp_path / "v1.json").write_text(json.dumps(doc))
+    X = torch.rand(8, 2)
+    loaded = symfx.load(tmp_path / "v1.json", Net(), example_inputs=X[:4])
+    assert [e.complexity for e in loaded["mlp"].front[0]] == [6]
+    torch.testing.assert_close(loaded(X), torch.sin(X[:, :1]) * X[:, 1:] + 0.5)
