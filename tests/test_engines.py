@@ -129,6 +129,21 @@ def test_refit_improves_float32_constants():
     assert snap.mse_of(better, env, Y[:, 0]) < 1e-6 * snap.mse_of(rough, env, Y[:, 0])
 
 
+def test_derived_norm_that_repeats_an_input_is_not_added():
+    """A GNN edge gets (dx, dy, r): sqrt(dx**2 + dy**2) is r, so the search must not see it twice."""
+    rng = np.random.default_rng(0)
+    d = rng.uniform(-1, 1, size=(256, 2)).astype(np.float32)
+    r = np.sqrt((d.astype(np.float64) ** 2).sum(1)).astype(np.float32)  # float32, as recorded
+    X = np.column_stack([d, r, rng.uniform(0.5, 2, 256)]).astype(np.float64)
+    names = ["dx", "dy", "r", "m"]
+    bases = derived.bases(X, names)
+    exprs = {str(b.expr) for b in bases if b.derived and b.nonlinear}
+    assert "sqrt(dx**2 + dy**2)" not in exprs
+    assert "sqrt(dx**2 + r**2)" in exprs  # other norms stay
+    # without r among the inputs the norm is offered
+    assert "sqrt(dx**2 + dy**2)" in {str(b.expr) for b in derived.bases(X[:, [0, 1, 3]], ["dx", "dy", "m"])}
+
+
 def test_derived_variables_and_substitution():
     X = np.array([[3.0, 4.0], [0.6, 0.8]])
     bases = derived.bases(X, ["a", "b"])

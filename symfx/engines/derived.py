@@ -34,16 +34,29 @@ def bases(
     out = [Base(s, s, np.asarray(X[:, i], dtype=np.float64)) for i, s in enumerate(syms)]
     pairs = list(itertools.combinations(range(len(syms)), 2))[:max_pairs]
     for k, (i, j) in enumerate(pairs):
-        a, b = X[:, i], X[:, j]
+        a, b = out[i].values, out[j].values
         if norms:
-            out.append(Base(sympy.Symbol(f"_r{k}"), sympy.sqrt(syms[i] ** 2 + syms[j] ** 2),
-                            np.sqrt(a * a + b * b), derived=True, nonlinear=True))
+            r = np.sqrt(a * a + b * b)
+            if _new(r, out):
+                out.append(Base(sympy.Symbol(f"_r{k}"), sympy.sqrt(syms[i] ** 2 + syms[j] ** 2), r,
+                                derived=True, nonlinear=True))
         if differences and len(syms) <= 5:  # beyond five inputs the library would grow too large
             d = a - b
             # a difference is worth a column only if it is not almost always of one size
-            if np.std(d) > 1e-9 and np.min(np.abs(d)) > 0:
+            if np.std(d) > 1e-9 and np.min(np.abs(d)) > 0 and _new(d, out):
                 out.append(Base(sympy.Symbol(f"_d{k}"), syms[i] - syms[j], d, derived=True))
     return out
+
+
+def _new(values: np.ndarray, columns: Sequence[Base], rel: float = 1e-5) -> bool:
+    """False when ``values`` repeats a column already there (up to float32 rounding).
+
+    A model often gets the distance as an input next to the offsets it comes from (a GNN edge
+    with dx, dy and r). A derived norm equal to that input only lets the search write the same
+    law twice, e.g. ``dx*sqrt(dx**2 + dy**2)/r`` for ``dx``; the input itself is the readable name.
+    """
+    scale = rel * (1.0 + float(np.max(np.abs(values)))) if values.size else 0.0
+    return all(values.shape != c.values.shape or float(np.max(np.abs(values - c.values))) > scale for c in columns)
 
 
 def substitute(expr: sympy.Expr, used: Sequence[Base]) -> sympy.Expr:
