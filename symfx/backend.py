@@ -54,7 +54,7 @@ from .errors import ConfigError, LoadError, SymfxError
 __all__ = ["backend", "symfx_backend", "reports", "clear", "BackendReport", "CACHE_FORMAT"]
 
 CACHE_FORMAT = "symfx-compile-cache"
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: the key covers the ops outside the regions
 #: options of the backend itself; every other option is a :class:`symfx.Config` field
 BACKEND_OPTIONS = {
     "calibration_steps": 8,  # calls recorded before fitting
@@ -536,7 +536,7 @@ def _target(node: fx.Node) -> str:
 
 def _key(gm: fx.GraphModule, regions: Sequence[Any], constants: set[str], example_inputs: Sequence[Any],
          cfg: Config) -> str:
-    """Hash of the regions' structure, every weight of the graph, the Config and the symfx version.
+    """Hash of the regions' structure, the graph's other ops, every weight, the Config and the symfx version.
 
     Batch size, node names and dynamic-shape placeholders are not in it, so a
     recompile of the same model (another batch size, ``dynamic=True``) finds it.
@@ -567,9 +567,50 @@ def _key(gm: fx.GraphModule, regions: Sequence[Any], constants: set[str], exampl
                           "variables": list(region.variables), "ops": ops})
     settings = {f.name: repr(getattr(cfg, f.name)) for f in dataclasses.fields(cfg) if f.name not in _KEY_IGNORES}
     meta = {"format": CACHE_FORMAT, "version": CACHE_VERSION, "symfx": __version__, "torch": torch.__version__,
-            "config": settings, "regions": structure}
+            "config": settings, "regions": structure, "graph": _graph_signature(gm)}
     h.update(json.dumps(meta, sort_keys=True, default=repr).encode())
     return h.hexdigest()
+
+
+def _graph_signature(gm: fx.GraphModule) -> list[Any]:
+    """The whole graph's tensor ops and how they connect, without names, sizes or shape symbols.
+
+    A cached entry was validated against the whole graph's output, so an edit outside the
+    regions (another activation after the MLP, a changed float constant) must miss the cache.
+    A recompile of the same model must still hit: node names, integer arguments (sizes, which a
+    dynamic recompile turns into symbols) and the shape-symbol nodes themselves are left out.
+    """
+    index: dict[str, str] = {}
+    ops: list[Any] = []
+
+    def describe(arg: Any) -> Any:
+        if isinstance(arg, fx.Node):
+            return index.get(arg.name, "sym")
+        if isinstance(arg, (list, tuple)):
+            return [describe(a) for a in arg]
+        if isinstance(arg, dict):
+            return {str(k): describe(v) for k, v in sorted(arg.items())}
+        if isinstance(arg, bool) or arg is None or isinstance(arg, str):
+            return arg
+        if isinstance(arg, int):
+            return "int"
+        if isinstance(arg, float):
+            return arg
+        return type(arg).__name__
+
+    for node in gm.graph.nodes:
+        value = node.meta.get("example_value", node.meta.get("val"))
+        if value is not None and not isinstance(value, (torch.Tensor, list, tuple)):
+            continue  # a shape symbol (SymInt) or a Python scalar
+        if node.op == "placeholder":
+            index[node.name] = f"p{len(index)}"
+            continue
+        if node.op == "output":
+            ops.append(["output", describe(node.args)])
+            continue
+        index[node.name] = f"t{len(index)}"
+        ops.append([_target(node), describe(node.args), describe(node.kwargs)])
+    return ops
 
 
 def _hash_tensor(h: Any, value: torch.Tensor) -> None:

@@ -227,3 +227,35 @@ def test_graphs_with_equations_compile_with_cpu_vectorisation_on(heat_mlp, heat_
     assert _vectorize_patch(rewritten, [X]) == {"cpp.enable_tiling_heuristics": False}
     neural = torch.fx.symbolic_trace(heat_mlp[0])
     assert _vectorize_patch(neural, [X]) == {}
+
+
+class Head(nn.Module):
+    """The trained MLP followed by an op outside its region."""
+
+    def __init__(self, net: nn.Module, scale: float):
+        super().__init__()
+        self.net, self.scale = net, scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x) * self.scale
+
+
+def test_cache_key_covers_ops_outside_the_regions(trained, tmp_path):
+    """Same region, same weights, a different op after it: a cache entry of one must not serve the
+    other (it was validated against the other graph's output)."""
+    import torch._dynamo
+
+    keys = {}
+    for scale in (2.0, 3.0, 2.0):
+        torch._dynamo.reset()
+        symfx_backend_module.clear()
+        f = torch.compile(Head(trained, scale), backend="symfx", options={**OPTIONS, "cache_dir": str(tmp_path)})
+        with torch.no_grad():
+            for step in range(OPTIONS["calibration_steps"] + 1):
+                f(inputs(step))
+        [report] = [r for r in symfx_backend_module.reports() if r.status == "symbolic"]
+        keys.setdefault(scale, []).append((report.key, report.cache, report.fitted))
+    (k2, cache2, fitted2), (k2_again, cache2_again, fitted2_again) = keys[2.0]
+    [(k3, cache3, fitted3)] = keys[3.0]
+    assert k3 != k2 and cache3 == "miss" and fitted3
+    assert k2_again == k2 and cache2_again == "hit" and not fitted2_again

@@ -97,6 +97,8 @@ def test_nice_values_and_allowance():
     assert sympy.Integer(3) in snap.nice_values(2.9991)
     assert sympy.Rational(1, 2) in snap.nice_values(0.5004)
     assert sympy.pi in snap.nice_values(3.1409)
+    assert 1 / (4 * sympy.pi) in snap.nice_values(0.07958)  # Coulomb's constant
+    assert 1 / (2 * sympy.pi) in snap.nice_values(-0.15914) or -1 / (2 * sympy.pi) in snap.nice_values(-0.15914)
     assert snap.nice_values(2.9991)[0] == 0  # dropping a term is always tried first
     assert sympy.Integer(3) not in snap.nice_values(2.7)
     # a candidate inside 0.9 x tolerance may not be pushed out of it

@@ -2,9 +2,9 @@
 
 Operon optimises constants in float32 and prints ``2.9987*x0 + 1.2e-9``; the law is ``3*x0``.
 Here every candidate gets its constants refitted in float64 (Levenberg-Marquardt), then each
-constant is tried at nearby simple values (0, integers, halves, thirds, quarters, multiples
-of pi, e) — kept only while the loss stays within an allowance the caller sets from the
-tolerance. Snapping to 0 drops a negligible term altogether.
+constant is tried at nearby simple values (0, integers, halves, thirds, quarters, those times
+pi or e, and over pi or e, as in 1/(4*pi)) — kept only while the loss stays within an allowance
+the caller sets from the tolerance. Snapping to 0 drops a negligible term altogether.
 """
 from __future__ import annotations
 
@@ -34,6 +34,11 @@ def nice_values(c: float, rel: float = 0.05) -> list[sympy.Expr]:
             p = round(c * q / float(const))
             if p != 0:
                 out.append(sympy.Rational(p, q) * const)
+    for const in (sympy.pi, sympy.E):  # 1/(4*pi) in Coulomb's law, 1/(2*pi) of a frequency
+        for q in (1, 2, 4):
+            p = round(c * q * float(const))
+            if p != 0:
+                out.append(sympy.Rational(p, q) / const)
     seen: set[sympy.Expr] = set()
     kept = []
     for v in out:
