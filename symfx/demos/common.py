@@ -115,7 +115,8 @@ def _median_ms(fn: Callable[[], object], repeats: int, inner: int) -> float:
 
 def time_compiled(neural: torch.nn.Module, symbolic: torch.nn.Module, args: tuple[torch.Tensor, ...],
                   repeats: int = 7, inner: int = 5) -> Timing:
-    """Compile both models with ``torch.compile`` (default Inductor), warm up, then time each.
+    """Compile both models (``torch.compile``, default Inductor; a SymbolicModule through its
+    ``compile()``, which adds the Inductor options its equations need), warm up, then time each.
 
     A quick estimate (median of a few short runs on a busy CPU), not a benchmark. When Inductor
     cannot compile on this machine (no C++ compiler), both run eagerly and the note says so.
@@ -126,7 +127,15 @@ def time_compiled(neural: torch.nn.Module, symbolic: torch.nn.Module, args: tupl
 
         torch._dynamo.reset()
         fn_n = torch.compile(neural)
-        fn_s = torch.compile(symbolic)
+        from ..module import SymbolicModule
+
+        if isinstance(symbolic, SymbolicModule):  # compile() works in place: on a copy
+            import copy
+
+            fn_s = copy.deepcopy(symbolic)
+            fn_s.compile()
+        else:
+            fn_s = torch.compile(symbolic)
         with torch.no_grad():
             for _ in range(2):  # first call compiles, second settles any recompilation
                 fn_n(*args)
