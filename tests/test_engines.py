@@ -98,6 +98,8 @@ def test_nice_values_and_allowance():
     assert sympy.Rational(1, 2) in snap.nice_values(0.5004)
     assert sympy.pi in snap.nice_values(3.1409)
     assert 1 / (4 * sympy.pi) in snap.nice_values(0.07958)  # Coulomb's constant
+    # pi and e only where the constant is that close: not in an arbitrary coefficient
+    assert not any(v.has(sympy.pi, sympy.E) for v in snap.nice_values(0.8486) + snap.nice_values(-0.08153))
     assert 1 / (2 * sympy.pi) in snap.nice_values(-0.15914) or -1 / (2 * sympy.pi) in snap.nice_values(-0.15914)
     assert snap.nice_values(2.9991)[0] == 0  # dropping a term is always tried first
     assert sympy.Integer(3) not in snap.nice_values(2.7)

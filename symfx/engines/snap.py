@@ -20,32 +20,38 @@ from ..lowering import evaluate
 _FRACTIONS = (1, 2, 3, 4)
 
 
-def nice_values(c: float, rel: float = 0.05) -> list[sympy.Expr]:
-    """Simple numbers near ``c``, simplest first (0 always comes first)."""
-    out: list[sympy.Expr] = [sympy.Integer(0)]
+def nice_values(c: float, rel: float = 0.05, rel_transcendental: float = 2e-3) -> list[sympy.Expr]:
+    """Simple numbers near ``c``, simplest first (0 always comes first).
+
+    Integers and fractions p/q (q ≤ 4) within ``rel`` of ``c``; p/q times or over pi or e only
+    within ``rel_transcendental``. A law's pi is fitted to a few 1e-4 (``sin(pi*x0)``,
+    ``1/(4*pi)``), while a 5 % window put pi into arbitrary coefficients (a GNN message's
+    ``0.8486*dy`` printed as ``2.662*dy/pi``).
+    """
+    out: list[tuple[sympy.Expr, float]] = [(sympy.Integer(0), math.inf)]
     if not math.isfinite(c) or c == 0.0:
-        return out
+        return [sympy.Integer(0)]
     for q in _FRACTIONS:
         p = round(c * q)
         if p != 0:
-            out.append(sympy.Rational(p, q))
+            out.append((sympy.Rational(p, q), rel))
     for const in (sympy.pi, sympy.E):
         for q in (1, 2, 4):
             p = round(c * q / float(const))
             if p != 0:
-                out.append(sympy.Rational(p, q) * const)
+                out.append((sympy.Rational(p, q) * const, rel_transcendental))
     for const in (sympy.pi, sympy.E):  # 1/(4*pi) in Coulomb's law, 1/(2*pi) of a frequency
         for q in (1, 2, 4):
             p = round(c * q * float(const))
             if p != 0:
-                out.append(sympy.Rational(p, q) / const)
+                out.append((sympy.Rational(p, q) / const, rel_transcendental))
     seen: set[sympy.Expr] = set()
     kept = []
-    for v in out:
+    for v, window in out:
         if v in seen:
             continue
         seen.add(v)
-        if v == 0 or abs(float(v) - c) <= rel * abs(c):
+        if v == 0 or abs(float(v) - c) <= window * abs(c):
             kept.append(v)
     return kept
 
