@@ -109,31 +109,16 @@ class Reservoir:
             self._threshold = keys.min()
         self._keys, self._X, self._Y = keys, X, Y
 
-    @property
-    def X(self) -> torch.Tensor | None:
-        """Kept inputs [n, in_features] (n ≤ capacity), None before any finite row."""
-        self._merge()
-        return self._X
+    # Read-outs merge the pending batches first.
+    X = property(lambda self: self._read("_X"), doc="Kept inputs [n, in_features] (n ≤ capacity); None before any row.")
+    Y = property(lambda self: self._read("_Y"), doc="Kept outputs [n, out_features], row-aligned with X.")
+    keys = property(lambda self: self._read("_keys"), doc="The kept rows' random keys.")
+    x_min = property(lambda self: self._read("_x_min"), doc="Per input feature, over every finite row seen.")
+    x_max = property(lambda self: self._read("_x_max"), doc="Per input feature, over every finite row seen.")
 
-    @property
-    def Y(self) -> torch.Tensor | None:
+    def _read(self, name: str) -> torch.Tensor | None:
         self._merge()
-        return self._Y
-
-    @property
-    def keys(self) -> torch.Tensor | None:
-        self._merge()
-        return self._keys
-
-    @property
-    def x_min(self) -> torch.Tensor | None:
-        self._merge()
-        return self._x_min
-
-    @property
-    def x_max(self) -> torch.Tensor | None:
-        self._merge()
-        return self._x_max
+        return getattr(self, name)
 
 
 class RecordingInterpreter(fx.Interpreter):
