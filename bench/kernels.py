@@ -9,6 +9,8 @@ same inputs, one after the other, and reports their ratio:
 * ``loops_*``: a 2-output region as Inductor writes it by default (one loop per output) vs
   with horizontal fusion (one loop), polynomial and transcendental
 * ``pca_in``: ``(x - mean) @ B`` vs ``x @ B_t.T + offset`` (the lowering symfx emits)
+* ``pca_out_*``: expanding k stacked equations to d outputs with ``addmm`` vs broadcast
+  multiply-adds (what symfx emits for k ≤ 8)
 * ``alloc``: a torch copy into an owned buffer vs ``clone()`` (allocates), same bytes
 
 Run: ``.venv/bin/python bench/kernels.py [--rows 1e7]``; writes ``bench/results/kernels.json``
@@ -93,6 +95,28 @@ def cases(rows: int) -> dict[str, dict[str, float]]:
         "centre_then_matmul_ms": median_ms(compiled(lambda x: (x - mean) @ basis), x64),
         "matmul_plus_offset_ms": median_ms(compiled(lambda x: x @ basis_t.T + offset), x64),
     }
+
+    # the output expansion of a PCA region: stacked equations [n, k] -> [n, d]
+    for name, n, k, d in (("pca_out_k2_d64", rows // 10, 2, 64), ("pca_out_k8_d576", rows // 80, 8, 576)):
+        z = torch.randn(n, 3)
+        out_t = torch.randn(k, d)
+        out_mean = torch.randn(d)
+
+        def equations(z: torch.Tensor, k: int = k) -> torch.Tensor:
+            return torch.stack([torch.sin(z[:, j % 3]) * z[:, (j + 1) % 3] for j in range(k)], -1)
+
+        def by_matmul(z: torch.Tensor, out_t: torch.Tensor = out_t, out_mean: torch.Tensor = out_mean) -> torch.Tensor:
+            return torch.addmm(out_mean, equations(z), out_t)
+
+        def by_broadcast(z: torch.Tensor, out_t: torch.Tensor = out_t, out_mean: torch.Tensor = out_mean,
+                         k: int = k) -> torch.Tensor:
+            e = equations(z)
+            out = out_mean
+            for j in range(k):
+                out = out + e[:, j:j + 1] * out_t[j]
+            return out
+
+        out[name] = {"matmul_ms": median_ms(compiled(by_matmul), z), "broadcast_ms": median_ms(compiled(by_broadcast), z)}
 
     src = torch.empty(rows * 3 // 2)  # 12 bytes per row moved, as the PINN kernel does
     dst = torch.empty_like(src)

@@ -167,7 +167,7 @@ def test_module_compile_vectorises_equations(heat_compiled):
     assert "at::vec::Vectorized<float>" in code, "the equations' kernel is scalar code"
 
 
-def _pca_region(dtype: torch.dtype):
+def _pca_region(dtype: torch.dtype, k_out: int = 2):
     """A 16 -> 32 -> 16 MLP whose row region gets a hand-made pca_in=3 / pca_out=2 fit."""
     import numpy as np
 
@@ -183,18 +183,21 @@ def _pca_region(dtype: torch.dtype):
     region = found.regions[0]
     rng = np.random.default_rng(0)
     proj = Projection(in_mean=rng.normal(size=16) + 3.0, in_basis=np.linalg.qr(rng.normal(size=(16, 3)))[0],
-                      out_mean=rng.normal(size=16), out_basis=np.linalg.qr(rng.normal(size=(16, 2)))[0])
+                      out_mean=rng.normal(size=16), out_basis=np.linalg.qr(rng.normal(size=(16, k_out)))[0])
     p = sympy.symbols("p0 p1 p2")
-    fit = types.SimpleNamespace(variables=("p0", "p1", "p2"), exprs=[p[0] * p[1], sympy.sin(p[2])], projection=proj)
+    exprs = [p[0] * p[1], sympy.sin(p[2])] + [p[j % 3] * (j + 1) for j in range(2, k_out)]
+    fit = types.SimpleNamespace(variables=("p0", "p1", "p2"), exprs=exprs, projection=proj)
     new = rewrite(gm, [(region, fit)])
     z = (x.double().numpy() - proj.in_mean) @ proj.in_basis
-    ref = np.stack([z[:, 0] * z[:, 1], np.sin(z[:, 2])], -1) @ proj.out_basis.T + proj.out_mean
+    cols = [z[:, 0] * z[:, 1], np.sin(z[:, 2])] + [z[:, j % 3] * (j + 1) for j in range(2, k_out)]
+    ref = np.stack(cols, -1) @ proj.out_basis.T + proj.out_mean
     return new, x.to(dtype), torch.from_numpy(ref)
 
 
 def test_pca_projection_folds_centring_into_one_matmul():
     """float32: (x - mean) @ B becomes x @ B + offset, one BLAS call on the input and the offset
-    fused into the equations' kernel; no pass over the input to centre it."""
+    fused into the equations' kernel; no pass over the input to centre it. The output expansion
+    (k=2) is broadcast multiply-adds in the same generated code."""
     new, x, ref = _pca_region(torch.float32)
     subs = [n for n in new.graph.nodes if n.target is torch.ops.aten.sub.Tensor and n.args[0].op == "placeholder"]
     assert not subs, "the input is centred by a separate pass"
@@ -203,8 +206,23 @@ def test_pca_projection_folds_centring_into_one_matmul():
         out, code = _compiled_code(new, x)
     torch.testing.assert_close(out.double(), ref, rtol=1e-4, atol=1e-4)
     call = _wrapper_call(code)
-    assert call.count("extern_kernels.") == 2, "expected one matmul in, one out"
+    # one BLAS call projects the input; the equations and the broadcast expansion to 16 outputs
+    # (pca_out=2 <= BROADCAST_OUT_MAX) are generated code, with no matmul for the expansion
+    assert call.count("extern_kernels.") == 1, "expected one matmul (the input projection)"
     assert len(_kernels(code)) == 1, _kernels(code)
+    assert "addmm" not in call.split("extern_kernels.", 1)[1].split("\n", 1)[1]
+
+
+@pytest.mark.parametrize("k_out", [8, 9])
+def test_pca_output_expansion_both_ways(k_out):
+    """k ≤ BROADCAST_OUT_MAX (8): broadcast multiply-adds; above it, a matmul. Same values."""
+    from passes.rewrite import BROADCAST_OUT_MAX
+
+    new, x, ref = _pca_region(torch.float32, k_out)
+    matmuls = [n for n in new.graph.nodes if n.target is torch.ops.aten.matmul.default]
+    assert len(matmuls) == (1 if k_out <= BROADCAST_OUT_MAX else 2)
+    with torch.no_grad():
+        torch.testing.assert_close(new(x).double(), ref, rtol=1e-4, atol=1e-4)
 
 
 def test_pca_projection_keeps_explicit_centring_in_bfloat16():
