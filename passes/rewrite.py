@@ -34,7 +34,7 @@ def rewrite(gm: fx.GraphModule, replacements: Sequence[tuple[Any, Any]]) -> fx.G
         meta = out_node.meta.get("tensor_meta")
         dtype = getattr(meta, "dtype", None) or _dtype_of(gm)
         device = _device_of(gm)
-        fast_tanh = dtype in (torch.float32, torch.float64)
+        fast_tanh = _full_precision(dtype)
         before = set(graph.nodes)
         with graph.inserting_before(out_node):
             inputs = [nodes[name] for name in region.inputs]
@@ -86,12 +86,18 @@ def _project_in(gm: fx.GraphModule, graph: fx.Graph, index: int, x: fx.Node, pro
     """
     basis_t = _buffer(gm, graph, f"_symfx{index}_in_basis_t", proj.in_basis.T, dtype, device)
     weight = graph.call_function(aten.permute.default, (basis_t, [1, 0]))
-    if dtype in (torch.float32, torch.float64):
+    if _full_precision(dtype):
         offset = -(np.asarray(proj.in_mean, dtype=np.float64) @ np.asarray(proj.in_basis, dtype=np.float64))
         offset_node = _buffer(gm, graph, f"_symfx{index}_in_offset", offset, dtype, device)
         return graph.call_function(aten.add.Tensor, (graph.call_function(aten.matmul.default, (x, weight)), offset_node))
     mean = _buffer(gm, graph, f"_symfx{index}_in_mean", proj.in_mean, dtype, device)
     return graph.call_function(aten.matmul.default, (graph.call_function(aten.sub.Tensor, (x, mean)), weight))
+
+
+def _full_precision(dtype: torch.dtype) -> bool:
+    """float32/64: rewrites that reassociate (folded offsets, tanh via sigmoid) stay within a few ulp.
+    16-bit dtypes round every intermediate, so they keep the literal form."""
+    return dtype in (torch.float32, torch.float64)
 
 
 #: widest pca_out expanded by broadcast multiply-adds instead of a matmul

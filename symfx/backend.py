@@ -515,13 +515,17 @@ def _concrete(value: Any) -> Any:
     return value
 
 
-def _describe(arg: Any, local: dict[str, str]) -> Any:
+def _describe(arg: Any, local: dict[str, str], unknown: str = "?", ints: bool = True) -> Any:
+    """``arg`` with nodes renamed by ``local`` (others become ``unknown``); ``ints=False`` hides
+    integer values, which a dynamic recompile turns into shape symbols."""
     if isinstance(arg, fx.Node):
-        return local.get(arg.name, "?")
+        return local.get(arg.name, unknown)
     if isinstance(arg, (list, tuple)):
-        return [_describe(a, local) for a in arg]
+        return [_describe(a, local, unknown, ints) for a in arg]
     if isinstance(arg, dict):
-        return {str(k): _describe(v, local) for k, v in sorted(arg.items())}
+        return {str(k): _describe(v, local, unknown, ints) for k, v in sorted(arg.items())}
+    if isinstance(arg, int) and not isinstance(arg, bool) and not ints:
+        return "int"
     if isinstance(arg, (int, float, bool, str)) or arg is None:
         return arg
     return repr(arg)
@@ -584,19 +588,7 @@ def _graph_signature(gm: fx.GraphModule) -> list[Any]:
     ops: list[Any] = []
 
     def describe(arg: Any) -> Any:
-        if isinstance(arg, fx.Node):
-            return index.get(arg.name, "sym")
-        if isinstance(arg, (list, tuple)):
-            return [describe(a) for a in arg]
-        if isinstance(arg, dict):
-            return {str(k): describe(v) for k, v in sorted(arg.items())}
-        if isinstance(arg, bool) or arg is None or isinstance(arg, str):
-            return arg
-        if isinstance(arg, int):
-            return "int"
-        if isinstance(arg, float):
-            return arg
-        return type(arg).__name__
+        return _describe(arg, index, unknown="sym", ints=False)
 
     for node in gm.graph.nodes:
         value = node.meta.get("example_value", node.meta.get("val"))
