@@ -33,7 +33,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 import symfx  # noqa: E402
-from symfx import llm  # noqa: E402
+import llm_models as llm  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 

@@ -29,7 +29,8 @@ import sympy
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from symfx import LoadError, lowering, serialize  # noqa: E402
-from symfx.serialize import Payload, SavedFrontEntry, SavedOutput, SavedProjection, SavedRegion  # noqa: E402
+from symfx.serialize import Payload  # noqa: E402
+from symfx.tree import to_tree  # noqa: E402
 
 CASE_SECONDS = 5.0  # one parse taking longer than this counts as a hang
 x0, x1, p0 = sympy.symbols("x0 x1 p0")
@@ -44,29 +45,42 @@ class Stats:
     slowest: float = 0.0
 
 
+def _region_doc(name: str, kind: str, nodes: list[str], inputs: list[str], widths: list[int], output: str,
+                out_features: int, variables: list[str], outputs: list[Any], **extra: Any) -> dict[str, Any]:
+    """A region as the file holds it; ``outputs`` items are an expression or (expression, nrmse, front)."""
+    docs = []
+    for item in outputs:
+        expr, nrmse, front = item if isinstance(item, tuple) else (item, None, ())
+        doc: dict[str, Any] = {"tree": to_tree(expr), "nrmse": nrmse}
+        if front:
+            doc["front"] = [{"tree": to_tree(e), "loss": loss, "nrmse": err, "safe": safe}
+                            for e, loss, err, safe in front]
+        docs.append(doc)
+    return {"name": name, "kind": kind, "nodes": nodes, "inputs": inputs, "input_widths": widths, "output": output,
+            "out_features": out_features, "variables": variables, "outputs": docs, **extra}
+
+
 def seeds() -> list[str]:
-    """Valid files to mutate."""
-    proj = SavedProjection(in_mean=np.array([0.1, -0.2]), in_basis=np.array([[0.6], [0.8]]),
-                           out_mean=np.array([1.0, 2.0, 3.0]), out_basis=np.arange(6.0).reshape(3, 2) / 7)
-    row = SavedRegion(
-        name="mlp", kind="row", nodes=("mlp_0", "mlp_1", "mlp_2"), inputs=("x",), input_widths=(2,),
-        output="mlp_2", out_features=2, variables=("x0", "x1"), module_paths=("mlp",), nrmse=0.01,
-        outputs=(SavedOutput(sympy.sin(x0) * x1 + sympy.Float(0.25), 0.01,
-                             (SavedFrontEntry(x1, 0.5, 0.7), SavedFrontEntry(sympy.sin(x0) * x1 + sympy.Float(0.25), 1e-4, 0.01),
-                              SavedFrontEntry(sympy.sin(x0) * x1 + sympy.cos(x1) / 100, 1e-5, 0.009, False))),
-                 SavedOutput(sympy.exp(-x0**2) / (1 + x1**2) - sympy.pi * sympy.Max(x0, x1))),
-    )
-    pca = SavedRegion(
-        name="head", kind="row", nodes=("head_0", "head_1"), inputs=("mlp_2",), input_widths=(2,),
-        output="head_1", out_features=3, variables=("p0",), projection=proj,
-        outputs=(SavedOutput(sympy.tanh(p0)), SavedOutput(sympy.sqrt(p0**2 + 1) * sympy.Rational(2, 3))),
-    )
-    act = SavedRegion(
-        name="act", kind="elementwise", nodes=("relu",), inputs=("head_1",), input_widths=(1,), output="relu",
-        out_features=1, variables=("x0",), outputs=(SavedOutput(sympy.Abs(x0) / 2 + x0 / 2),), active=False,
-    )
-    return [serialize.dumps(Payload(regions=(row, pca, act), model="Net")),
-            serialize.dumps(Payload(regions=(row,))), serialize.dumps(Payload(regions=()))]
+    """Valid files to mutate (each parsed and written back by the library, so they are canonical)."""
+    proj = {"in_mean": [0.1, -0.2], "in_basis": [[0.6], [0.8]], "out_mean": [1.0, 2.0, 3.0],
+            "out_basis": (np.arange(6.0).reshape(3, 2) / 7).tolist()}
+    chosen = sympy.sin(x0) * x1 + sympy.Float(0.25)
+    row = _region_doc(
+        "mlp", "row", ["mlp_0", "mlp_1", "mlp_2"], ["x"], [2], "mlp_2", 2, ["x0", "x1"],
+        [(chosen, 0.01, [(x1, 0.5, 0.7, True), (chosen, 1e-4, 0.01, True),
+                         (sympy.sin(x0) * x1 + sympy.cos(x1) / 100, 1e-5, 0.009, False)]),
+         sympy.exp(-x0**2) / (1 + x1**2) - sympy.pi * sympy.Max(x0, x1)],
+        module_paths=["mlp"], nrmse=0.01)
+    pca = _region_doc("head", "row", ["head_0", "head_1"], ["mlp_2"], [2], "head_1", 3, ["p0"],
+                      [sympy.tanh(p0), sympy.sqrt(p0**2 + 1) * sympy.Rational(2, 3)], projections=proj)
+    act = _region_doc("act", "elementwise", ["relu"], ["head_1"], [1], "relu", 1, ["x0"],
+                      [sympy.Abs(x0) / 2 + x0 / 2], active=False)
+
+    def file(regions: list[dict[str, Any]], model: str = "") -> str:
+        doc = {"format": serialize.FORMAT, "version": serialize.VERSION, "model": model, "regions": regions}
+        return serialize.dumps(serialize.parses(json.dumps(doc)))
+
+    return [file([row, pca, act], "Net"), file([row]), file([])]
 
 
 # --------------------------------------------------------------------------- value generators
@@ -229,9 +243,9 @@ def check_payload(payload: Payload) -> None:
     """What the loader returns must be valid: names, symbols, and a stable save/load round trip."""
     assert isinstance(payload, Payload)
     for region in payload.regions:
-        assert region.kind in serialize.KINDS and region.output in region.nodes
+        assert region.kind in serialize.KINDS and region.region.output in region.nodes
         names = set(region.variables)
-        for expr in list(region.exprs) + [m.expr for out in region.outputs for m in out.front]:
+        for expr in list(region.exprs) + [m.expr for front in region.front for m in front]:
             assert isinstance(expr, sympy.Expr)
             assert {s.name for s in expr.free_symbols} <= names
             assert not expr.has(sympy.I, sympy.zoo, sympy.nan, sympy.oo)

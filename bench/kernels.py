@@ -129,7 +129,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=float, default=1e7)
     args = parser.parse_args()
-    from symfx.report import machine
+    from bench_machine import machine
 
     rows = int(args.rows)
     thp = bool(os.environ.get("THP_MEM_ALLOC_ENABLE"))

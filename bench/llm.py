@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from symfx import llm  # noqa: E402
+import llm_models as llm  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 

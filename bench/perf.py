@@ -20,7 +20,7 @@ RESULTS_DIR = os.path.join(HERE, "results")
 
 
 def machine() -> dict[str, Any]:
-    from symfx.report import machine as describe
+    from bench_machine import machine as describe
 
     info: dict[str, Any] = describe()
     info.update(logical_cores=info["cores"], load_avg=info["load"])  # the keys perf.json has always used

@@ -33,6 +33,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))  # bench_machine, also when the tests import this file
 
 from symfx.lowering import evaluate_columns, round_expr  # noqa: E402
 
@@ -232,7 +233,7 @@ def judge(expr: sympy.Expr | None, law: Law, seed: int) -> float:
 
 
 def machine() -> dict:
-    from symfx.report import machine as describe
+    from bench_machine import machine as describe
 
     info = describe()
     info["load_average_at_start"] = info["load"]

@@ -108,8 +108,8 @@ RECORD_CASES = [(m, b) for m in ("pinn_mlp", "gnn_edge_mlp") for b in (1024, 163
 def test_record_overhead(benchmark, model, batch):
     import torch.fx as fx
 
-    from passes import partition as partition_pass
-    from passes import record as record_pass
+    from symfx.passes import partition as partition_pass
+    from symfx.passes import record as record_pass
 
     bm = _model(model)
     dev = bench_device()

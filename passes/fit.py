@@ -7,44 +7,48 @@ in a principal-component basis (``pca_in`` / ``pca_out``).
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 import sympy
 
+from symfx.config import Config
+from symfx.engines.base import Candidate, Front, ProgressFn
 from symfx.lowering import evaluate_columns
 
+if TYPE_CHECKING:  # the contracts of the passes before this one (types only: no pass imports another)
+    from .partition import Region
+    from .record import Samples
 
-@dataclass(frozen=True)
-class FrontEntry:
-    """A Pareto-front member, scored on held-out rows."""
+__all__ = ["Projection", "Fit", "FitFn", "fit_region", "with_choice"]
 
-    expr: sympy.Expr
-    complexity: int
-    loss: float  # MSE on the fitting rows (engine's view)
-    nrmse: float  # normalized RMSE on held-out rows
-    safe: bool  # finite on the recorded input range plus margin
+PROJECTION_KEYS = ("in_mean", "in_basis", "out_mean", "out_basis")
 
 
 @dataclass(frozen=True)
 class Projection:
-    """Linear maps around the equations: z = (x - in_mean) @ in_basis; y = z_out @ out_basis.T + out_mean."""
+    """Linear maps around the equations: z = (x - in_mean) @ in_basis; y = z_out @ out_basis.T + out_mean.
 
-    in_mean: np.ndarray | None
-    in_basis: np.ndarray | None  # [in_features, pca_in]
-    out_mean: np.ndarray | None
-    out_basis: np.ndarray | None  # [out_features, pca_out]
-    in_explained: float | None = None  # share of input variance kept
-    out_explained: float | None = None
+    float64 arrays; a side that is not projected has both its arrays None.
+    """
+
+    in_mean: np.ndarray | None = None  # [in_features]
+    in_basis: np.ndarray | None = None  # [in_features, pca_in]
+    out_mean: np.ndarray | None = None  # [out_features]
+    out_basis: np.ndarray | None = None  # [out_features, pca_out]
 
 
 @dataclass(frozen=True)
 class Fit:
-    region: str
+    """Per fitted target (an output feature, or a principal component with ``pca_out``): the
+    scored Pareto front and the chosen member; for the region: its error and projection."""
+
+    region: str  # the region's name
     variables: tuple[str, ...]
-    fronts: tuple[tuple[FrontEntry, ...], ...]  # one per fitted target
+    fronts: tuple[tuple[Candidate, ...], ...]  # one per fitted target, ascending complexity
     chosen: tuple[int, ...] | None  # index into each front; None when rejected
     output_nrmse: tuple[float, ...]  # per fitted target, of the chosen members
     nrmse: float  # whole region output vs. the network, held-out rows
@@ -63,17 +67,14 @@ class Fit:
         return tuple(front[i].expr for front, i in zip(self.fronts, self.chosen))
 
 
-FitFn = Callable[..., Sequence[Any]]  # engine.fit-like: (X, Y, variables, options, progress) -> fronts
+#: engine.fit-like: (X, Y, variables, options, progress) -> one front per column of Y
+FitFn = Callable[[np.ndarray, np.ndarray, Sequence[str], Config, "ProgressFn | None"], Sequence[Front]]
 
 
-def _pca(A: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, float]:
+def _pca(A: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     mean = A.mean(axis=0)
-    centered = A - mean
-    _, s, vt = np.linalg.svd(centered, full_matrices=False)
-    k = min(k, vt.shape[0])
-    var = s**2
-    explained = float(var[:k].sum() / var.sum()) if var.sum() > 0 else 1.0
-    return mean, vt[:k].T.copy(), explained
+    _, _, vt = np.linalg.svd(A - mean, full_matrices=False)
+    return mean, vt[: min(k, vt.shape[0])].T.copy()
 
 
 def _nrmse(pred: np.ndarray, target: np.ndarray, scale: np.ndarray) -> np.ndarray:
@@ -91,11 +92,11 @@ def _scales(Y: np.ndarray) -> np.ndarray:
 
 
 def fit_region(
-    region: Any,
-    samples: Any,
-    config: Any,
+    region: Region,
+    samples: Samples,
+    config: Config,
     fit_fn: FitFn,
-    progress: Callable[[int, int], None] | None = None,
+    progress: ProgressFn | None = None,
 ) -> Fit:
     """Fit one region's recorded samples; return the chosen equations or why none was chosen."""
     start = time.perf_counter()
@@ -106,14 +107,13 @@ def fit_region(
     variables = tuple(region.variables)
 
     in_mean = in_basis = out_mean = out_basis = None
-    in_explained = out_explained = None
     if config.pca_in and region.kind == "row" and X.shape[1] > config.max_inputs:
-        in_mean, in_basis, in_explained = _pca(X, config.pca_in)
+        in_mean, in_basis = _pca(X, config.pca_in)
     if config.pca_out and region.kind == "row" and Y.shape[1] > config.pca_out:
-        out_mean, out_basis, out_explained = _pca(Y, config.pca_out)
+        out_mean, out_basis = _pca(Y, config.pca_out)
     projection = None
     if in_basis is not None or out_basis is not None:
-        projection = Projection(in_mean, in_basis, out_mean, out_basis, in_explained, out_explained)
+        projection = Projection(in_mean, in_basis, out_mean, out_basis)
 
     def to_vars(A: np.ndarray) -> np.ndarray:
         return A if in_basis is None else (A - in_mean) @ in_basis
@@ -138,7 +138,7 @@ def fit_region(
 
     symbols = [sympy.Symbol(v) for v in variables]
     scale = _scales(Th)
-    fronts: list[tuple[FrontEntry, ...]] = []
+    fronts: list[tuple[Candidate, ...]] = []
     chosen: list[int] = []
     out_err: list[float] = []
     failed: list[str] = []
@@ -148,7 +148,8 @@ def fit_region(
             pred = evaluate_columns([cand.expr], symbols, Zh)[:, 0]
             err = float(_nrmse(pred[:, None], Th[:, j : j + 1], scale[j : j + 1])[0])
             safe = bool(np.all(np.isfinite(evaluate_columns([cand.expr], symbols, domain))))
-            entries.append(FrontEntry(cand.expr, int(cand.complexity), float(cand.loss), err, safe))
+            entries.append(dataclasses.replace(cand, complexity=int(cand.complexity), loss=float(cand.loss),
+                                               nrmse=err, safe=safe))
         fronts.append(tuple(entries))
         if config.selection == "accurate":
             safe = [i for i, e in enumerate(entries) if e.safe and np.isfinite(e.nrmse)]
@@ -185,10 +186,12 @@ def fit_region(
                region_err, projection, seconds, reason)
 
 
-def with_choice(fit: Fit, output: int, complexity: int, holdout_nrmse: float | None = None) -> Fit:
-    """The same fit with output ``output`` switched to its front member of the given complexity."""
-    import dataclasses
+def with_choice(fit: Fit, output: int, complexity: int) -> Fit:
+    """The same fit with output ``output`` switched to its front member of the given complexity.
 
+    Without an output projection the region's error becomes the worst output's held-out error
+    (each output is its own column); with one it is kept (the mix cannot be recomputed here).
+    """
     front = fit.fronts[output]
     matches = [i for i, e in enumerate(front) if e.complexity == complexity]
     if not matches:
@@ -202,5 +205,6 @@ def with_choice(fit: Fit, output: int, complexity: int, holdout_nrmse: float | N
     chosen[output] = matches[0]
     errs = list(fit.output_nrmse)
     errs[output] = front[matches[0]].nrmse
+    projected_out = fit.projection is not None and fit.projection.out_basis is not None
     return dataclasses.replace(fit, chosen=tuple(chosen), output_nrmse=tuple(errs), reason=None,
-                               nrmse=holdout_nrmse if holdout_nrmse is not None else fit.nrmse)
+                               nrmse=fit.nrmse if projected_out else max(errs))

@@ -21,6 +21,10 @@ from torch.fx.passes.infra.partitioner import CapabilityBasedPartitioner
 from torch.fx.passes.operator_support import OperatorSupportBase
 from torch.fx.passes.shape_prop import ShapeProp
 
+from symfx.errors import ConfigError
+
+__all__ = ["Region", "Skipped", "Partition", "shape_propagate", "partition"]
+
 
 @dataclass(frozen=True)
 class Region:
@@ -215,10 +219,6 @@ class _Support(OperatorSupportBase):
         return node in self.supported
 
 
-_NONLINEAR_HINTS = ("tanh", "sigmoid", "relu", "gelu", "silu", "exp", "sin", "cos", "log", "sqrt",
-                    "softplus", "elu", "mish", "pow", "erf", "div", "mul", "square", "norm", "swish")
-
-
 def _module_path(node: fx.Node, gm: fx.GraphModule) -> str | None:
     if node.op == "call_module":
         return str(node.target)
@@ -328,8 +328,6 @@ def partition(
         total = sum(widths)
         if names is not None:
             if len(names) != (pca_in if (pca_in and kind == "row" and total > max_inputs) else total):
-                from symfx.errors import ConfigError
-
                 raise ConfigError(
                     f"variable_names[{name!r}] has {len(names)} names but the region reads {total} features."
                 )

@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import torch
 import torch.fx as fx
+
+if TYPE_CHECKING:  # the partition pass's contract (types only: no pass imports another)
+    from .partition import Region
+
+__all__ = ["Samples", "Reservoir", "RecordingInterpreter", "RecordingUnit", "capture", "finish"]
 
 
 @dataclass(frozen=True)
@@ -124,7 +129,7 @@ class Reservoir:
 class RecordingInterpreter(fx.Interpreter):
     """Runs a GraphModule and hands each watched region's (inputs, output) to its reservoir."""
 
-    def __init__(self, gm: fx.GraphModule, regions: Sequence[Any], reservoirs: dict[str, Reservoir]):
+    def __init__(self, gm: fx.GraphModule, regions: Sequence[Region], reservoirs: dict[str, Reservoir]):
         super().__init__(gm)
         self.regions = list(regions)
         self.reservoirs = reservoirs
@@ -143,7 +148,7 @@ class RecordingInterpreter(fx.Interpreter):
                     self._capture(region)
         return value
 
-    def _capture(self, region: Any) -> None:
+    def _capture(self, region: Region) -> None:
         capture(region, self.values, self.reservoirs)
 
     def run(self, *args: Any, **kwargs: Any) -> Any:
@@ -153,7 +158,7 @@ class RecordingInterpreter(fx.Interpreter):
             self.values.clear()
 
 
-def capture(region: Any, values: dict[str, torch.Tensor], reservoirs: dict[str, Reservoir]) -> None:
+def capture(region: Region, values: dict[str, torch.Tensor], reservoirs: dict[str, Reservoir]) -> None:
     """Add one batch of ``region``'s rows to its reservoir, from its boundary values by node name."""
     out = values[region.output]
     if region.kind == "row":
@@ -183,7 +188,7 @@ class RecordingUnit(torch.nn.Module):
         return self.interpreter.run(*args)
 
 
-def finish(regions: Sequence[Any], reservoirs: dict[str, Reservoir], holdout: float, min_samples: int,
+def finish(regions: Sequence[Region], reservoirs: dict[str, Reservoir], holdout: float, min_samples: int,
            seed: int) -> dict[str, Samples]:
     """Turn filled reservoirs into Samples with a random held-out split."""
     out: dict[str, Samples] = {}

@@ -6,7 +6,7 @@ untouched (it is the neural path that ``use_neural()`` returns to).
 from __future__ import annotations
 
 import copy
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import sympy
@@ -14,6 +14,12 @@ import torch
 import torch.fx as fx
 
 from symfx.lowering import emit_exprs
+
+if TYPE_CHECKING:  # the contracts of the partition and fit passes (types only)
+    from .fit import Fit, Projection
+    from .partition import Region
+
+__all__ = ["rewrite", "BROADCAST_OUT_MAX"]
 
 aten = torch.ops.aten
 
@@ -24,7 +30,7 @@ def _buffer(gm: fx.GraphModule, graph: fx.Graph, name: str, array: np.ndarray, d
     return graph.get_attr(name)
 
 
-def rewrite(gm: fx.GraphModule, replacements: Sequence[tuple[Any, Any]]) -> fx.GraphModule:
+def rewrite(gm: fx.GraphModule, replacements: Sequence[tuple[Region, Fit]]) -> fx.GraphModule:
     """Return a new GraphModule where each (region, fit) pair's nodes compute ``fit.exprs``."""
     graph = copy.deepcopy(gm.graph)
     new = fx.GraphModule(gm, graph, class_name=type(gm).__name__)
@@ -73,7 +79,7 @@ def rewrite(gm: fx.GraphModule, replacements: Sequence[tuple[Any, Any]]) -> fx.G
     return new
 
 
-def _project_in(gm: fx.GraphModule, graph: fx.Graph, index: int, x: fx.Node, proj: Any, dtype: torch.dtype,
+def _project_in(gm: fx.GraphModule, graph: fx.Graph, index: int, x: fx.Node, proj: Projection, dtype: torch.dtype,
                 device: torch.device | None) -> fx.Node:
     """z = (x - in_mean) @ in_basis, as the cheapest graph for the dtype.
 
@@ -104,7 +110,7 @@ def _full_precision(dtype: torch.dtype) -> bool:
 BROADCAST_OUT_MAX = 8
 
 
-def _project_out(gm: fx.GraphModule, graph: fx.Graph, index: int, z_out: fx.Node, proj: Any, dtype: torch.dtype,
+def _project_out(gm: fx.GraphModule, graph: fx.Graph, index: int, z_out: fx.Node, proj: Projection, dtype: torch.dtype,
                  device: torch.device | None) -> fx.Node:
     """y = z_out @ out_basis.T + out_mean, from the stacked equations ``z_out`` [..., k].
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._version import __version__
 from .config import Config
 from .errors import (
     CalibrationError,
@@ -16,7 +17,6 @@ from .errors import (
     TraceError,
 )
 
-__version__ = "0.1.0"
 
 __all__ = [
     "compile", "load", "backend", "Config", "SymbolicModule", "Distilled",
@@ -25,17 +25,17 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .api import compile
-    from .module import Distilled, SymbolicModule
-    from .serialize import load
-    from .backend import backend
+    from .api import compile, load
+    from .distilled import Distilled
+    from .dynamo import backend
+    from .module import SymbolicModule
 
 _LAZY = {
     "compile": ("api", "compile"),
     "SymbolicModule": ("module", "SymbolicModule"),
-    "Distilled": ("module", "Distilled"),
-    "load": ("serialize", "load"),
-    "backend": ("backend", "backend"),
+    "Distilled": ("distilled", "Distilled"),
+    "load": ("api", "load"),
+    "backend": ("dynamo", "backend"),
 }
 
 

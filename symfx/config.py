@@ -9,11 +9,8 @@ from typing import Any, Mapping
 
 from .errors import ConfigError
 
-#: Operators the engines may use, in engine-neutral names (see lowering.OPS).
+#: Operators the engines may use, in engine-neutral names (the keys of ``lowering.SEARCH_OPS``).
 DEFAULT_OPERATORS: tuple[str, ...] = ("add", "sub", "mul", "div", "sin", "exp", "sqrt", "tanh", "square")
-KNOWN_OPERATORS = frozenset(
-    {"add", "sub", "mul", "div", "sin", "cos", "exp", "log", "sqrt", "tanh", "square", "abs", "pow"}
-)
 
 
 @dataclass(frozen=True)
@@ -90,8 +87,11 @@ class Config:
         def bad(msg: str) -> ConfigError:
             return ConfigError(f"symfx.Config: {msg}")
 
-        if self.engine not in ("operon", "pysr"):
-            raise bad(f"engine={self.engine!r} is not known; use 'operon' (embedded) or 'pysr'.")
+        from .engines import ENGINES  # the registry; adapters themselves are imported on use
+        from .lowering import SEARCH_OPS  # the one operator table (imports torch: not at `import symfx`)
+
+        if self.engine not in ENGINES:
+            raise bad(f"engine={self.engine!r} is not known; use one of {sorted(ENGINES)} ('operon' is embedded).")
         if self.selection not in ("simplest", "accurate"):
             raise bad(f"selection={self.selection!r} is not known; use 'simplest' or 'accurate'.")
         if not (self.tolerance > 0 and math.isfinite(self.tolerance)):
@@ -107,9 +107,9 @@ class Config:
             raise bad(f"holdout must lie in (0, 0.9), got {self.holdout!r}.")
         if not self.time_budget > 0:
             raise bad(f"time_budget must be positive (seconds per output), got {self.time_budget!r}.")
-        unknown = set(self.operators) - KNOWN_OPERATORS
+        unknown = set(self.operators) - set(SEARCH_OPS)
         if unknown:
-            raise bad(f"unknown operators {sorted(unknown)}; known: {sorted(KNOWN_OPERATORS)}.")
+            raise bad(f"unknown operators {sorted(unknown)}; known: {sorted(SEARCH_OPS)}.")
         for name in ("pca_in", "pca_out"):
             value = getattr(self, name)
             if value is not None and int(value) < 1:
@@ -118,6 +118,17 @@ class Config:
             raise bad(f"n_threads must be >= 0, got {self.n_threads!r}.")
         if self.domain_margin < 0:
             raise bad(f"domain_margin must be >= 0, got {self.domain_margin!r}.")
+
+    def key_fields(self, scope: str) -> dict[str, Any]:
+        """The options that decide a cached result, by the one rule of :data:`DECIDES`.
+
+        ``scope="engine"``: what an engine returns for given rows (the fit cache);
+        ``scope="pipeline"``: which regions and equations the whole pipeline keeps (the compile
+        cache), which includes the engine's options. Values are JSON-able (tuples as lists).
+        """
+        wanted = {"engine": ("engine",), "pipeline": ("engine", "pipeline")}[scope]
+        return {name: _jsonable(self.threads if name == "n_threads" else getattr(self, name))
+                for name, decides in DECIDES.items() if decides in wanted}
 
     @property
     def threads(self) -> int:
@@ -140,6 +151,31 @@ class Config:
 
     def replace(self, **changes: Any) -> "Config":
         return make_config(self, **changes)
+
+
+#: What each option decides, the one rule for which options enter a cache key (Config.key_fields):
+#: "engine" changes what an engine returns for given rows; "pipeline" changes which regions,
+#: samples and equations the passes keep; None changes neither (where caches live, progress bars).
+DECIDES: dict[str, str | None] = {
+    "engine": "engine", "tolerance": "engine", "time_budget": "engine", "max_complexity": "engine",
+    "operators": "engine", "seed": "engine", "engine_options": "engine",
+    # threads change how far a time-capped search gets (the resolved count enters the key)
+    "n_threads": "engine",
+    "model_tolerance": "pipeline", "max_inputs": "pipeline", "max_samples": "pipeline", "holdout": "pipeline",
+    "min_samples": "pipeline", "include": "pipeline", "exclude": "pipeline", "min_region_nodes": "pipeline",
+    "pca_in": "pipeline", "pca_out": "pipeline", "selection": "pipeline", "variable_names": "pipeline",
+    "validate": "pipeline", "domain_margin": "pipeline",
+    "cache_dir": None, "progress": None,
+}
+assert set(DECIDES) == {f.name for f in dataclasses.fields(Config)}, "every Config field needs a DECIDES entry"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in sorted(value.items())}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
 
 
 def make_config(config: Config | None = None, **options: Any) -> Config:

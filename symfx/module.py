@@ -1,43 +1,22 @@
 """SymbolicModule: the result users hold — the model with distilled regions switchable in and out."""
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import sympy
-import torch
 import torch.fx as fx
 import torch.nn as nn
 
-from .lowering import round_expr
+from .config import Config
+from .distilled import Distilled
+from .inductor import inductor_options
+from .passes.fit import with_choice
+from .passes.rewrite import rewrite
 
-
-@dataclass
-class Distilled:
-    """One replaced subgraph: its equations, how well they match the network, and the whole front."""
-
-    name: str
-    kind: str  # "row" or "elementwise"
-    variables: tuple[str, ...]
-    exprs: list[sympy.Expr]  # one per fitted output (per principal component when pca_out is used)
-    nrmse: float  # region output vs. the network on held-out rows
-    output_nrmse: tuple[float, ...]
-    front: list[tuple[Any, ...]]  # per output: FrontEntry(expr, complexity, loss, nrmse, safe), ascending complexity
-    nodes: tuple[str, ...]  # FX nodes replaced
-    inputs: tuple[str, ...]  # FX nodes the equations read
-    module_paths: tuple[str, ...]
-    projection: Any  # passes.fit.Projection or None
-    seconds: float  # fit time
-    active: bool = True  # equations in use (False after use_neural(name))
-
-    def equations(self, digits: int = 4) -> list[str]:
-        """Readable equations with constants rounded to ``digits`` significant digits."""
-        return [str(round_expr(e, digits)) for e in self.exprs]
-
-    def __repr__(self) -> str:
-        eqs = "; ".join(self.equations())
-        return f"Distilled({self.name!r}, {self.kind}, nrmse={self.nrmse:.3g}, {eqs})"
+if TYPE_CHECKING:
+    from .passes.fit import Fit
+    from .passes.partition import Region
+    from .passes.validate import Validation
 
 
 class SwitchableUnit(nn.Module):
@@ -62,58 +41,32 @@ def set_submodule(root: nn.Module, path: str, module: nn.Module) -> None:
 class SymbolicModule(nn.Module):
     """The model with its distilled regions rewritten into equations; call it like the model."""
 
-    def __init__(self, model: nn.Module, units: dict[str, SwitchableUnit], regions: Sequence[Any],
-                 fits: dict[str, Any], config: Any, skipped: Sequence[tuple[str, str]] = ()):
+    def __init__(self, model: nn.Module, units: dict[str, SwitchableUnit], regions: Sequence[Region],
+                 fits: dict[str, Fit], config: Config, skipped: Sequence[tuple[str, str]] = (),
+                 model_name: str = ""):
         super().__init__()
         self.model = model  # the root SwitchableUnit, or a copy of the user's model holding them
+        self.model_name = model_name or type(model).__name__  # the user's model class (saved files name it)
         self._units = units
         self._regions = {r.name: r for r in regions}
-        self._fits = dict(fits)
         self.config = config
         self.skipped: list[tuple[str, str]] = list(skipped)  # (what, why) for everything left neural
-        self.validation: Any = None
+        self.validation: Validation | None = None
         self.validated_choice: tuple[Any, ...] | None = None  # current_choice() when validation ran
-        self.distilled: list[Distilled] = []
-        for region in regions:
-            fit = self._fits.get(region.name)
-            if fit is not None and fit.accepted:
-                self.distilled.append(self._make_distilled(region, fit))
+        self.distilled: list[Distilled] = [Distilled(r, fits[r.name]) for r in regions
+                                           if r.name in fits and fits[r.name].accepted]
         self._rebuild()
 
-    @classmethod
-    def assemble(cls, work: nn.Module, graph_modules: dict[str, fx.GraphModule], regions: Sequence[Any],
-                 fits: dict[str, Any], config: Any, skipped: Sequence[tuple[str, str]] = ()) -> "SymbolicModule":
-        """Wrap each traced unit of ``work`` (a copy of the user's model) and build the module."""
-        units: dict[str, SwitchableUnit] = {}
-        for path, gm in graph_modules.items():
-            units[path] = SwitchableUnit(gm)
-            if path:
-                set_submodule(work, path, units[path])
-        root = units[""] if "" in units else work
-        return cls(root, units, regions, fits, config, skipped)
-
     @property
-    def regions(self) -> dict[str, Any]:
+    def regions(self) -> dict[str, Region]:
         """Every region found (passes.partition.Region), distilled or not, by name."""
         return dict(self._regions)
 
     # ----------------------------------------------------------------- building
-    def _make_distilled(self, region: Any, fit: Any) -> Distilled:
-        return Distilled(
-            name=region.name, kind=region.kind, variables=tuple(fit.variables), exprs=list(fit.exprs),
-            nrmse=fit.nrmse, output_nrmse=tuple(fit.output_nrmse), front=[tuple(f) for f in fit.fronts],
-            nodes=region.nodes, inputs=region.inputs, module_paths=region.module_paths,
-            projection=fit.projection, seconds=fit.seconds,
-        )
-
     def _rebuild(self, units: Iterable[str] | None = None) -> None:
-        from passes.rewrite import rewrite
-
-        active = {d.name for d in self.distilled if d.active}
         for path in (units if units is not None else self._units):
             unit = self._units[path]
-            pairs = [(r, self._fits[r.name]) for r in self._regions.values()
-                     if r.unit == path and r.name in active]
+            pairs = [(d.region, d.fit) for d in self.distilled if d.active and d.region.unit == path]
             unit.symbolic = rewrite(unit.neural, pairs) if pairs else None
 
     def _set_active(self, names: Iterable[str] | None, active: bool) -> None:
@@ -161,14 +114,12 @@ class SymbolicModule(nn.Module):
 
         On CPU a rewritten row region reads the columns of a ``[rows, k]`` input, and a region
         with several outputs is written column by column; Inductor's defaults then emit scalar
-        code and one loop per output. :func:`symfx.lowering.inductor_options` picks the patches
+        code and one loop per output. :func:`symfx.inductor.inductor_options` picks the patches
         (SIMD for exp/sin/..., horizontal fusion for several outputs; the PINN benchmark runs 7.8x
         faster at 1e7 rows than under plain ``torch.compile(sm)``, ``make bench``). They are merged into
         ``options`` (your keys win); nothing is added when you pass a ``mode`` (torch.compile
         takes one or the other) or another backend. ``torch.compile(sm)`` is unchanged.
         """
-        from .lowering import inductor_options
-
         backend = kwargs.get("backend", "inductor")
         if backend == "inductor" and kwargs.get("mode") is None:
             tensors = list(self.parameters()) + list(self.buffers())
@@ -191,19 +142,12 @@ class SymbolicModule(nn.Module):
 
     def choose(self, name: str, complexity: int, output: int = 0) -> Distilled:
         """Use another Pareto-front member (by complexity) for one output of a region."""
-        from passes.fit import with_choice
-
         d = self[name]
         if getattr(self, "_neural_dropped", False):
             raise RuntimeError("drop_neural() was called: this module cannot rebuild its graphs.")
-        fit = with_choice(self._fits[name], output, complexity)
-        self._fits[name] = fit
-        new = self._make_distilled(self._regions[name], fit)
-        new.active = d.active
-        if fit.projection is None or fit.projection.out_basis is None:
-            new.nrmse = max(fit.output_nrmse)
-        self.distilled[self.distilled.index(d)] = new
-        self._rebuild([self._regions[name].unit])
+        new = Distilled(d.region, with_choice(d.fit, output, complexity), d.active)
+        self.distilled[self.distilled.index(d)] = new  # a new record: ones handed out earlier stay as they were
+        self._rebuild([d.region.unit])
         return new
 
     def graph_modules(self) -> dict[str, fx.GraphModule]:
@@ -251,9 +195,9 @@ class SymbolicModule(nn.Module):
 
     def save(self, path: str) -> None:
         """Write the equations to a human-readable JSON file (see symfx.load)."""
-        from .serialize import save
+        from . import serialize
 
-        save(self, path)
+        serialize.write(serialize.Payload(tuple(self.distilled), model=self.model_name), path)
 
     def extra_repr(self) -> str:
         return f"distilled={[d.name for d in self.distilled]}"

@@ -12,13 +12,17 @@ A saved file is small JSON::
                   "projections": {"in_mean": [...], "in_basis": [[...]], ...}}]}
 
 Equations are stored as expression trees in the lowering table's vocabulary
-(:func:`symfx.lowering.to_tree`). ``text`` is for people reading the file and
+(:func:`symfx.tree.to_tree`). ``text`` is for people reading the file and
 is never parsed. Reading uses only :mod:`json` (with guards on size, nesting,
 number length, duplicate keys and NaN/Infinity) and
-:func:`symfx.lowering.from_tree`; there is no pickle, ``eval``, ``exec``,
+:func:`symfx.tree.from_tree`; there is no pickle, ``eval``, ``exec``,
 ``sympify`` or ``parse_expr`` anywhere on the path. Everything a file may hold
 is bounded, and every defect is a :class:`symfx.LoadError` that names where it
 is (``regions[0].outputs[1].tree: unknown operator 'system'``).
+
+This module is the format only: a file holds :class:`~symfx.Distilled` records (a region and its
+fit) and converts them to JSON and back here, in one place. Putting them into a model is
+:func:`symfx.pipeline.load_model`'s job.
 """
 from __future__ import annotations
 
@@ -27,14 +31,20 @@ import math
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import sympy
 
-from . import lowering
+from ._version import __version__
+from .distilled import Distilled
+from .engines.base import Candidate
 from .errors import LoadError, SymfxError
-from .lowering import brief_repr
+from .lowering import complexity
+from .passes.fit import PROJECTION_KEYS, Fit, Projection
+from .passes.partition import Region
+from .store import write_atomic
+from .tree import MAX_ABS_CONSTANT, MAX_TREE_DEPTH, brief_repr, from_tree, to_tree
 
 FORMAT = "symfx-equations"
 VERSION = 2  # 2: each output may carry its whole Pareto front ("front"); 1 had the chosen equation only
@@ -42,7 +52,7 @@ READ_VERSIONS = (1, 2)
 
 MAX_FILE_BYTES = 4 * 2**20  # parsing the largest allowed file takes about a second
 # tree depth plus the file's own structure ({} -> regions [] -> {} -> outputs [] -> {} -> tree)
-MAX_JSON_DEPTH = lowering.MAX_TREE_DEPTH + 8
+MAX_JSON_DEPTH = MAX_TREE_DEPTH + 8
 MAX_REGIONS = 4096
 MAX_ITEMS = 100_000  # nodes, inputs, variables, outputs per region
 MAX_NAME_CHARS = 256
@@ -50,79 +60,15 @@ MAX_PROJECTION_VALUES = 2_000_000
 MAX_FILE_TREE_NODES = 200_000  # all equations together; bounds the sympy work a file can ask for
 MAX_FRONT = 256  # Pareto-front members per output
 KINDS = ("row", "elementwise")
-PROJECTION_KEYS = ("in_mean", "in_basis", "out_mean", "out_basis")
-
-
-# ---------------------------------------------------------------------------
-# plain data: what a file holds once parsed and checked
-# ---------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class SavedFrontEntry:
-    """A member of an output's Pareto front: its equation and how it scored when fitted."""
-
-    expr: sympy.Expr
-    loss: float | None = None  # MSE on the fitting rows
-    nrmse: float | None = None  # normalized RMSE on held-out rows
-    safe: bool = True  # finite on the recorded input range plus margin
-
-
-@dataclass(frozen=True)
-class SavedOutput:
-    """One output's equation, its error on held-out rows when it was fitted, and its front."""
-
-    expr: sympy.Expr
-    nrmse: float | None = None
-    front: tuple[SavedFrontEntry, ...] = ()  # empty in version-1 files
-
-
-@dataclass(frozen=True)
-class SavedProjection:
-    """``z = (x - in_mean) @ in_basis``; ``y = z_out @ out_basis.T + out_mean`` (float64 arrays)."""
-
-    in_mean: np.ndarray | None = None  # [in_features]
-    in_basis: np.ndarray | None = None  # [in_features, n_variables]
-    out_mean: np.ndarray | None = None  # [out_features]
-    out_basis: np.ndarray | None = None  # [out_features, n_outputs]
-
-
-@dataclass(frozen=True)
-class SavedRegion:
-    """A distilled region as saved: where it sits in the traced graph and its equations."""
-
-    name: str
-    kind: str  # "row" or "elementwise"
-    nodes: tuple[str, ...]  # FX nodes the equations replace
-    inputs: tuple[str, ...]  # FX nodes the equations read
-    input_widths: tuple[int, ...]
-    output: str  # the FX node whose value leaves the region
-    out_features: int
-    variables: tuple[str, ...]
-    outputs: tuple[SavedOutput, ...]
-    unit: str = ""  # module path of the traced unit ("" is the root)
-    module_paths: tuple[str, ...] = ()
-    nrmse: float | None = None
-    active: bool = True
-    projection: SavedProjection | None = None
-
-    @property
-    def exprs(self) -> tuple[sympy.Expr, ...]:
-        return tuple(o.expr for o in self.outputs)
 
 
 @dataclass(frozen=True)
 class Payload:
-    """Everything a saved file holds, checked."""
+    """Everything a saved file holds, checked: the distilled regions and where they came from."""
 
-    regions: tuple[SavedRegion, ...]
-    symfx_version: str = field(default_factory=lambda: _version())
+    regions: tuple[Distilled, ...]
+    symfx_version: str = field(default_factory=lambda: __version__)
     model: str = ""  # class name of the model it came from (informational)
-
-
-def _version() -> str:
-    from . import __version__
-
-    return __version__
 
 
 # ---------------------------------------------------------------------------
@@ -157,34 +103,35 @@ class _Inline:
         return re.sub(rf'"@@{self.nonce}-(\d+)@@"', lambda m: self.texts[int(m.group(1))], text)
 
 
-def _encode_region(region: SavedRegion, index: int, inline: _Inline) -> dict[str, Any]:
-    where = f"regions[{index}] ({region.name!r})"
+def _encode_region(d: Distilled, index: int, inline: _Inline) -> dict[str, Any]:
+    where = f"regions[{index}] ({d.name!r})"
+    region, fit = d.region, d.fit
     outputs = []
-    for k, out in enumerate(region.outputs):
+    for k, (expr, front) in enumerate(zip(fit.exprs, fit.fronts)):
         try:
-            tree = lowering.to_tree(out.expr)
+            tree = to_tree(expr)
         except ValueError as exc:
             raise SymfxError(f"cannot save {where}.outputs[{k}]: {exc}") from None
         doc_out: dict[str, Any] = {
-            "text": str(out.expr),
-            "nrmse": _number(out.nrmse),
-            "complexity": lowering.complexity(out.expr),
+            "text": str(expr),
+            "nrmse": _number(fit.output_nrmse[k]),
+            "complexity": complexity(expr),
             "tree": inline(tree),
         }
-        if out.front:
+        if front and not _is_bare(front, expr, fit.output_nrmse[k]):
             doc_out["front"] = []
-            for m, entry in enumerate(out.front[:MAX_FRONT]):
+            for member in front[:MAX_FRONT]:
                 try:
-                    entry_tree = lowering.to_tree(entry.expr)
-                    same = sympy.srepr(lowering.from_tree(entry_tree, region.variables)) == sympy.srepr(entry.expr)
+                    member_tree = to_tree(member.expr)
+                    same = sympy.srepr(from_tree(member_tree, fit.variables)) == sympy.srepr(member.expr)
                 except ValueError:
                     same = False
                 if not same:
                     continue  # a member the file cannot express exactly is left out (the chosen one must be)
                 doc_out["front"].append({
-                    "text": str(entry.expr), "complexity": lowering.complexity(entry.expr),
-                    "loss": _number(entry.loss), "nrmse": _number(entry.nrmse), "safe": bool(entry.safe),
-                    "tree": inline(entry_tree),
+                    "text": str(member.expr), "complexity": complexity(member.expr),
+                    "loss": _number(member.loss), "nrmse": _number(member.nrmse), "safe": bool(member.safe),
+                    "tree": inline(member_tree),
                 })
         outputs.append(doc_out)
     doc: dict[str, Any] = {
@@ -192,10 +139,10 @@ def _encode_region(region: SavedRegion, index: int, inline: _Inline) -> dict[str
         "nodes": inline(list(region.nodes)), "inputs": inline(list(region.inputs)),
         "input_widths": inline([int(w) for w in region.input_widths]), "output": region.output,
         "out_features": int(region.out_features), "module_paths": inline(list(region.module_paths)),
-        "variables": inline(list(region.variables)), "nrmse": _number(region.nrmse), "active": bool(region.active),
+        "variables": inline(list(fit.variables)), "nrmse": _number(fit.nrmse), "active": bool(d.active),
         "outputs": outputs,
     }
-    proj = region.projection
+    proj = fit.projection
     if proj is not None:
         arrays = {k: getattr(proj, k) for k in PROJECTION_KEYS if getattr(proj, k) is not None}
         doc["projections"] = {}
@@ -205,6 +152,15 @@ def _encode_region(region: SavedRegion, index: int, inline: _Inline) -> dict[str
                 raise SymfxError(f"cannot save {where}.projections.{key}: it holds NaN/Inf")
             doc["projections"][key] = inline(a.tolist())
     return doc
+
+
+def _is_bare(front: Sequence[Candidate], expr: sympy.Expr, nrmse: float) -> bool:
+    """A front that is the chosen equation alone, with nothing the reader would not rebuild
+    (version-1 files, hand-made fits): it is left out of the file."""
+    if len(front) != 1:
+        return False
+    m = front[0]
+    return m.expr == expr and m.safe and m.loss != m.loss and (m.nrmse == nrmse or (m.nrmse != m.nrmse and nrmse != nrmse))
 
 
 def dumps(payload: Payload) -> str:
@@ -381,17 +337,17 @@ def _matrix(value: Any, where: str, ndim: int, budget: list[int]) -> np.ndarray:
         bad = next(x for x in flat if type(x) not in (int, float))
         raise _fail(where, f"expected numbers, found a {_type_name(bad)}")
     a = np.asarray(flat, dtype=np.float64)
-    if not np.isfinite(a).all() or (a.size and np.abs(a).max() > lowering.MAX_ABS_CONSTANT):
+    if not np.isfinite(a).all() or (a.size and np.abs(a).max() > MAX_ABS_CONSTANT):
         raise _fail(where, "holds a number out of range")
     return a.reshape(len(rows), -1) if ndim == 2 else a
 
 
 def _projection(value: Any, where: str, n_in: int, n_vars: int, n_out: int, n_exprs: int,
-                budget: list[int]) -> SavedProjection:
+                budget: list[int]) -> Projection:
     doc = _object(value, where, (), PROJECTION_KEYS)
     arrays = {k: _matrix(doc[k], f"{where}.{k}", 2 if k.endswith("basis") else 1, budget)
               for k in PROJECTION_KEYS if k in doc}
-    proj = SavedProjection(**arrays)
+    proj = Projection(**arrays)
     # both halves of a projection come as a pair, and shapes match the region they wrap
     for side, n_feat, n_sym, what in (("in", n_in, n_vars, "variables"), ("out", n_out, n_exprs, "outputs")):
         mean, basis = getattr(proj, f"{side}_mean"), getattr(proj, f"{side}_basis")
@@ -413,12 +369,18 @@ def _equation(tree: Any, where: str, variables: Sequence[str], budget: list[int]
     if budget[1] < 0:
         raise _fail(where, f"the file's equations hold more than {MAX_FILE_TREE_NODES} nodes")
     try:
-        return lowering.from_tree(tree, variables)
+        return from_tree(tree, variables)
     except ValueError as exc:
         raise _fail(where, str(exc)) from None
 
 
-def _region(value: Any, where: str, budget: list[int]) -> SavedRegion:
+def _error(value: Any, where: str) -> float:
+    """An error field as a float; null (unknown) is nan."""
+    checked = _error_value(value, where)
+    return float("nan") if checked is None else checked
+
+
+def _region(value: Any, where: str, budget: list[int]) -> Distilled:
     doc = _object(value, where, _REGION_REQUIRED, _REGION_OPTIONAL)
     name = _text(doc["name"], f"{where}.name")
     kind = doc["kind"]
@@ -457,10 +419,12 @@ def _region(value: Any, where: str, budget: list[int]) -> SavedRegion:
             safe = doc_m.get("safe", True)
             if type(safe) is not bool:
                 raise _fail(f"{where_m}.safe", f"expected true or false, got a {_type_name(safe)}")
-            front.append(SavedFrontEntry(_equation(doc_m["tree"], f"{where_m}.tree", variables, budget),
-                                         _error_value(doc_m.get("loss"), f"{where_m}.loss"),
-                                         _error_value(doc_m.get("nrmse"), f"{where_m}.nrmse"), safe))
-        outputs.append(SavedOutput(expr, _error_value(out.get("nrmse"), f"{at}.nrmse"), tuple(front)))
+            # complexity is recomputed from the expression: the file's number is never trusted
+            member_expr = _equation(doc_m["tree"], f"{where_m}.tree", variables, budget)
+            front.append(Candidate(member_expr, complexity(member_expr), _error(doc_m.get("loss"), f"{where_m}.loss"),
+                                   _error(doc_m.get("nrmse"), f"{where_m}.nrmse"), safe))
+        out_nrmse = _error(out.get("nrmse"), f"{at}.nrmse")
+        outputs.append((*_front_with(expr, out_nrmse, front), out_nrmse))
 
     projection = None
     if "projections" in doc:
@@ -478,11 +442,27 @@ def _region(value: Any, where: str, budget: list[int]) -> SavedRegion:
             raise _fail(f"{where}.variables", f"{len(variables)} variables for {sum(widths)} input features")
         if not has_out and len(outputs) != out_features:
             raise _fail(f"{where}.outputs", f"{len(outputs)} equations for {out_features} output features")
-    return SavedRegion(
-        name=name, kind=kind, nodes=nodes, inputs=inputs, input_widths=widths, output=output,
-        out_features=out_features, variables=variables, outputs=tuple(outputs), unit=unit,
-        module_paths=module_paths, nrmse=nrmse, active=active, projection=projection,
-    )
+    region = Region(name=name, unit=unit, kind=kind, nodes=nodes, inputs=inputs, input_widths=widths,
+                    output=output, out_features=out_features, variables=variables, module_paths=module_paths)
+    fronts, chosen, output_nrmse = zip(*outputs)
+    fit = Fit(region=name, variables=variables, fronts=fronts, chosen=chosen, output_nrmse=output_nrmse,
+              nrmse=float("nan") if nrmse is None else nrmse, projection=projection, seconds=0.0)
+    return Distilled(region, fit, active)
+
+
+def _front_with(expr: sympy.Expr, nrmse: float, front: list[Candidate]) -> tuple[tuple[Candidate, ...], int]:
+    """An output's front and the index of its chosen equation in it.
+
+    A file without a front (version 1), or whose front lacks the chosen equation, gets the
+    equation as a member, with the output's held-out error.
+    """
+    key = sympy.srepr(expr)
+    for i, member in enumerate(front):
+        if sympy.srepr(member.expr) == key:
+            return tuple(front), i
+    chosen = Candidate(expr, complexity(expr), float("nan"), nrmse, True)
+    members = sorted([*front, chosen], key=lambda m: m.complexity)
+    return tuple(members), next(i for i, m in enumerate(members) if m is chosen)
 
 
 def parses(text: str) -> Payload:
@@ -504,8 +484,8 @@ def parses(text: str) -> Payload:
     claimed: dict[tuple[str, str], str] = {}
     for r in regions:
         for node in r.nodes:
-            if claimed.setdefault((r.unit, node), r.name) != r.name:
-                raise _fail(f"regions ({r.name!r})", f"node {node!r} also belongs to {claimed[(r.unit, node)]!r}")
+            if claimed.setdefault((r.region.unit, node), r.name) != r.name:
+                raise _fail(f"regions ({r.name!r})", f"node {node!r} also belongs to {claimed[(r.region.unit, node)]!r}")
     return Payload(regions=regions, symfx_version=version, model=model)
 
 
@@ -530,230 +510,4 @@ def read(path: str | os.PathLike[str]) -> Payload:
 
 def write(payload: Payload, path: str | os.PathLike[str]) -> None:
     """Write ``payload`` to ``path`` atomically (a crash never leaves half a file)."""
-    text = dumps(payload)
-    tmp = f"{os.fspath(path)}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-
-
-# ---------------------------------------------------------------------------
-# SymbolicModule integration
-# ---------------------------------------------------------------------------
-
-def payload_of(sm: Any) -> Payload:
-    """The plain data of a SymbolicModule's distilled regions (what ``sm.save`` writes)."""
-    regions = []
-    for d in sm.distilled:
-        region = sm.regions[d.name]  # partition's Region: unit, output, widths, out_features
-        proj = d.projection
-        saved_proj = None
-        if proj is not None and (proj.in_basis is not None or proj.out_basis is not None):
-            saved_proj = SavedProjection(
-                *[None if getattr(proj, k) is None else _array(getattr(proj, k)) for k in PROJECTION_KEYS])
-        regions.append(SavedRegion(
-            name=d.name, kind=d.kind, nodes=tuple(d.nodes), inputs=tuple(d.inputs),
-            input_widths=tuple(region.input_widths), output=region.output, out_features=region.out_features,
-            variables=tuple(d.variables),
-            outputs=tuple(SavedOutput(e, n, tuple(SavedFrontEntry(f.expr, _finite(f.loss), _finite(f.nrmse), bool(f.safe))
-                                                  for f in (d.front[k] if k < len(d.front) else ())))
-                          for k, (e, n) in enumerate(zip(d.exprs, d.output_nrmse))),
-            unit=region.unit, module_paths=tuple(d.module_paths), nrmse=d.nrmse, active=d.active,
-            projection=saved_proj,
-        ))
-    return Payload(regions=tuple(regions), model=_model_name(sm))
-
-
-def _finite(value: Any) -> float | None:
-    return float(value) if value is not None and math.isfinite(float(value)) else None
-
-
-def _model_name(sm: Any) -> str:
-    root = sm.model
-    inner = getattr(root, "neural", root)  # a root SwitchableUnit wraps the traced GraphModule
-    return type(inner).__name__
-
-
-def save(sm: Any, path: str | os.PathLike[str]) -> None:
-    """Write ``sm``'s equations to ``path`` (JSON); :func:`load` re-applies them to a fresh model."""
-    write(payload_of(sm), path)
-
-
-def load(
-    path: str | os.PathLike[str],
-    model: Any,
-    *,
-    example_inputs: Any = None,
-    strict: bool = True,
-    config: Any = None,
-    **options: Any,
-) -> Any:
-    """Re-apply the equations saved at ``path`` to ``model`` (same architecture), without refitting.
-
-    ``model`` is not modified; a :class:`SymbolicModule` around a copy is returned.
-    ``example_inputs`` (a tensor or tuple of positional inputs) is optional but
-    recommended: with it, every region's input widths and output width are
-    checked against the model and the rewritten model is run once. With
-    ``strict=False`` regions that do not match the model stay neural and are
-    listed in ``sm.skipped`` instead of raising. Other keyword options are
-    :class:`symfx.Config` fields.
-    """
-    return apply(read(path), model, example_inputs=example_inputs, strict=strict, config=config, **options)
-
-
-def apply(
-    payload: Payload,
-    model: Any,
-    *,
-    example_inputs: Any = None,
-    strict: bool = True,
-    config: Any = None,
-    **options: Any,
-) -> Any:
-    """Build a SymbolicModule from checked ``payload`` and ``model`` (see :func:`load`)."""
-    import copy
-
-    import torch
-
-    from passes.fit import Fit, FrontEntry, Projection
-    from passes.partition import Region, shape_propagate
-
-    from .config import make_config
-    from .frontend import move_args, model_device, trace_units
-    from .module import SymbolicModule
-
-    if not isinstance(model, torch.nn.Module):
-        raise LoadError(f"symfx.load needs the model (a torch.nn.Module) to apply the equations to, "
-                        f"got {type(model).__name__}")
-    cfg = make_config(config, **options)
-    work = copy.deepcopy(model)
-    was_training = work.training
-    work.eval()
-    traced = trace_units(work)
-    units = {u.path: u.graph_module for u in traced.units}
-    if example_inputs is not None:
-        _propagate(work, units, move_args(_as_tuple(example_inputs), model_device(work)), shape_propagate)
-
-    skipped: list[tuple[str, str]] = []
-    regions, fits = [], {}
-    for i, saved in enumerate(payload.regions):
-        problem = _mismatch(saved, units, example_inputs is not None)
-        if problem:
-            message = (f"regions[{i}] ({saved.name!r}): {problem}. Is this the model the file was saved from "
-                       f"({payload.model or 'unknown'}, symfx {payload.symfx_version})?")
-            if strict:
-                raise LoadError(message + " Pass strict=False to load the regions that do match.")
-            skipped.append((saved.name, f"not applied on load: {problem}"))
-            continue
-        regions.append(Region(
-            name=saved.name, unit=saved.unit, kind=saved.kind, nodes=saved.nodes, inputs=saved.inputs,
-            input_widths=saved.input_widths, output=saved.output, out_features=saved.out_features,
-            variables=saved.variables, module_paths=saved.module_paths,
-        ))
-        nan = float("nan")
-        proj = saved.projection
-        fronts, chosen = zip(*(_front_of(o, FrontEntry) for o in saved.outputs))
-        fits[saved.name] = Fit(
-            region=saved.name, variables=saved.variables, fronts=tuple(fronts), chosen=tuple(chosen),
-            output_nrmse=tuple(nan if o.nrmse is None else o.nrmse for o in saved.outputs),
-            nrmse=nan if saved.nrmse is None else saved.nrmse,
-            projection=None if proj is None else Projection(proj.in_mean, proj.in_basis, proj.out_mean, proj.out_basis),
-            seconds=0.0,
-        )
-
-    try:
-        # only units that hold saved regions replace their module (as in symfx.compile)
-        used = {r.unit for r in regions}
-        sm = SymbolicModule.assemble(work, {p: g for p, g in units.items() if p in used}, regions, fits, cfg, skipped)
-        inactive = [r.name for r in payload.regions if not r.active and r.name in fits]
-        if inactive:
-            sm.use_neural(inactive)
-        if example_inputs is not None:
-            with torch.no_grad():
-                sm(*move_args(_as_tuple(example_inputs), model_device(work)))
-    except LoadError:
-        raise
-    except Exception as exc:  # the rewrite or the first run failed: the file does not fit this model
-        raise LoadError(f"the saved equations do not fit this model ({type(exc).__name__}: "
-                        f"{str(exc).splitlines()[0][:200] if str(exc) else ''})") from exc
-    sm.train(was_training)
-    return sm
-
-
-def _front_of(out: SavedOutput, FrontEntry: Any) -> tuple[tuple[Any, ...], int]:
-    """An output's front as the fit pass's FrontEntry tuple, and the index of its equation in it.
-
-    Complexity is recomputed from each expression (the file's number is never trusted). A file
-    without a front (version 1), or whose front lacks the chosen equation, gets it as a member.
-    """
-    nan = float("nan")
-
-    def value(x: float | None) -> float:
-        return nan if x is None else x
-
-    members = [FrontEntry(m.expr, lowering.complexity(m.expr), value(m.loss), value(m.nrmse), m.safe)
-               for m in out.front]
-    key = sympy.srepr(out.expr)
-    for i, m in enumerate(members):
-        if sympy.srepr(m.expr) == key:
-            return tuple(members), i
-    members.append(FrontEntry(out.expr, lowering.complexity(out.expr), nan, value(out.nrmse), True))
-    members.sort(key=lambda m: m.complexity)
-    return tuple(members), next(i for i, m in enumerate(members) if m.expr is out.expr)
-
-
-def _as_tuple(args: Any) -> tuple[Any, ...]:
-    return tuple(args) if isinstance(args, (tuple, list)) else (args,)
-
-
-def _propagate(work: Any, units: Mapping[str, Any], args: tuple[Any, ...], shape_propagate: Callable[..., None]) -> None:
-    """Annotate each traced unit with shapes and dtypes from one run of the model on ``args``."""
-    import torch
-
-    unit_args: dict[str, tuple[Any, ...]] = {"": args} if "" in units else {}
-    hooks = []
-    for path in units:
-        if path:
-            def grab(mod: Any, a: tuple, kw: dict, path: str = path) -> None:
-                unit_args.setdefault(path, tuple(a) + tuple(kw.values()))
-            hooks.append(work.get_submodule(path).register_forward_pre_hook(grab, with_kwargs=True))
-    try:
-        with torch.no_grad():
-            work(*args)
-        for path, a in unit_args.items():
-            shape_propagate(units[path], a)
-    except Exception as exc:
-        raise LoadError(f"the model failed on example_inputs ({type(exc).__name__}: "
-                        f"{str(exc).splitlines()[0][:200] if str(exc) else ''})") from exc
-    finally:
-        for h in hooks:
-            h.remove()
-
-
-def _mismatch(saved: SavedRegion, units: Mapping[str, Any], shapes: bool) -> str | None:
-    """Why ``saved`` cannot be applied to the traced units, or None."""
-    gm = units.get(saved.unit)
-    if gm is None:
-        return f"the model has no traced unit {saved.unit or '<root>'!r}"
-    nodes = {n.name: n for n in gm.graph.nodes}
-    missing = [n for n in saved.nodes + saved.inputs if n not in nodes]
-    if missing:
-        return f"the model's graph has no node(s) {missing[:5]}"
-    wrong = [n for n in saved.nodes if nodes[n].op in ("placeholder", "output", "get_attr")]
-    if wrong:
-        return f"node(s) {wrong[:5]} are not computations"
-    if not shapes:
-        return None
-    def width(name: str) -> int | None:
-        meta = nodes[name].meta.get("tensor_meta")
-        shape = getattr(meta, "shape", None)
-        return int(shape[-1]) if shape is not None and len(shape) else None
-    if saved.kind == "row":
-        got = [width(n) for n in saved.inputs]
-        if any(g is not None and g != w for g, w in zip(got, saved.input_widths)):
-            return f"inputs {list(saved.inputs)} have {got} features, the file says {list(saved.input_widths)}"
-        out = width(saved.output)
-        if out is not None and out != saved.out_features:
-            return f"output {saved.output!r} has {out} features, the file says {saved.out_features}"
-    return None
-
+    write_atomic(path, dumps(payload))

@@ -1,7 +1,6 @@
 """torch.compile(model, backend="symfx"): calibration, fitting, switching, the compile cache."""
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import subprocess
@@ -21,8 +20,8 @@ from symfx.lowering import evaluate, evaluate_columns
 
 from .conftest import train_lbfgs
 
-# the module (``symfx.backend`` the attribute may be the function that the package exports)
-symfx_backend_module = importlib.import_module("symfx.backend")
+import symfx.dynamo as symfx_backend_module
+from symfx.store import JsonStore
 
 OPTIONS = {"time_budget": 2.0, "calibration_steps": 3, "progress": False}
 BATCH = 64
@@ -146,7 +145,7 @@ def test_second_process_uses_the_cache_and_does_no_fitting(trained, compiled, ca
     torch.save(trained.state_dict(), weights)
     script = textwrap.dedent(f"""
         import json, torch, torch.nn as nn
-        import symfx.backend as B
+        import symfx.dynamo as B
         net = nn.Sequential(nn.Linear(1, 16), nn.Tanh(), nn.Linear(16, 1))
         net.load_state_dict(torch.load({str(weights)!r}, weights_only=True))
         net.eval()
@@ -168,22 +167,22 @@ def test_second_process_uses_the_cache_and_does_no_fitting(trained, compiled, ca
 def test_corrupt_or_stale_cache_entries_are_ignored_with_a_warning(compiled, tmp_path):
     _, reports = compiled
     report = _the_report(reports)
-    store = symfx_backend_module._Store(str(tmp_path))
+    store = JsonStore(str(tmp_path), "compile", "compile-cache")
     path = store.path(report.key)
     path.parent.mkdir(parents=True)
     with open(report.cache_path, encoding="utf-8") as fh:
         good = fh.read()
     job = symfx_backend_module._JOBS[report.key]
-    assert store.load(report.key, job.regions) is None  # nothing there yet: no warning
+    assert store.read(report.key, lambda text: symfx_backend_module._parse_entry(text, report.key, job.regions)) is None  # nothing there yet: no warning
     for text in ("{not json", good.replace(report.key, "0" * 64),
                  good.replace('\\"sin\\"', '\\"system\\"'), json.dumps({"format": "other"})):
         path.write_text(text, encoding="utf-8")
         with pytest.warns(UserWarning, match="ignoring stale or corrupt compile-cache entry"):
-            assert store.load(report.key, job.regions) is None
+            assert store.read(report.key, lambda text: symfx_backend_module._parse_entry(text, report.key, job.regions)) is None
     path.write_text(good, encoding="utf-8")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        entry = store.load(report.key, job.regions)
+        entry = store.read(report.key, lambda text: symfx_backend_module._parse_entry(text, report.key, job.regions))
     assert [str(e) for f in entry.fits.values() for e in f.exprs] == next(iter(report.equations.values()))
 
 
@@ -220,13 +219,13 @@ def test_graph_break_and_dynamic_shapes(trained):
 
 
 def test_graphs_with_equations_compile_with_cpu_vectorisation_on(heat_mlp, heat_compiled):
-    from symfx.backend import _vectorize_patch
+    from symfx.inductor import inductor_options
 
     _, X = heat_mlp
     rewritten = heat_compiled.graph_modules()[""]
-    assert _vectorize_patch(rewritten, [X]) == {"cpp.enable_tiling_heuristics": False}
+    assert inductor_options([rewritten]) == {"cpp.enable_tiling_heuristics": False}
     neural = torch.fx.symbolic_trace(heat_mlp[0])
-    assert _vectorize_patch(neural, [X]) == {}
+    assert inductor_options([neural]) == {}
 
 
 class Head(nn.Module):

@@ -21,8 +21,8 @@ import torch
 import torch.fx as fx
 import torch.nn as nn
 
-from passes import partition as partition_pass
-from passes.rewrite import rewrite
+from symfx.passes import partition as partition_pass
+from symfx.passes.rewrite import rewrite
 
 # one generated kernel definition: C++ on CPU (cpp_fused_*), Triton on GPU (triton_poi_* / triton_per_*)
 _KERNEL_DEF = re.compile(r"^(cpp_fused_\w+|triton_\w+) = async_compile\.\w+\(", re.M)
@@ -171,7 +171,7 @@ def _pca_region(dtype: torch.dtype, k_out: int = 2):
     """A 16 -> 32 -> 16 MLP whose row region gets a hand-made pca_in=3 / pca_out=2 fit."""
     import numpy as np
 
-    from passes.fit import Projection
+    from symfx.passes.fit import Projection
 
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(16, 32), nn.Tanh(), nn.Linear(32, 16)).eval().to(dtype)
@@ -216,7 +216,7 @@ def test_pca_projection_folds_centring_into_one_matmul():
 @pytest.mark.parametrize("k_out", [8, 9])
 def test_pca_output_expansion_both_ways(k_out):
     """k ≤ BROADCAST_OUT_MAX (8): broadcast multiply-adds; above it, a matmul. Same values."""
-    from passes.rewrite import BROADCAST_OUT_MAX
+    from symfx.passes.rewrite import BROADCAST_OUT_MAX
 
     new, x, ref = _pca_region(torch.float32, k_out)
     matmuls = [n for n in new.graph.nodes if n.target is torch.ops.aten.matmul.default]
@@ -250,7 +250,7 @@ def test_inductor_options_make_a_multi_output_region_one_loop(k_out):
     outputs share no loads (reading the input k times); with symfx's options it is one loop."""
     import numpy as np
 
-    from symfx.lowering import inductor_options
+    from symfx.inductor import inductor_options
 
     gm, net, x = _region_graph(8, k_out, _disjoint)
     reference = torch.stack([torch.sin(x[:, 2 * j]) * x[:, 2 * j + 1] for j in range(k_out)], -1)
@@ -268,7 +268,7 @@ def test_inductor_options_make_a_multi_output_region_one_loop(k_out):
 
 def test_inductor_options_keep_scalar_code_for_pure_arithmetic():
     """Gathered SIMD loads cost more than they save without exp/sin/...: the heuristic stays on."""
-    from symfx.lowering import inductor_options
+    from symfx.inductor import inductor_options
 
     gm, _, _ = _region_graph(8, 1, _polynomial)
     assert inductor_options([gm]) == {}

@@ -13,8 +13,9 @@ import torch.fx as fx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from symfx import lowering
-from symfx.lowering import HELPER_ATEN, OPS, emit_exprs, evaluate, from_tree, to_tree
+from symfx import lowering, tree
+from symfx.lowering import HELPER_ATEN, OPS, emit_exprs, evaluate
+from symfx.tree import from_tree, to_tree
 
 SYMS = sympy.symbols("x0 x1 x2")
 NAMES = [s.name for s in SYMS]
@@ -274,7 +275,7 @@ def test_from_tree_refuses(tree: object, message: str) -> None:
 
 def test_from_tree_refuses_deep_and_large_trees() -> None:
     deep: object = X0
-    for _ in range(lowering.MAX_TREE_DEPTH + 1):
+    for _ in range(tree.MAX_TREE_DEPTH + 1):
         deep = ["sin", deep]
     with pytest.raises(ValueError, match="nests deeper"):
         from_tree(deep, NAMES)

@@ -88,7 +88,7 @@ class TwoMLPs(nn.Module):
 
 
 def test_gather_splits_two_regions_with_readable_names():
-    from passes.partition import partition, shape_propagate
+    from symfx.passes.partition import partition, shape_propagate
 
     torch.manual_seed(0)
     model = TwoMLPs().eval()
@@ -183,7 +183,7 @@ def test_bad_calibration_type():
 
 
 def test_nan_rows_are_dropped_and_counted():
-    from passes.record import Reservoir
+    from symfx.passes.record import Reservoir
 
     res = Reservoir(capacity=10, seed=0)
     X = torch.rand(20, 2)
@@ -195,7 +195,7 @@ def test_nan_rows_are_dropped_and_counted():
 
 
 def test_reservoir_samples_uniformly_over_the_stream():
-    from passes.record import Reservoir
+    from symfx.passes.record import Reservoir
 
     res = Reservoir(capacity=1000, seed=0)
     for start in range(0, 100_000, 10_000):
@@ -209,7 +209,7 @@ def test_reservoir_samples_uniformly_over_the_stream():
 def test_reservoir_small_batches_keep_the_same_rows_as_one_batch():
     """Pending batches merge lazily; the sample (rows, order, domain) must not depend on batching,
     pending rows stay below capacity, and later in-place changes to a batch do not leak in."""
-    from passes.record import Reservoir
+    from symfx.passes.record import Reservoir
 
     torch.manual_seed(0)
     X = torch.randn(5000, 3)
@@ -285,7 +285,7 @@ def test_child_whose_trace_bakes_a_branch_is_left_alone():
 
 
 def test_faithfulness_check_rejects_a_graph_that_differs():
-    from symfx.api import _trace_is_faithful
+    from symfx.pipeline import _trace_is_faithful
     from symfx.frontend import Unit
 
     model = nn.Sequential(nn.Linear(2, 4), nn.Tanh()).eval()

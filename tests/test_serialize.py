@@ -17,40 +17,66 @@ import torch.nn as nn
 
 import symfx
 from symfx import LoadError, serialize
-from symfx.serialize import Payload, SavedFrontEntry, SavedOutput, SavedProjection, SavedRegion, dumps, parses
+from symfx.distilled import Distilled
+from symfx.engines import Candidate
+from symfx.lowering import complexity
+from symfx.passes.fit import Fit, Projection
+from symfx.passes.partition import Region
+from symfx.pipeline import load_model
+from symfx.serialize import Payload, dumps, parses
 
 x0, x1, p0 = sympy.symbols("x0 x1 p0")
+NAN = float("nan")
+
+
+def member(expr: sympy.Expr, loss: float = NAN, nrmse: float = NAN, safe: bool = True) -> Candidate:
+    return Candidate(expr, complexity(expr), loss, nrmse, safe)
 
 
 FRONT = (  # a Pareto front: the chosen equation (complexity 6) and a simpler and a longer member
-    SavedFrontEntry(x1, 0.4, 0.6, True),
-    SavedFrontEntry(sympy.sin(x0) * x1 + sympy.Float(0.5), 1e-6, 1e-3, True),
-    SavedFrontEntry(sympy.sin(x0) * x1 + sympy.Float(0.5) + x0**2 / 1000, 1e-7, 9e-4, False),
+    member(x1, 0.4, 0.6, True),
+    member(sympy.sin(x0) * x1 + sympy.Float(0.5), 1e-6, 1e-3, True),
+    member(sympy.sin(x0) * x1 + sympy.Float(0.5) + x0**2 / 1000, 1e-7, 9e-4, False),
 )
 
 
-def region(**overrides: Any) -> SavedRegion:
-    fields: dict[str, Any] = dict(
-        name="mlp", kind="row", nodes=("mlp_0", "mlp_1", "mlp_2", "mul"), inputs=("x",), input_widths=(2,),
-        output="mul", out_features=1, variables=("x0", "x1"), module_paths=("mlp.0", "mlp.1", "mlp.2"),
-        outputs=(SavedOutput(sympy.sin(x0) * x1 + sympy.Float(0.5), 1e-3, FRONT),), nrmse=1e-3,
-    )
-    fields.update(overrides)
-    return SavedRegion(**fields)
+def equation(expr: sympy.Expr, nrmse: float = NAN, front: tuple[Candidate, ...] = ()) -> tuple[Any, ...]:
+    """An output's equation, held-out error and front (the equation alone when no front is given)."""
+    return expr, nrmse, front or (member(expr, NAN, nrmse),)
+
+
+def region(name: str = "mlp", kind: str = "row", nodes: tuple[str, ...] = ("mlp_0", "mlp_1", "mlp_2", "mul"),
+           inputs: tuple[str, ...] = ("x",), input_widths: tuple[int, ...] = (2,), output: str = "mul",
+           out_features: int = 1, variables: tuple[str, ...] = ("x0", "x1"),
+           module_paths: tuple[str, ...] = ("mlp.0", "mlp.1", "mlp.2"),
+           outputs: tuple[Any, ...] = (), nrmse: float = 1e-3, active: bool = True,
+           projection: Projection | None = None, unit: str = "") -> Distilled:
+    outputs = outputs or (equation(sympy.sin(x0) * x1 + sympy.Float(0.5), 1e-3, FRONT),)
+    chosen = tuple(next(i for i, m in enumerate(front) if m.expr == expr) for expr, _, front in outputs)
+    fit = Fit(region=name, variables=variables, fronts=tuple(front for _, _, front in outputs), chosen=chosen,
+              output_nrmse=tuple(n for _, n, _ in outputs), nrmse=nrmse, projection=projection, seconds=0.0)
+    return Distilled(Region(name=name, unit=unit, kind=kind, nodes=nodes, inputs=inputs, input_widths=input_widths,
+                            output=output, out_features=out_features, variables=variables,
+                            module_paths=module_paths), fit, active)
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal, counting nan (an unknown error) as equal to nan."""
+    return [x if x == x else "nan" for x in a] == [x if x == x else "nan" for x in b]
 
 
 def payload() -> Payload:
-    proj = SavedProjection(in_mean=np.array([0.1, -0.2]), in_basis=np.array([[0.6], [0.8]]),
-                           out_mean=np.array([1.0, 2.0, 3.0]), out_basis=np.arange(6.0).reshape(3, 2) / 7)
+    proj = Projection(in_mean=np.array([0.1, -0.2]), in_basis=np.array([[0.6], [0.8]]),
+                      out_mean=np.array([1.0, 2.0, 3.0]), out_basis=np.arange(6.0).reshape(3, 2) / 7)
     return Payload(model="Net", regions=(
         region(),
         region(name="head", nodes=("head_0", "head_1", "head_2"), inputs=("mul",), output="head_2",
                input_widths=(2,), out_features=3, variables=("p0",), module_paths=(),
-               outputs=(SavedOutput(sympy.tanh(p0) / 3 - sympy.pi * p0**2, None),
-                        SavedOutput(sympy.Max(p0, sympy.Rational(1, 3)) + sympy.exp(-p0), 0.25)),
-               projection=proj, active=False, nrmse=None),
+               outputs=(equation(sympy.tanh(p0) / 3 - sympy.pi * p0**2),
+                        equation(sympy.Max(p0, sympy.Rational(1, 3)) + sympy.exp(-p0), 0.25)),
+               projection=proj, active=False, nrmse=NAN),
         region(name="act", kind="elementwise", nodes=("relu",), inputs=("head_2",), input_widths=(1,),
-               output="relu", variables=("x0",), outputs=(SavedOutput(sympy.Abs(x0) * 0.5 + x0 / 2),)),
+               output="relu", variables=("x0",), outputs=(equation(sympy.Abs(x0) * 0.5 + x0 / 2),)),
     ))
 
 
@@ -67,15 +93,13 @@ def test_dumps_parses_round_trip() -> None:
     assert back.model == "Net" and back.symfx_version == symfx.__version__
     for a, b in zip(original.regions, back.regions):
         assert [sympy.srepr(e) for e in a.exprs] == [sympy.srepr(e) for e in b.exprs]
-        assert (a.name, a.kind, a.nodes, a.inputs, a.input_widths, a.output, a.out_features, a.variables,
-                a.module_paths, a.nrmse, a.active) == \
-               (b.name, b.kind, b.nodes, b.inputs, b.input_widths, b.output, b.out_features, b.variables,
-                b.module_paths, b.nrmse, b.active)
-        assert [o.nrmse for o in a.outputs] == [o.nrmse for o in b.outputs]
-        for oa, ob in zip(a.outputs, b.outputs):
-            assert [(sympy.srepr(m.expr), m.loss, m.nrmse, m.safe) for m in oa.front] == \
-                   [(sympy.srepr(m.expr), m.loss, m.nrmse, m.safe) for m in ob.front]
-    assert len(back.regions[0].outputs[0].front) == 3
+        assert a.region == b.region
+        assert same((a.nrmse, a.active), (b.nrmse, b.active))
+        assert same(a.output_nrmse, b.output_nrmse)
+        for fa, fb in zip(a.front, b.front):
+            assert [(sympy.srepr(m.expr), m.safe) for m in fa] == [(sympy.srepr(m.expr), m.safe) for m in fb]
+            assert same([m.loss for m in fa] + [m.nrmse for m in fa], [m.loss for m in fb] + [m.nrmse for m in fb])
+    assert len(back.regions[0].front[0]) == 3
     proj = back.regions[1].projection
     for key in serialize.PROJECTION_KEYS:
         np.testing.assert_array_equal(getattr(proj, key), getattr(original.regions[1].projection, key))
@@ -108,7 +132,7 @@ def test_read_write_files(tmp_path: Path) -> None:
 
 
 def test_dumps_refuses_unwritable_equations() -> None:
-    bad = Payload(regions=(region(outputs=(SavedOutput(sympy.zoo * x0),)),))
+    bad = Payload(regions=(region(outputs=(equation(sympy.zoo * x0),)),))
     with pytest.raises(symfx.SymfxError, match=r"regions\[0\] \('mlp'\)\.outputs\[0\]"):
         dumps(bad)
 
@@ -303,19 +327,19 @@ def net_payload() -> Payload:
 
 
 def wide_payload() -> Payload:
-    proj = SavedProjection(in_mean=np.array([0.1, -0.2]), in_basis=np.array([[0.6], [0.8]]),
-                           out_mean=np.array([1.0, 2.0, 3.0]), out_basis=np.arange(6.0).reshape(3, 2) / 7)
+    proj = Projection(in_mean=np.array([0.1, -0.2]), in_basis=np.array([[0.6], [0.8]]),
+                      out_mean=np.array([1.0, 2.0, 3.0]), out_basis=np.arange(6.0).reshape(3, 2) / 7)
     return Payload(model="Wide", regions=(region(
         name="head", nodes=("head_0", "head_1", "head_2"), inputs=("x",), output="head_2", out_features=3,
         variables=("p0",), module_paths=("head.0", "head.1", "head.2"),
-        outputs=(SavedOutput(sympy.sin(p0)), SavedOutput(p0**2 - 1)), projection=proj),))
+        outputs=(equation(sympy.sin(p0)), equation(p0**2 - 1)), projection=proj),))
 
 
 def test_apply_rewrites_the_model_with_the_saved_equations() -> None:
     torch.manual_seed(0)
     net, X = Net(), torch.rand(32, 2)
     before = copy.deepcopy(net.state_dict())
-    sm = serialize.apply(net_payload(), net, example_inputs=X[:4])
+    sm = load_model(net_payload(), net, example_inputs=X[:4])
     want = torch.sin(X[:, :1]) * X[:, 1:] + 0.5
     torch.testing.assert_close(sm(X), want)
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())  # the user's model is untouched
@@ -326,7 +350,7 @@ def test_apply_rewrites_the_model_with_the_saved_equations() -> None:
 def test_save_load_gives_the_same_outputs(tmp_path: Path) -> None:
     torch.manual_seed(0)
     net, X = Wide(), torch.randn(64, 2)
-    sm = serialize.apply(wide_payload(), net)
+    sm = load_model(wide_payload(), net)
     z = (X.double() - torch.tensor([0.1, -0.2], dtype=torch.float64)) @ torch.tensor([[0.6], [0.8]], dtype=torch.float64)
     y = torch.cat([torch.sin(z), z**2 - 1], -1) @ (torch.arange(6.0, dtype=torch.float64).reshape(3, 2) / 7).T
     torch.testing.assert_close(sm(X), torch.relu(y + torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)).float())
@@ -341,7 +365,7 @@ def test_save_load_gives_the_same_outputs(tmp_path: Path) -> None:
 
 def test_inactive_regions_stay_neural_after_load(tmp_path: Path) -> None:
     net, X = Net(), torch.rand(8, 2)
-    sm = serialize.apply(net_payload(), net).use_neural("mlp")
+    sm = load_model(net_payload(), net).use_neural("mlp")
     sm.save(tmp_path / "eq.json")
     loaded = symfx.load(tmp_path / "eq.json", net)
     torch.testing.assert_close(loaded(X), net(X))
@@ -350,9 +374,9 @@ def test_inactive_regions_stay_neural_after_load(tmp_path: Path) -> None:
 
 def test_state_dict_round_trips_with_weights_only(tmp_path: Path) -> None:
     net, X = Wide(), torch.randn(8, 2)
-    sm = serialize.apply(wide_payload(), net)
+    sm = load_model(wide_payload(), net)
     torch.save(sm.state_dict(), tmp_path / "sd.pt")
-    other = serialize.apply(wide_payload(), Wide())
+    other = load_model(wide_payload(), Wide())
     other.load_state_dict(torch.load(tmp_path / "sd.pt", weights_only=True))
     torch.testing.assert_close(other.use_neural()(X), net(X))
     torch.testing.assert_close(other.use_symbolic()(X), sm(X))
@@ -398,15 +422,15 @@ def test_fuzz_target_runs_briefly() -> None:
 
 def test_float64_model_with_projections_loads_without_example_inputs() -> None:
     net, X = Wide().double(), torch.randn(4, 2, dtype=torch.float64)
-    sm = serialize.apply(wide_payload(), net)
+    sm = load_model(wide_payload(), net)
     assert sm(X).dtype == torch.float64
-    torch.testing.assert_close(sm(X), serialize.apply(wide_payload(), net, example_inputs=X)(X))
+    torch.testing.assert_close(sm(X), load_model(wide_payload(), net, example_inputs=X)(X))
 
 
 def test_whole_front_is_saved_so_choose_works_after_load(tmp_path: Path) -> None:
     torch.manual_seed(0)
     net, X = Net(), torch.rand(32, 2)
-    sm = serialize.apply(net_payload(), net, example_inputs=X[:4])
+    sm = load_model(net_payload(), net, example_inputs=X[:4])
     assert [e.complexity for e in sm["mlp"].front[0]] == [1, 6, 11]
     sm.save(tmp_path / "eq.json")
     loaded = symfx.load(tmp_path / "eq.json", Net(), example_inputs=X[:4])
@@ -423,7 +447,7 @@ def test_whole_front_is_saved_so_choose_works_after_load(tmp_path: Path) -> None
     # the choice is what gets saved next
     loaded.choose("mlp", complexity=1)
     loaded.save(tmp_path / "simple.json")
-    assert serialize.read(tmp_path / "simple.json").regions[0].exprs == (x1,)
+    assert serialize.read(tmp_path / "simple.json").regions[0].exprs == [x1]
 
 
 def test_version_1_file_loads_with_its_equation_as_the_front(tmp_path: Path) -> None:

@@ -13,11 +13,17 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Candidate:
-    """One point of a Pareto front."""
+    """One member of a Pareto front: the one type for it, from the engine to the saved file.
+
+    Engines fill ``expr``, ``complexity`` and ``loss``; the fit pass scores every member on
+    held-out rows and on the widened input box (``nrmse``, ``safe``).
+    """
 
     expr: sympy.Expr  # in the sympy Symbols named by ``variables``
     complexity: int  # lowering.complexity(expr): the same measure for every engine
-    loss: float  # mean squared error on the rows the engine was given
+    loss: float  # mean squared error on the rows the engine was given (nan: unknown)
+    nrmse: float = float("nan")  # normalized RMSE on held-out rows (set by the fit pass)
+    safe: bool = True  # finite on the recorded input range plus margin (set by the fit pass)
 
 
 @dataclass(frozen=True)
@@ -67,18 +73,3 @@ def pareto(candidates: Sequence[Candidate]) -> Front:
         if not kept or cand.loss < kept[-1].loss:
             kept.append(cand)
     return Front(tuple(kept))
-
-
-def get_engine(name: str) -> Engine:
-    """The engine adapter called ``name``; heavy imports happen only here, on demand."""
-    if name == "operon":
-        from .operon import OperonEngine
-
-        return OperonEngine()
-    if name == "pysr":
-        from .pysr import PySREngine
-
-        return PySREngine()
-    from ..errors import ConfigError
-
-    raise ConfigError(f"unknown engine {name!r}; use 'operon' (embedded) or 'pysr'.")

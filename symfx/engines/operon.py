@@ -21,19 +21,17 @@ import numpy as np
 import sympy
 
 from ..errors import EngineUnavailableError
-from ..lowering import complexity
+from ..lowering import SEARCH_OPS, UNARY_SEARCH_OPS, complexity
 from . import basis, derived, snap
 from .base import Candidate, Front, ProgressFn, pareto
 
 if TYPE_CHECKING:
     from ..config import Config
 
-# Config's engine-neutral operator names → Operon's symbol names
-_OPERON_SYMBOLS = {
-    "add": "add", "sub": "sub", "mul": "mul", "div": "div", "sin": "sin", "cos": "cos",
-    "exp": "exp", "log": "log", "sqrt": "sqrt", "tanh": "tanh", "square": "square",
-    "abs": "abs", "pow": "pow",
-}
+# Config's engine-neutral operator names → Operon's symbol names: Operon spells them alike
+_OPERON_SYMBOLS = {name: name for name in SEARCH_OPS}
+# Operon's unary node names → sympy, from the same table (its binary nodes are + - * / pow)
+_OPERON_UNARY = {name: SEARCH_OPS[name].build for name in UNARY_SEARCH_OPS}
 
 #: Defaults of the engine-specific options (override through ``Config.engine_options``).
 DEFAULTS: dict[str, Any] = {
@@ -81,13 +79,8 @@ def _apply(kind: str, args: list[sympy.Expr]) -> sympy.Expr:
         return -args[0] if len(args) == 1 else args[0] - sympy.Add(*args[1:])
     if kind == "/":
         return 1 / args[0] if len(args) == 1 else args[0] / sympy.Mul(*args[1:])
-    unary = {
-        "exp": sympy.exp, "log": sympy.log, "sin": sympy.sin, "cos": sympy.cos, "tanh": sympy.tanh,
-        "sqrt": sympy.sqrt, "abs": sympy.Abs, "tan": sympy.tan,
-        "square": lambda a: a**2, "cbrt": lambda a: sympy.cbrt(a),
-    }
-    if kind in unary:
-        return unary[kind](args[0])
+    if kind in _OPERON_UNARY:
+        return _OPERON_UNARY[kind](args[0])
     if kind == "pow":
         return args[0] ** args[1]
     if kind == "aq":  # analytic quotient

@@ -14,15 +14,17 @@ import numpy as np
 import sympy
 
 from ..errors import EngineUnavailableError
-from ..lowering import complexity, op_of
+from ..lowering import BINARY_SEARCH_OPS, UNARY_SEARCH_OPS, complexity, op_of
 from .base import Candidate, Front, ProgressFn, pareto
 
 if TYPE_CHECKING:
     from ..config import Config
 
+# engine-neutral names (lowering.SEARCH_OPS) → PySR's spellings: binary ops are Julia operators,
+# unary ones keep their names
 _BINARY = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "^"}
-_UNARY = {"sin": "sin", "cos": "cos", "exp": "exp", "log": "log", "sqrt": "sqrt", "tanh": "tanh",
-          "abs": "abs", "square": "square"}
+_UNARY = {name: name for name in UNARY_SEARCH_OPS}
+assert set(_BINARY) == BINARY_SEARCH_OPS, "every binary search operator needs a PySR spelling"
 
 _FIX = (
     'Use the embedded engine instead (engine="operon", the default), or prepare a Julia depot '

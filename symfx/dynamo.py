@@ -1,4 +1,4 @@
-"""The ``symfx`` torch.compile backend and its on-disk compile cache.
+"""The ``symfx`` torch.compile backend: its runtime and its on-disk compile cache.
 
 ``torch.compile(model, backend="symfx")`` hands each graph Dynamo captures to
 :func:`symfx_backend`. The backend runs the same passes as :func:`symfx.compile`
@@ -17,55 +17,47 @@ result to Inductor (``compile_fx``), so the equations become generated kernels:
    the rewritten graph compiled by Inductor.
 
 Recompiles of the same graph (a batch-size change, ``dynamic=True``) have the
-same key, so they share one calibration and never refit. Cache entries are
-JSON (the :mod:`symfx.serialize` format embedded in a small envelope): no
-pickle, no eval; a corrupt or stale entry is ignored with a warning.
+same key (:func:`symfx.graphkey.compile_key`), so they share one calibration and
+never refit. Cache entries are JSON in the one store (:mod:`symfx.store`): the
+:mod:`symfx.serialize` format embedded in a small envelope, no pickle, no eval; a
+corrupt or stale entry is ignored with a warning.
+
+Every pipeline step (partition, the held-out split, fitting, validation) is a
+:mod:`symfx.pipeline` function; this module only runs them from Dynamo's calls.
 """
 from __future__ import annotations
 
 import copy
 import dataclasses
-import hashlib
 import json
-import os
-import re
-import sys
-import tempfile
 import threading
 import time
-import types
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import torch
 import torch.fx as fx
 
-from passes import fit as fit_pass
-from passes import partition as partition_pass
-from passes import record as record_pass
-from passes import rewrite as rewrite_pass
-from passes import validate as validate_pass
-
+from . import pipeline, serialize
 from .config import Config, make_config
-from .errors import ConfigError, LoadError, SymfxError
+from .distilled import Distilled
+from .errors import ConfigError, SymfxError
+from .graphkey import CACHE_FORMAT, CACHE_VERSION, compile_key, concrete, constant_placeholders, readable_module_paths
+from .inductor import inductor_options
+from .passes.fit import Fit
+from .passes.partition import Region
+from .passes.record import capture
+from .passes.rewrite import rewrite
+from .store import JsonStore
 
-__all__ = ["backend", "symfx_backend", "reports", "clear", "BackendReport", "CACHE_FORMAT"]
-
-CACHE_FORMAT = "symfx-compile-cache"
-CACHE_VERSION = 2  # 2: the key covers the ops outside the regions
+__all__ = ["backend", "symfx_backend", "reports", "clear", "BackendReport"]
 #: options of the backend itself; every other option is a :class:`symfx.Config` field
 BACKEND_OPTIONS = {
     "calibration_steps": 8,  # calls recorded before fitting
     "inductor": True,  # False: run graphs eagerly (debugging); True: compile them with Inductor
     "inductor_options": None,  # dict of Inductor config patches for compile_fx
 }
-#: every n-th calibration call is held out for whole-graph validation (as symfx.compile does)
-_VALIDATION_EVERY = 5
-_VALIDATION_MAX = 4
-#: Config fields that do not change which equations come out (not part of the cache key)
-_KEY_IGNORES = ("progress", "cache_dir")
 
 
 # ---------------------------------------------------------------------------
@@ -180,15 +172,10 @@ def _compile(gm: fx.GraphModule, example_inputs: Sequence[Any], settings: _Setti
     cfg = settings.config
     ctx = torch._guards.TracingContext.try_get()
     compiler = _Compiler(settings, mode, ctx, list(example_inputs))
-    constants = _constant_placeholders(gm, example_inputs)
-    _readable_module_paths(gm)
+    constants = constant_placeholders(gm, example_inputs)
+    readable_module_paths(gm)
     try:
-        partition_pass.shape_propagate(gm, [_concrete(x) for x in example_inputs])
-        found = partition_pass.partition(
-            gm, unit="", max_inputs=cfg.max_inputs, pca_in=cfg.pca_in, min_region_nodes=cfg.min_region_nodes,
-            include=cfg.include, exclude=cfg.exclude, variable_names=cfg.variable_names, default_name="graph",
-            constants=constants,
-        )
+        found = pipeline.partition_graph(gm, [concrete(x) for x in example_inputs], cfg, constants)
     except SymfxError:
         raise
     except Exception as exc:  # an op ShapeProp/partition cannot handle: this graph stays neural
@@ -202,24 +189,24 @@ def _compile(gm: fx.GraphModule, example_inputs: Sequence[Any], settings: _Setti
         _REPORTS.append(BackendReport("", [], "none", "plain", skipped=skipped))
         return compiler(original)
 
-    key = _key(gm, regions, constants, example_inputs, cfg)
+    key = compile_key(gm, regions, constants, example_inputs, cfg)
     report = BackendReport(key, [r.name for r in regions], "miss", skipped=skipped)
     _REPORTS.append(report)
-    store = _Store(cfg.resolved_cache_dir)
-    report.cache_path = str(store.path(key)) if store.directory else None
+    store = JsonStore(cfg.resolved_cache_dir, "compile", "compile-cache")
+    report.cache_path = str(store.path(key)) if store.enabled else None
     with _LOCK:
         job = _JOBS.get(key)
     if job is not None and job.done:
         report.cache = "shared"
         return _finished(original, regions, job.entry, compiler, report)
     if job is None:
-        entry = store.load(key, regions)
+        entry = store.read(key, lambda text: _parse_entry(text, key, regions))
         if entry is not None:
             report.cache = "hit"
             with _LOCK:
                 _JOBS[key] = _Job.from_entry(key, regions, entry)
             return _finished(original, regions, entry, compiler, report)
-        report.cache = "miss" if store.directory else "off"
+        report.cache = "miss" if store.enabled else "off"
         with _LOCK:
             job = _JOBS.setdefault(key, _Job(key, regions, settings, store))
     else:
@@ -231,18 +218,18 @@ def _compile(gm: fx.GraphModule, example_inputs: Sequence[Any], settings: _Setti
 class _Entry:
     """Equations that passed fitting and validation, by region name; and why the others did not."""
 
-    fits: dict[str, Any]  # region name -> passes.fit.Fit
+    fits: dict[str, Fit]  # region name -> its fit, accepted and validated
     skipped: list[tuple[str, str]]
 
 
-def _finished(original: fx.GraphModule, regions: Sequence[Any], entry: _Entry, compiler: "_Compiler",
+def _finished(original: fx.GraphModule, regions: Sequence[Region], entry: _Entry, compiler: "_Compiler",
               report: BackendReport) -> Callable[..., Any]:
     pairs = [(r, entry.fits[r.name]) for r in regions if r.name in entry.fits]
     report.skipped += [s for s in entry.skipped if s not in report.skipped]
     report.equations = {r.name: [str(e) for e in f.exprs] for r, f in pairs}
     report.exprs = {r.name: list(f.exprs) for r, f in pairs}
     report.status = "symbolic" if pairs else "neural"
-    return compiler(rewrite_pass.rewrite(original, pairs) if pairs else original)
+    return compiler(rewrite(original, pairs) if pairs else original)
 
 
 class _Compiler:
@@ -260,7 +247,8 @@ class _Compiler:
         from torch._inductor.compile_fx import compile_fx
 
         patches = dict(self.settings.inductor_options or {})
-        patches.update({k: v for k, v in _vectorize_patch(gm, self.example_inputs).items() if k not in patches})
+        on_cpu = all(t.device.type == "cpu" for t in self.example_inputs if isinstance(t, torch.Tensor))
+        patches.update({k: v for k, v in inductor_options([gm], on_cpu=on_cpu).items() if k not in patches})
         if self.mode and self.mode != "default":
             from torch._inductor import list_mode_options
 
@@ -282,80 +270,57 @@ def _call(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
 class _Job:
     """One calibration, shared by every graph with the same key (e.g. static and dynamic recompiles)."""
 
-    def __init__(self, key: str, regions: Sequence[Any], settings: _Settings, store: "_Store"):
-        cfg = settings.config
+    def __init__(self, key: str, regions: Sequence[Region], settings: _Settings, store: JsonStore):
         self.key = key
         self.regions = list(regions)
         self.settings = settings
         self.store = store
-        self.reservoirs = {r.name: record_pass.Reservoir(cfg.max_samples, cfg.seed) for r in regions}
-        self.steps = 0
-        self.validation: list[tuple[fx.GraphModule, Sequence[Any], tuple[Any, ...]]] = []
-        self.seen: list[tuple[fx.GraphModule, Sequence[Any], tuple[Any, ...]]] = []
+        self.calibration = pipeline.Calibration(regions, settings.config)
         self.done = False
         self.entry: _Entry | None = None
         self.seconds = 0.0
 
     @classmethod
-    def from_entry(cls, key: str, regions: Sequence[Any], entry: _Entry) -> "_Job":
+    def from_entry(cls, key: str, regions: Sequence[Region], entry: _Entry) -> "_Job":
         job = cls.__new__(cls)
         job.key, job.regions, job.done, job.entry, job.seconds = key, list(regions), True, entry, 0.0
         return job
 
-    def step(self, gm: fx.GraphModule, regions: Sequence[Any], args: tuple[Any, ...], values: dict[str, Any]) -> None:
-        i = self.steps
-        self.steps += 1
-        kept = _keep(args)
-        if i % _VALIDATION_EVERY == _VALIDATION_EVERY - 1 and len(self.validation) < _VALIDATION_MAX:
-            self.validation.append((gm, regions, kept))
+    @property
+    def steps(self) -> int:
+        return self.calibration.steps
+
+    def step(self, gm: fx.GraphModule, regions: Sequence[Region], args: tuple[Any, ...], values: dict[str, Any]) -> None:
+        if self.calibration.hold_out((gm, regions, _keep(args))):
             return
-        if len(self.seen) < 2:
-            self.seen.append((gm, regions, kept))
         with torch.no_grad():
             for region in regions:
-                record_pass.capture(region, values, self.reservoirs)
+                capture(region, values, self.calibration.reservoirs)
 
     def finish(self) -> _Entry:
-        from .engines import get_engine
-        from .engines.cache import cached_fit
-
         cfg = self.settings.config
         start = time.perf_counter()
-        samples = record_pass.finish(self.regions, self.reservoirs, cfg.holdout, cfg.min_samples, cfg.seed)
-        engine = get_engine(cfg.engine)
-
-        def fit_fn(X: Any, Y: Any, variables: Any, options: Config, progress: Any = None) -> Any:
-            return cached_fit(engine, X, Y, variables, options, progress)  # the fit cache, as symfx.compile
-
-        fits: dict[str, Any] = {}
-        skipped: list[tuple[str, str]] = []
-        for region in self.regions:
-            s = samples[region.name]
-            if s.skipped:
-                skipped.append((region.name, s.skipped))
-                continue
-            fit = fit_pass.fit_region(region, s, cfg, fit_fn, None)
-            if fit.accepted:
-                fits[region.name] = fit
-            else:
-                skipped.append((region.name, fit.reason or "no equation within tolerance"))
-        batches = self.validation or self.seen
+        fits, skipped = pipeline.fit_regions(self.regions, self.calibration.samples(), cfg)
+        fits = {name: fit for name, fit in fits.items() if fit.accepted}
+        batches = self.calibration.validation_batches
         if cfg.validate and fits and batches:
-            result = validate_pass.validate(list(fits), self._runner(batches, fits), cfg.effective_model_tolerance)
+            result = pipeline.validate_rewrites(list(fits), self._runner(batches, fits), cfg)
             for name, reason in result.rejected.items():
                 skipped.append((name, reason))
                 fits.pop(name, None)
         self.entry = _Entry(fits, skipped)
         self.seconds = time.perf_counter() - start
-        self.store.save(self.key, self.regions, self.entry)
+        try:
+            self.store.write(self.key, _dump_entry(self.key, self.regions, self.entry))
+        except SymfxError as exc:  # an equation the file format cannot hold: not cached, still used
+            warnings.warn(f"symfx: compile cache entry not written ({exc}).", stacklevel=3)
         self.done = True
-        self.reservoirs.clear()
-        self.validation, self.seen = [], []
+        self.calibration.release()
         return self.entry
 
     @staticmethod
-    def _runner(batches: Sequence[tuple[fx.GraphModule, Sequence[Any], tuple[Any, ...]]],
-                fits: dict[str, Any]) -> Callable[[frozenset[str]], list[Any]]:
+    def _runner(batches: Sequence[tuple[fx.GraphModule, Sequence[Region], tuple[Any, ...]]],
+                fits: dict[str, Fit]) -> Callable[[frozenset[str]], list[Any]]:
         graphs: dict[tuple[int, frozenset[str]], fx.GraphModule] = {}
 
         def run(enabled: frozenset[str]) -> list[Any]:
@@ -364,7 +329,7 @@ class _Job:
                 pairs = [(r, fits[r.name]) for r in regions if r.name in enabled]
                 k = (id(gm), enabled)
                 if k not in graphs:
-                    graphs[k] = rewrite_pass.rewrite(gm, pairs) if pairs else gm
+                    graphs[k] = rewrite(gm, pairs) if pairs else gm
                 with torch.no_grad():
                     outs.append(graphs[k](*args))
             return outs
@@ -381,7 +346,7 @@ def _keep(args: tuple[Any, ...]) -> tuple[Any, ...]:
 class _Calibrating:
     """The callable Dynamo runs: records for the first calls, then switches to the rewritten graph."""
 
-    def __init__(self, job: _Job, original: fx.GraphModule, regions: Sequence[Any], compiler: _Compiler,
+    def __init__(self, job: _Job, original: fx.GraphModule, regions: Sequence[Region], compiler: _Compiler,
                  report: BackendReport, example_inputs: Sequence[Any]):
         self.job = job
         self.original = original
@@ -452,241 +417,21 @@ def _with_extra_outputs(gm: fx.GraphModule, names: Sequence[str]) -> fx.GraphMod
 
 
 # ---------------------------------------------------------------------------
-# graph facts: constants, concrete example inputs, the cache key
+# compile-cache entries: the serialize format in a small envelope
 # ---------------------------------------------------------------------------
 
-def _constant_placeholders(gm: fx.GraphModule, example_inputs: Sequence[Any]) -> set[str]:
-    """Placeholders that hold parameters or buffers (Dynamo lifts them to graph inputs)."""
-    names = set()
-    placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
-    for node, value in zip(placeholders, example_inputs):
-        if isinstance(value, torch.nn.Parameter):
-            names.add(node.name)
-            continue
-        source = getattr(node.meta.get("grapharg"), "source", None)
-        text = _source_name(source)
-        if text and ("_buffers" in text or "_parameters" in text):
-            names.add(node.name)
-    return names
-
-
-_SOURCE_PREFIX = re.compile(r"^[A-Z]\['[^']*'\]\.?")
-_MODULES_ITEM = re.compile(r"\.?_modules\['([^']*)'\]")
-
-
-def _readable_module_paths(gm: fx.GraphModule) -> None:
-    """Key Dynamo's ``nn_module_stack`` by module path (``mlp.0``), not by object id.
-
-    Region names come from these paths, and they must not change from one process to the next.
-    """
-    for node in gm.graph.nodes:
-        stack = node.meta.get("nn_module_stack")
-        if not stack:
-            continue
-        clean = {}
-        for value in stack.values():
-            path = value[0] if isinstance(value, tuple) and value and isinstance(value[0], str) else ""
-            path = _MODULES_ITEM.sub(lambda m: "." + m.group(1), _SOURCE_PREFIX.sub("", path)).lstrip(".")
-            if path:
-                clean[path] = value
-        if clean:
-            node.meta["nn_module_stack"] = clean
-        else:
-            del node.meta["nn_module_stack"]
-
-
-def _source_name(source: Any) -> str:
-    if source is None:
-        return ""
-    name = getattr(source, "name", "")
-    try:
-        return str(name() if callable(name) else name)
-    except Exception:
-        return repr(source)
-
-
-def _concrete(value: Any) -> Any:
-    if isinstance(value, torch.SymInt):
-        node = value.node
-        hint = getattr(node, "hint", None)
-        return int(hint) if hint is not None else int(node.shape_env.size_hint(node.expr))
-    if isinstance(value, torch.SymFloat):
-        return float(value.node.hint)
-    return value
-
-
-def _describe(arg: Any, local: dict[str, str], unknown: str = "?", ints: bool = True) -> Any:
-    """``arg`` with nodes renamed by ``local`` (others become ``unknown``); ``ints=False`` hides
-    integer values, which a dynamic recompile turns into shape symbols."""
-    if isinstance(arg, fx.Node):
-        return local.get(arg.name, unknown)
-    if isinstance(arg, (list, tuple)):
-        return [_describe(a, local, unknown, ints) for a in arg]
-    if isinstance(arg, dict):
-        return {str(k): _describe(v, local, unknown, ints) for k, v in sorted(arg.items())}
-    if isinstance(arg, int) and not isinstance(arg, bool) and not ints:
-        return "int"
-    if isinstance(arg, (int, float, bool, str)) or arg is None:
-        return arg
-    return repr(arg)
-
-
-def _target(node: fx.Node) -> str:
-    t = node.target
-    if isinstance(t, str):
-        return f"{node.op}:{t}"
-    return f"{node.op}:{getattr(t, '__module__', '')}.{getattr(t, '__qualname__', getattr(t, '__name__', repr(t)))}"
-
-
-def _key(gm: fx.GraphModule, regions: Sequence[Any], constants: set[str], example_inputs: Sequence[Any],
-         cfg: Config) -> str:
-    """Hash of the regions' structure, the graph's other ops, every weight, the Config and the symfx version.
-
-    Batch size, node names and dynamic-shape placeholders are not in it, so a
-    recompile of the same model (another batch size, ``dynamic=True``) finds it.
-    """
-    from . import __version__
-
-    h = hashlib.sha256()
-    placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
-    local: dict[str, str] = {}
-    k = 0
-    for node, value in zip(placeholders, example_inputs):
-        if node.name in constants and isinstance(value, torch.Tensor):
-            local[node.name] = f"w{k}"
-            k += 1
-            _hash_tensor(h, value)
-    for name, value in sorted(list(gm.named_parameters()) + list(gm.named_buffers())):
-        _hash_tensor(h, value)
-    structure = []
-    for region in regions:
-        names = dict(local)
-        names.update({n: f"in{i}" for i, n in enumerate(region.inputs)})
-        names.update({n: f"n{i}" for i, n in enumerate(region.nodes)})
-        node_of = {n.name: n for n in gm.graph.nodes}
-        ops = [[_target(node_of[n]), _describe(node_of[n].args, names), _describe(node_of[n].kwargs, names)]
-               for n in region.nodes]
-        structure.append({"name": region.name, "kind": region.kind, "widths": list(region.input_widths),
-                          "out": region.out_features, "output": names[region.output],
-                          "variables": list(region.variables), "ops": ops})
-    settings = {f.name: repr(getattr(cfg, f.name)) for f in dataclasses.fields(cfg) if f.name not in _KEY_IGNORES}
-    meta = {"format": CACHE_FORMAT, "version": CACHE_VERSION, "symfx": __version__, "torch": torch.__version__,
-            "config": settings, "regions": structure, "graph": _graph_signature(gm)}
-    h.update(json.dumps(meta, sort_keys=True, default=repr).encode())
-    return h.hexdigest()
-
-
-def _graph_signature(gm: fx.GraphModule) -> list[Any]:
-    """The whole graph's tensor ops and how they connect, without names, sizes or shape symbols.
-
-    A cached entry was validated against the whole graph's output, so an edit outside the
-    regions (another activation after the MLP, a changed float constant) must miss the cache.
-    A recompile of the same model must still hit: node names, integer arguments (sizes, which a
-    dynamic recompile turns into symbols) and the shape-symbol nodes themselves are left out.
-    """
-    index: dict[str, str] = {}
-    ops: list[Any] = []
-
-    def describe(arg: Any) -> Any:
-        return _describe(arg, index, unknown="sym", ints=False)
-
-    for node in gm.graph.nodes:
-        value = node.meta.get("example_value", node.meta.get("val"))
-        if value is not None and not isinstance(value, (torch.Tensor, list, tuple)):
-            continue  # a shape symbol (SymInt) or a Python scalar
-        if node.op == "placeholder":
-            index[node.name] = f"p{len(index)}"
-            continue
-        if node.op == "output":
-            ops.append(["output", describe(node.args)])
-            continue
-        index[node.name] = f"t{len(index)}"
-        ops.append([_target(node), describe(node.args), describe(node.kwargs)])
-    return ops
-
-
-def _hash_tensor(h: Any, value: torch.Tensor) -> None:
-    t = value.detach()
-    h.update(f"{t.dtype}{tuple(t.shape)}".encode())
-    t = t.cpu().contiguous()
-    if t.dtype == torch.bfloat16:
-        t = t.float()
-    h.update(t.numpy().tobytes() if t.numel() else b"")
-
-
-# ---------------------------------------------------------------------------
-# the on-disk cache
-# ---------------------------------------------------------------------------
-
-class _Store:
-    """``<cache_dir>/compile/<key[:2]>/<key>.json``: a small envelope around the serialize format."""
-
-    def __init__(self, directory: str | None):
-        self.directory = directory
-
-    def path(self, key: str) -> Path:
-        return Path(self.directory or ".") / "compile" / key[:2] / f"{key}.json"
-
-    def load(self, key: str, regions: Sequence[Any]) -> _Entry | None:
-        if not self.directory:
-            return None
-        path = self.path(key)
-        if not path.exists():
-            return None
-        try:
-            return _parse_entry(path.read_text(encoding="utf-8"), key, regions)
-        except (OSError, ValueError, KeyError, TypeError, LoadError, SymfxError) as exc:
-            warnings.warn(f"symfx: ignoring stale or corrupt compile-cache entry {path} ({exc}); "
-                          "calibrating and fitting again.", stacklevel=3)
-            return None
-
-    def save(self, key: str, regions: Sequence[Any], entry: _Entry) -> None:
-        if not self.directory:
-            return
-        path = self.path(key)
-        try:
-            text = _dump_entry(key, regions, entry)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.replace(tmp, path)  # readers never see half an entry
-        except (OSError, ValueError, SymfxError) as exc:
-            warnings.warn(f"symfx: could not write compile cache {path} ({exc}).", stacklevel=3)
-
-
-def _dump_entry(key: str, regions: Sequence[Any], entry: _Entry) -> str:
-    from . import serialize
-
-    saved = []
-    for region in regions:
-        fit = entry.fits.get(region.name)
-        if fit is None:
-            continue
-        proj = fit.projection
-        saved_proj = None
-        if proj is not None and (proj.in_basis is not None or proj.out_basis is not None):
-            saved_proj = serialize.SavedProjection(
-                *[None if getattr(proj, k) is None else getattr(proj, k) for k in serialize.PROJECTION_KEYS])
-        saved.append(serialize.SavedRegion(
-            name=region.name, kind=region.kind, nodes=tuple(region.nodes), inputs=tuple(region.inputs),
-            input_widths=tuple(region.input_widths), output=region.output, out_features=region.out_features,
-            variables=tuple(fit.variables),
-            outputs=tuple(serialize.SavedOutput(e, n) for e, n in zip(fit.exprs, fit.output_nrmse)),
-            unit=region.unit, module_paths=tuple(region.module_paths), nrmse=fit.nrmse, projection=saved_proj,
-        ))
+def _dump_entry(key: str, regions: Sequence[Region], entry: _Entry) -> str:
+    distilled = tuple(Distilled(r, entry.fits[r.name]) for r in regions if r.name in entry.fits)
     envelope = {
         "format": CACHE_FORMAT, "version": CACHE_VERSION, "key": key,
         "regions": [r.name for r in regions],
         "skipped": [[str(a), str(b)] for a, b in entry.skipped],
-        "equations": serialize.dumps(serialize.Payload(regions=tuple(saved), model="dynamo-graph")),
+        "equations": serialize.dumps(serialize.Payload(regions=distilled, model="dynamo-graph")),
     }
     return json.dumps(envelope, indent=1, allow_nan=False) + "\n"
 
 
-def _parse_entry(text: str, key: str, regions: Sequence[Any]) -> _Entry:
-    from . import lowering, serialize
-
+def _parse_entry(text: str, key: str, regions: Sequence[Region]) -> _Entry:
     if len(text) > serialize.MAX_FILE_BYTES * 2:
         raise ValueError("entry too large")
     doc = json.loads(text, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(f"bad constant {c}")))
@@ -702,46 +447,12 @@ def _parse_entry(text: str, key: str, regions: Sequence[Any]) -> _Entry:
         raise ValueError("malformed 'skipped'")
     if not isinstance(doc.get("equations"), str):
         raise ValueError("malformed 'equations'")
-    payload = serialize.parses(doc["equations"])
     by_name = {r.name: r for r in regions}
-    fits: dict[str, Any] = {}
-    nan = float("nan")
-    for saved in payload.regions:
+    fits: dict[str, Fit] = {}
+    for saved in serialize.parses(doc["equations"]).regions:
         region = by_name.get(saved.name)
-        if region is None or (saved.kind, tuple(saved.input_widths), saved.out_features) != (
+        if region is None or (saved.kind, tuple(saved.region.input_widths), saved.region.out_features) != (
                 region.kind, tuple(region.input_widths), region.out_features):
             raise ValueError(f"region {saved.name!r} does not match this graph")
-        proj = saved.projection
-        fits[saved.name] = fit_pass.Fit(
-            region=saved.name, variables=saved.variables,
-            fronts=tuple((fit_pass.FrontEntry(o.expr, lowering.complexity(o.expr), nan,
-                                              nan if o.nrmse is None else o.nrmse, True),) for o in saved.outputs),
-            chosen=tuple(0 for _ in saved.outputs),
-            output_nrmse=tuple(nan if o.nrmse is None else o.nrmse for o in saved.outputs),
-            nrmse=nan if saved.nrmse is None else saved.nrmse,
-            projection=None if proj is None else fit_pass.Projection(proj.in_mean, proj.in_basis, proj.out_mean,
-                                                                     proj.out_basis),
-            seconds=0.0,
-        )
+        fits[saved.name] = saved.fit
     return _Entry(fits, [(a, b) for a, b in skipped])
-
-
-# ``symfx.backend`` names both this module and the function ``backend`` (exported lazily by the
-# package). Importing the module (as the torch_dynamo_backends entry point does) rebinds the package
-# attribute to the module, so the module itself is made callable: ``symfx.backend(**options)`` works
-# either way.
-class _CallableModule(types.ModuleType):
-    def __call__(self, **options: Any) -> Callable[..., Any]:
-        return backend(**options)
-
-
-sys.modules[__name__].__class__ = _CallableModule
-
-
-def _vectorize_patch(gm: fx.GraphModule, example_inputs: Sequence[Any]) -> dict[str, Any]:
-    """Inductor patches for a graph holding equations on CPU (see symfx.lowering.inductor_options):
-    SIMD for transcendental equations, one loop for a region's several outputs."""
-    from .lowering import inductor_options
-
-    on_cpu = all(t.device.type == "cpu" for t in example_inputs if isinstance(t, torch.Tensor))
-    return inductor_options([gm], on_cpu=on_cpu)

@@ -222,7 +222,7 @@ def parameter_bytes(module: "nn.Module") -> int:
 
 def machine() -> dict[str, object]:
     """A short description of the machine a benchmark ran on."""
-    from .report import machine as describe
+    from bench_machine import machine as describe  # bench/bench_machine.py (bench/ is on sys.path)
 
     return describe()
 
@@ -233,8 +233,3 @@ def load_average() -> list[float] | None:
         return [round(x, 2) for x in os.getloadavg()]
     except OSError:  # pragma: no cover - not on Unix
         return None
-
-
-def layer_paths(indices: Sequence[int]) -> list[str]:
-    """Dotted module paths of the MLPs of the given decoder layers."""
-    return [f"model.layers.{i}.mlp" for i in indices]

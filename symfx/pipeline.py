@@ -1,0 +1,504 @@
+"""The one driver: runs the passes in order. Every entry point calls these functions.
+
+``symfx.compile`` → :func:`compile_model` (trace, probe, partition, record, fit, assemble,
+validate); ``symfx.load`` → :func:`load_model` (trace, probe, assemble: no record, no fit);
+the dynamo backend (``symfx.dynamo``) starts from Dynamo's graph and uses
+:func:`partition_graph`, :class:`Calibration`, :func:`fit_regions` and :func:`validate_rewrites`.
+No pass imports another pass or this module; this module is the only one that sequences them.
+"""
+from __future__ import annotations
+
+import copy
+import inspect
+import itertools
+import warnings
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import torch
+import torch.fx as fx
+import torch.nn as nn
+
+from .config import Config
+from .distilled import Distilled
+from .errors import CalibrationError, ConfigError, LoadError, SymfxError
+from .frontend import TraceResult, Unit, iter_batches, model_device, move_args, trace_units
+from .module import SwitchableUnit, SymbolicModule, set_submodule
+from .passes import fit as fit_pass
+from .passes import partition as partition_pass
+from .passes import record as record_pass
+from .passes import validate as validate_pass
+from .passes.fit import Fit
+from .passes.partition import Region
+from .passes.record import Samples
+from .passes.validate import Validation
+
+__all__ = [
+    "VALIDATION_EVERY", "VALIDATION_MAX", "Calibration", "compile_model", "load_model", "probe",
+    "partition_units", "partition_graph", "fit_regions", "validate_rewrites", "assemble",
+]
+
+#: every n-th calibration batch (or backend call) is held out for whole-model validation, at most this many
+VALIDATION_EVERY = 5
+VALIDATION_MAX = 4
+
+
+def _progress(iterable: Any = None, **kwargs: Any) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, **kwargs)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"[:300]
+
+
+# ---------------------------------------------------------------------------
+# front end: copy, trace, probe, partition
+# ---------------------------------------------------------------------------
+
+def _working_copy(model: nn.Module) -> tuple[nn.Module, bool]:
+    """A deep copy of ``model`` in eval mode (the user's model is never modified) and its training flag."""
+    work = copy.deepcopy(model)
+    was_training = work.training
+    work.eval()
+    return work, was_training
+
+
+def probe(work: nn.Module, units: Iterable[Unit], args: tuple[Any, ...]) -> dict[str, tuple[Any, ...]]:
+    """Run ``work`` once on ``args`` and return each traced unit's positional inputs by path.
+
+    Exceptions from the model propagate unchanged: the caller names them (calibration or load).
+    """
+    units = list(units)
+    unit_args: dict[str, tuple[Any, ...]] = {}
+    hooks = []
+    for unit in units:
+        if unit.path:
+            def grab(mod: nn.Module, a: tuple, kw: dict, path: str = unit.path, gm: fx.GraphModule = unit.graph_module) -> None:
+                unit_args.setdefault(path, _positional(gm, a, kw))
+
+            hooks.append(work.get_submodule(unit.path).register_forward_pre_hook(grab, with_kwargs=True))
+    try:
+        with torch.no_grad():
+            work(*args)
+    finally:
+        for h in hooks:
+            h.remove()
+    if any(u.path == "" for u in units):
+        unit_args[""] = tuple(args)
+    return unit_args
+
+
+def _positional(gm: fx.GraphModule, args: tuple, kwargs: dict) -> tuple[Any, ...]:
+    """Keyword arguments of a unit's call, appended in its placeholders' order."""
+    if not kwargs:
+        return tuple(args)
+    names = [n.target for n in gm.graph.nodes if n.op == "placeholder"]
+    return tuple(args) + tuple(kwargs[n] for n in names[len(args):] if n in kwargs)
+
+
+def _trace_is_faithful(unit: Unit, work: nn.Module, args: tuple[Any, ...]) -> bool:
+    """The traced graph gives exactly the module's output on the example inputs."""
+    from torch.utils._pytree import tree_leaves
+
+    module = work.get_submodule(unit.path) if unit.path else work
+    try:
+        with torch.no_grad():
+            expected = tree_leaves(module(*args))
+            got = tree_leaves(unit.graph_module(*args))
+    except Exception:
+        return False
+    if len(expected) != len(got):
+        return False
+    for a, b in zip(expected, got):
+        if isinstance(a, torch.Tensor) != isinstance(b, torch.Tensor):
+            return False
+        if isinstance(a, torch.Tensor) and not (a.shape == b.shape and torch.equal(a, b)):
+            return False
+    return True
+
+
+def _partition_options(cfg: Config, default_name: str) -> dict[str, Any]:
+    return dict(max_inputs=cfg.max_inputs, pca_in=cfg.pca_in, min_region_nodes=cfg.min_region_nodes,
+                include=cfg.include, exclude=cfg.exclude, variable_names=cfg.variable_names,
+                default_name=default_name)
+
+
+def partition_units(work: nn.Module, traced: TraceResult, unit_args: Mapping[str, tuple[Any, ...]], cfg: Config,
+                    default_name: str) -> tuple[list[Region], list[tuple[str, str]]]:
+    """Shape-propagate each traced unit, check its trace is faithful, and find its regions."""
+    regions: list[Region] = []
+    skipped: list[tuple[str, str]] = []
+    for unit in traced.units:
+        if unit.path not in unit_args:
+            skipped.append((unit.path, "not called by the model's forward on calibration data"))
+            continue
+        try:
+            partition_pass.shape_propagate(unit.graph_module, unit_args[unit.path])
+        except Exception as exc:
+            skipped.append((unit.path or "<root>", f"shape propagation failed: {type(exc).__name__}: {exc}"[:200]))
+            continue
+        if not _trace_is_faithful(unit, work, unit_args[unit.path]):
+            # symbolic_trace can bake a branch on an optional argument into the graph
+            # (e.g. `if token_type_ids is None`): such a graph must never stand in for the module
+            skipped.append((unit.path or "<root>", "the traced graph does not reproduce the module's output "
+                                                   "on calibration data (input-dependent Python branches)"))
+            continue
+        found = partition_pass.partition(unit.graph_module, unit=unit.path, **_partition_options(cfg, default_name))
+        regions += found.regions
+        skipped += [(s.name, s.reason) for s in found.skipped]
+    return regions, skipped
+
+
+def partition_graph(gm: fx.GraphModule, example_inputs: Sequence[Any], cfg: Config,
+                    constants: Iterable[str]) -> partition_pass.Partition:
+    """The dynamo backend's front end: one graph from Dynamo, weights lifted to ``constants`` placeholders."""
+    partition_pass.shape_propagate(gm, example_inputs)
+    return partition_pass.partition(gm, unit="", constants=constants, **_partition_options(cfg, "graph"))
+
+
+# ---------------------------------------------------------------------------
+# record
+# ---------------------------------------------------------------------------
+
+class Calibration:
+    """Recording state: a reservoir per region, and the batches held out for validation.
+
+    Every ``VALIDATION_EVERY``-th batch (up to ``VALIDATION_MAX``) is kept aside, unrecorded, to
+    judge the whole model with and without each rewrite; with fewer batches than that, the
+    first recorded ones are used instead. Shared by ``symfx.compile`` (calibration batches) and
+    the dynamo backend (calls of a compiled graph).
+    """
+
+    def __init__(self, regions: Sequence[Region], cfg: Config):
+        self.regions = list(regions)
+        self.cfg = cfg
+        self.reservoirs = {r.name: record_pass.Reservoir(cfg.max_samples, cfg.seed) for r in regions}
+        self.steps = 0
+        self._held: list[Any] = []
+        self._recorded: list[Any] = []
+
+    def hold_out(self, batch: Any) -> bool:
+        """Count one batch; True if it is kept for validation (do not record it)."""
+        i = self.steps
+        self.steps += 1
+        if i % VALIDATION_EVERY == VALIDATION_EVERY - 1 and len(self._held) < VALIDATION_MAX:
+            self._held.append(batch)
+            return True
+        if len(self._recorded) < 2:
+            self._recorded.append(batch)
+        return False
+
+    @property
+    def validation_batches(self) -> list[Any]:
+        return self._held or self._recorded
+
+    def samples(self) -> dict[str, Samples]:
+        """The recorded rows per region, split into fitting and held-out rows (record pass)."""
+        cfg = self.cfg
+        return record_pass.finish(self.regions, self.reservoirs, cfg.holdout, cfg.min_samples, cfg.seed)
+
+    def release(self) -> None:
+        self.reservoirs.clear()
+        self._held, self._recorded = [], []
+
+
+# ---------------------------------------------------------------------------
+# fit
+# ---------------------------------------------------------------------------
+
+def _targets(region: Region, cfg: Config) -> int:
+    if cfg.pca_out and region.kind == "row" and region.out_features > cfg.pca_out:
+        return cfg.pca_out
+    return region.out_features
+
+
+def fit_regions(regions: Sequence[Region], samples: Mapping[str, Samples],
+                cfg: Config) -> tuple[dict[str, Fit], list[tuple[str, str]]]:
+    """Fit every region that has enough samples, through the engine behind the fit cache.
+
+    Returns every fit (accepted or not) by region name, and (region, reason) for each region
+    left neural. Progress is one bar over all fitted outputs.
+    """
+    from .engines import get_engine
+    from .engines.cache import cached_fit
+
+    engine = get_engine(cfg.engine)
+
+    def fit_fn(X: Any, Y: Any, variables: Any, options: Config, progress: Any = None) -> Any:
+        return cached_fit(engine, X, Y, variables, options, progress)
+
+    fits: dict[str, Fit] = {}
+    skipped: list[tuple[str, str]] = []
+    todo = []
+    for region in regions:
+        reason = samples[region.name].skipped
+        if reason:
+            skipped.append((region.name, reason))
+        else:
+            todo.append(region)
+    total = sum(_targets(r, cfg) for r in todo)
+    with _progress(total=total, desc="symfx: fitting", unit="output", disable=not cfg.progress or not todo) as bar:
+        for region in todo:
+            bar.set_postfix_str(region.name)
+            done = [0]
+
+            def advance(k: int, n: int, done: list[int] = done) -> None:
+                bar.update(k - done[0])
+                done[0] = k
+
+            fit = fit_pass.fit_region(region, samples[region.name], cfg, fit_fn, advance)
+            bar.update(max(0, _targets(region, cfg) - done[0]))
+            fits[region.name] = fit
+            if not fit.accepted:
+                skipped.append((region.name, fit.reason or "no equation within tolerance"))
+    return fits, skipped
+
+
+# ---------------------------------------------------------------------------
+# assemble and validate
+# ---------------------------------------------------------------------------
+
+def assemble(work: nn.Module, graph_modules: Mapping[str, fx.GraphModule], regions: Sequence[Region],
+             fits: Mapping[str, Fit], cfg: Config, skipped: Sequence[tuple[str, str]],
+             model_name: str) -> SymbolicModule:
+    """Wrap each traced unit of ``work`` (a copy of the user's model) that holds regions, and build
+    the module; every other part of the model stays as it was."""
+    used = {r.unit for r in regions}
+    units: dict[str, SwitchableUnit] = {}
+    for path, gm in graph_modules.items():
+        if path not in used:
+            continue
+        units[path] = SwitchableUnit(gm)
+        if path:
+            set_submodule(work, path, units[path])
+    root = units[""] if "" in units else work
+    return SymbolicModule(root, units, regions, dict(fits), cfg, skipped, model_name=model_name)
+
+
+def validate_rewrites(names: Sequence[str], run: Callable[[frozenset[str]], list[Any]], cfg: Config) -> Validation:
+    """Keep the rewrites whose whole-model output stays within ``model_tolerance`` (validate pass)."""
+    return validate_pass.validate(list(names), run, cfg.effective_model_tolerance)
+
+
+def _validate_module(sm: SymbolicModule, batches: Sequence[tuple[Any, ...]], cfg: Config) -> None:
+    def run(enabled: frozenset[str]) -> list[Any]:
+        sm.use_neural()
+        if enabled:
+            sm.use_symbolic(enabled)
+        with torch.no_grad():
+            return [sm(*args) for args in batches]
+
+    result = validate_rewrites([d.name for d in sm.distilled], run, cfg)
+    sm.validation = result
+    sm.skipped += list(result.rejected.items())
+    sm.distilled = [d for d in sm.distilled if d.name in set(result.accepted)]
+    sm.use_symbolic()
+    sm.validated_choice = sm.current_choice()
+
+
+# ---------------------------------------------------------------------------
+# symfx.compile
+# ---------------------------------------------------------------------------
+
+def _signature(model: nn.Module) -> str:
+    try:
+        return f"forward{inspect.signature(model.forward)}"
+    except (TypeError, ValueError):
+        return "forward(...)"
+
+
+def _check_finite(args: tuple[Any, ...]) -> None:
+    tensors = [a for a in args if isinstance(a, torch.Tensor) and a.is_floating_point() and a.numel()]
+    if tensors and all(not torch.isfinite(t).any() for t in tensors):
+        raise CalibrationError(
+            "calibration data is all NaN/Inf: nothing can be recorded. Fix: pass finite inputs "
+            "drawn from the range the model will see."
+        )
+
+
+def _length(calibration: Any) -> int | None:
+    if isinstance(calibration, torch.Tensor) or (
+        isinstance(calibration, tuple) and all(isinstance(t, torch.Tensor) for t in calibration)
+    ):
+        return 1
+    try:
+        return len(calibration)
+    except TypeError:
+        return None
+
+
+def compile_model(model: nn.Module, calibration: Any, cfg: Config) -> SymbolicModule:
+    """Distil the replaceable parts of ``model`` (see :func:`symfx.compile`)."""
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"symfx.compile takes a torch.nn.Module, got {type(model).__name__}.")
+    from .engines import get_engine
+
+    get_engine(cfg.engine)  # fail fast (e.g. PySR without Julia) before any recording
+
+    work, was_training = _working_copy(model)
+    traced = trace_units(work)
+    skipped: list[tuple[str, str]] = [(p, r) for p, r in traced.skipped if not r.startswith("descended")]
+    device = model_device(work)
+
+    batches = iter_batches(calibration)
+    first = next(batches, None)
+    if first is None:
+        raise CalibrationError("calibration is empty; pass at least one batch of model inputs.")
+    first = move_args(first, device)
+    _check_finite(first)
+    try:
+        unit_args = probe(work, traced.units, first)  # each unit's example inputs, for shape propagation
+    except Exception as exc:
+        raise CalibrationError(
+            f"the model failed on the first calibration batch ({_first_line(exc)}). "
+            f"The model expects {_signature(model)}; got {len(first)} positional input(s) of shapes "
+            f"{[tuple(a.shape) if isinstance(a, torch.Tensor) else type(a).__name__ for a in first]}. "
+            "Fix: pass calibration batches that the model itself accepts."
+        ) from exc
+    regions, found_skipped = partition_units(work, traced, unit_args, cfg, type(model).__name__.lower())
+    skipped += found_skipped
+
+    calibration_state = _record(work, traced, regions, itertools.chain([first], batches), device, cfg,
+                                _length(calibration), _signature(model))
+    samples = calibration_state.samples()
+    if regions and all(s.rows_seen > 0 and s.rows_dropped == s.rows_seen for s in samples.values()):
+        raise CalibrationError(
+            "every recorded row held NaN/Inf; the model produces non-finite values on this calibration data. "
+            "Fix: check the inputs' range and the model's weights."
+        )
+
+    fits, fit_skipped = fit_regions(regions, samples, cfg)
+    skipped += fit_skipped
+    sm = assemble(work, {u.path: u.graph_module for u in traced.units}, regions, fits, cfg, skipped,
+                  type(model).__name__)
+    if cfg.validate and sm.distilled and calibration_state.validation_batches:
+        _validate_module(sm, calibration_state.validation_batches, cfg)
+    sm.train(was_training)
+    if not sm.distilled and regions:
+        warnings.warn("symfx: no region was replaced; see sm.report() for the reasons.", stacklevel=3)
+    return sm
+
+
+def _record(work: nn.Module, traced: TraceResult, regions: Sequence[Region], stream: Iterable[tuple[Any, ...]],
+            device: torch.device | None, cfg: Config, total: int | None, signature: str) -> Calibration:
+    """Stream the calibration batches through the model with recording interpreters in place."""
+    state = Calibration(regions, cfg)
+    if not regions:
+        return state
+    units = {u.path: u for u in traced.units}
+    recorders: dict[str, record_pass.RecordingUnit] = {}
+    originals: dict[str, nn.Module] = {}
+    for path in {r.unit for r in regions}:
+        gm = units[path].graph_module
+        interp = record_pass.RecordingInterpreter(gm, [r for r in regions if r.unit == path], state.reservoirs)
+        recorders[path] = record_pass.RecordingUnit(gm, interp)
+        if path:
+            originals[path] = work.get_submodule(path)
+            set_submodule(work, path, recorders[path])
+    runner = recorders.get("", work)
+    bar = _progress((move_args(b, device) for b in stream), total=total, desc="symfx: recording", unit="batch",
+                    disable=not cfg.progress, leave=False)
+    try:
+        with torch.no_grad():
+            for i, args in enumerate(bar):
+                if state.hold_out(args):
+                    continue
+                try:
+                    runner(*args)
+                except SymfxError:
+                    raise
+                except Exception as exc:
+                    raise CalibrationError(
+                        f"calibration batch {i} failed in the model ({type(exc).__name__}: {exc}); "
+                        f"every batch must be accepted by {signature}."
+                    ) from exc
+    finally:
+        for path, module in originals.items():  # assemble() decides what replaces each unit
+            set_submodule(work, path, module)
+    return state
+
+
+# ---------------------------------------------------------------------------
+# symfx.load
+# ---------------------------------------------------------------------------
+
+def load_model(payload: Any, model: nn.Module, *, example_inputs: Any = None, strict: bool = True,
+               cfg: Config | None = None) -> SymbolicModule:
+    """Put the distilled regions of a read file (``serialize.Payload``) into a copy of ``model``:
+    trace, probe (when ``example_inputs`` is given), check each region against the graph, assemble."""
+    if not isinstance(model, nn.Module):
+        raise LoadError(f"symfx.load needs the model (a torch.nn.Module) to apply the equations to, "
+                        f"got {type(model).__name__}")
+    cfg = cfg if cfg is not None else Config()
+    work, was_training = _working_copy(model)
+    traced = trace_units(work)
+    units = {u.path: u.graph_module for u in traced.units}
+    args = None
+    if example_inputs is not None:
+        args = move_args(tuple(example_inputs) if isinstance(example_inputs, (tuple, list)) else (example_inputs,),
+                         model_device(work))
+        try:
+            for path, a in probe(work, traced.units, args).items():
+                partition_pass.shape_propagate(units[path], a)
+        except Exception as exc:
+            raise LoadError(f"the model failed on example_inputs ({_first_line(exc)})") from exc
+
+    skipped: list[tuple[str, str]] = []
+    kept: list[Distilled] = []
+    for i, d in enumerate(payload.regions):
+        problem = _mismatch(d.region, units, args is not None)
+        if problem:
+            message = (f"regions[{i}] ({d.name!r}): {problem}. Is this the model the file was saved from "
+                       f"({payload.model or 'unknown'}, symfx {payload.symfx_version})?")
+            if strict:
+                raise LoadError(message + " Pass strict=False to load the regions that do match.")
+            skipped.append((d.name, f"not applied on load: {problem}"))
+            continue
+        kept.append(d)
+    try:
+        sm = assemble(work, units, [d.region for d in kept], {d.name: d.fit for d in kept}, cfg, skipped,
+                      payload.model or type(model).__name__)
+        inactive = [d.name for d in kept if not d.active]
+        if inactive:
+            sm.use_neural(inactive)
+        if args is not None:
+            with torch.no_grad():
+                sm(*args)
+    except LoadError:
+        raise
+    except Exception as exc:  # the rewrite or the first run failed: the file does not fit this model
+        raise LoadError(f"the saved equations do not fit this model ({_first_line(exc)})") from exc
+    sm.train(was_training)
+    return sm
+
+
+def _mismatch(region: Region, units: Mapping[str, fx.GraphModule], shapes: bool) -> str | None:
+    """Why ``region`` cannot be applied to the traced units, or None."""
+    gm = units.get(region.unit)
+    if gm is None:
+        return f"the model has no traced unit {region.unit or '<root>'!r}"
+    nodes = {n.name: n for n in gm.graph.nodes}
+    missing = [n for n in region.nodes + region.inputs if n not in nodes]
+    if missing:
+        return f"the model's graph has no node(s) {missing[:5]}"
+    wrong = [n for n in region.nodes if nodes[n].op in ("placeholder", "output", "get_attr")]
+    if wrong:
+        return f"node(s) {wrong[:5]} are not computations"
+    if not shapes:
+        return None
+
+    def width(name: str) -> int | None:
+        meta = nodes[name].meta.get("tensor_meta")
+        shape = getattr(meta, "shape", None)
+        return int(shape[-1]) if shape is not None and len(shape) else None
+
+    if region.kind == "row":
+        got = [width(n) for n in region.inputs]
+        if any(g is not None and g != w for g, w in zip(got, region.input_widths)):
+            return f"inputs {list(region.inputs)} have {got} features, the file says {list(region.input_widths)}"
+        out = width(region.output)
+        if out is not None and out != region.out_features:
+            return f"output {region.output!r} has {out} features, the file says {region.out_features}"
+    return None
