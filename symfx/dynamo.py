@@ -47,7 +47,6 @@ from .graphkey import CACHE_FORMAT, CACHE_VERSION, compile_key, concrete, consta
 from .inductor import inductor_options
 from .passes.fit import Fit
 from .passes.partition import Region
-from .passes.record import capture
 from .passes.rewrite import rewrite
 from .store import JsonStore
 
@@ -291,11 +290,8 @@ class _Job:
         return self.calibration.steps
 
     def step(self, gm: fx.GraphModule, regions: Sequence[Region], args: tuple[Any, ...], values: dict[str, Any]) -> None:
-        if self.calibration.hold_out((gm, regions, _keep(args))):
-            return
-        with torch.no_grad():
-            for region in regions:
-                capture(region, values, self.calibration.reservoirs)
+        if not self.calibration.hold_out((gm, regions, _keep(args))):
+            self.calibration.record(regions, values)
 
     def finish(self) -> _Entry:
         cfg = self.settings.config

@@ -190,6 +190,12 @@ class Calibration:
             self._recorded.append(batch)
         return False
 
+    def record(self, regions: Sequence[Region], values: Mapping[str, torch.Tensor]) -> None:
+        """Add one call's boundary values (by node name) of ``regions`` to their reservoirs."""
+        with torch.no_grad():
+            for region in regions:
+                record_pass.capture(region, dict(values), self.reservoirs)
+
     @property
     def validation_batches(self) -> list[Any]:
         return self._held or self._recorded
