@@ -76,3 +76,27 @@ def test_unreadable_constants_on_sympy_expressions():
     x = sympy.Symbol("x")
     assert laws.unreadable_constants(sympy.Float(0.398940341564092) * x) == ["0.398940341564092"]
     assert laws.unreadable_constants(sympy.Rational(3, 4) * x) == []
+
+
+def test_discovery_classifier_reads_todays_and_the_announced_api():
+    from types import SimpleNamespace as NS
+
+    spec = importlib.util.spec_from_file_location("symfx_bench_discovery", ROOT / "bench" / "discovery.py")
+    discovery = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(discovery)
+    law = laws.NGUYEN[0]
+    wrong = law.expr + laws.x0**4
+    entry = NS(expr=law.expr, complexity=7, loss=0.0, nrmse=0.0, safe=True)
+    # today's API: everything in sm.distilled is applied; no status attribute
+    today = NS(distilled=[NS(exprs=[law.expr], front=[(entry,)], active=True)], skipped=[])
+    assert discovery.classify(today, law, 0, 1e-3)["outcome"] == "recovered"
+    mimic = NS(distilled=[NS(exprs=[wrong], front=[], active=True)], skipped=[])
+    assert discovery.classify(mimic, law, 0, 1e-3)["outcome"] == "mimic"
+    nothing = NS(distilled=[], skipped=[("net", "no equation within tolerance")])
+    assert discovery.classify(nothing, law, 0, 1e-3)["outcome"] == "left_neural"
+    # the announced API: regions left neural stay listed, with a status and their front
+    left = NS(distilled=[NS(status="neural", exprs=[wrong], front=[(NS(expr=wrong), entry)])], skipped=[])
+    row = discovery.classify(left, law, 0, 3e-2)
+    assert row["outcome"] == "found_not_applied" and row["law_on_front"]
+    assert discovery.classify(NS(distilled=[NS(status="symbolic", exprs=[law.expr])]), law, 0, 0.0)["outcome"] \
+        == "recovered"
