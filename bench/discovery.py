@@ -1,0 +1,267 @@
+"""Discovery benchmark: does symfx find laws it was never tuned on, from networks as accurate as users' are?
+
+For every law of the chosen families (bench/laws.py: Nguyen, Keijzer, Livermore, Vladislavleva,
+Strogatz ODE right-hand sides, and seeded random laws): train a 2x64 SiLU MLP on the law's box until
+its held-out error vs the law reaches a target picked from {0.1 %, 0.3 %, 1 %, 3 %} by hash of the
+law's name (bench/recovery.py's ``train_mlp``; weights cached in ``.symfx-cache/bench-mlp``), distil
+it with ``symfx.compile`` and judge the result against the TRUE law on the 1.5x wider box
+(``recovery.judge``). Outcomes per law:
+
+- ``recovered``: the applied equation's wide-box normalized RMSE vs the law is < 1e-2;
+- ``found_not_applied``: no equation applied, but a region left neural reports the law (its best
+  law or a member of its front within 1e-2 of the law). Uses ``Distilled.status`` and the fronts of
+  non-applied regions when the library exposes them; before that, such a case reads ``left_neural``;
+- ``mimic``: an equation was applied and it is not the law on the wide box;
+- ``left_neural``: nothing applied, nothing found.
+
+Besides: ``recovered_2eps`` (wide-box error < max(1e-2, 2 x the network's error): a correct form
+whose constants absorbed the network's own error; reported, not counted as recovered, since a smooth
+mimic of a 3 %-network can also stay within 6 % on a box only 1.5x wider), ``law_on_front`` (a
+diagnostic: some front member is the law, read from the public front or, for regions left neural
+today, from the module's private fit records), and ``unreadable`` (``laws.unreadable_constants`` of
+every printed equation, at full precision as ``sm.distilled[i].exprs`` holds it).
+
+    .venv/bin/python bench/discovery.py                                  # everything, writes bench/results/discovery.json
+    .venv/bin/python bench/discovery.py --family nguyen,random --limit 2 --time-budget 5 --out /tmp/d.json
+    .venv/bin/python bench/discovery.py --workers 2                      # laws in 2 processes
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import sympy  # noqa: E402
+
+import laws as law_families  # noqa: E402
+import recovery  # noqa: E402
+from recovery import ROOT, Law, judge  # noqa: E402
+
+ALL_FAMILIES = ("nguyen", "keijzer", "livermore", "vlad", "strogatz", "random")
+OUTCOMES = ("recovered", "found_not_applied", "mimic", "left_neural")
+THRESHOLD = 1e-2  # wide-box normalized RMSE vs the true law
+APPLIED_STATUS = {"symbolic", "applied", "active", "distilled", "recovered"}
+WIDTH, ITERS = 64, 3000  # the network: 2 x WIDTH SiLU, at most ITERS L-BFGS iterations
+
+
+# ---------------------------------------------------------------------------------------------
+# reading a SymbolicModule (today's API and the announced one, by getattr)
+# ---------------------------------------------------------------------------------------------
+
+def exprs_in(obj: Any) -> list[sympy.Expr]:
+    """Every expression held by a front or front member: FrontEntry-like objects (``.expr``),
+    ``(expr, complexity, loss, ...)`` tuples, bare expressions, and nested lists of those."""
+    if obj is None:
+        return []
+    if isinstance(obj, sympy.Basic):
+        return [obj]
+    e = getattr(obj, "expr", None)
+    if isinstance(e, sympy.Basic):
+        return [e]
+    if isinstance(obj, (list, tuple)) and obj:
+        if isinstance(obj[0], sympy.Basic) and not all(isinstance(o, sympy.Basic) for o in obj):
+            return [obj[0]]  # one (expr, complexity, loss, nrmse, safe) member
+        return [x for o in obj for x in exprs_in(o)]
+    return []
+
+
+def read_module(sm: Any) -> dict[str, Any]:
+    """Applied equations, laws reported for regions left neural, and front members, from ``sm``."""
+    applied: list[sympy.Expr] = []
+    reported: list[sympy.Expr] = []  # best law / front of regions left neural (the announced API)
+    front: list[sympy.Expr] = []  # every front member the public API shows
+    statuses = []
+    for d in getattr(sm, "distilled", None) or []:
+        status = getattr(d, "status", None)
+        statuses.append(status)
+        is_applied = (status in APPLIED_STATUS) if status is not None else bool(getattr(d, "active", True))
+        exprs = list(getattr(d, "exprs", None) or [])
+        members = exprs_in(getattr(d, "front", None))
+        front += members
+        if is_applied:
+            applied += exprs[:1]
+        else:
+            reported += exprs[:1] + exprs_in(getattr(d, "best", None)) + members
+    private = []  # today's rejected fits: a diagnostic only, never an outcome
+    for fit in (getattr(sm, "_fits", None) or {}).values():
+        private += exprs_in(getattr(fit, "fronts", None))
+    return {"applied": applied, "reported": reported, "front": front, "private_front": private,
+            "statuses": statuses, "skipped": [f"{w}: {r}"[:160] for w, r in getattr(sm, "skipped", [])]}
+
+
+def _first_law(exprs: list[sympy.Expr], law: Law, seed: int) -> tuple[sympy.Expr | None, float]:
+    """The first expression within THRESHOLD of the law on the wide box, else the closest one."""
+    best, best_err = None, math.inf
+    for e in exprs:
+        err = judge(e, law, seed)
+        if err < THRESHOLD:
+            return e, err
+        if err < best_err:
+            best, best_err = e, err
+    return best, best_err
+
+
+def classify(sm: Any, law: Law, seed: int, net_err: float) -> dict[str, Any]:
+    seen = read_module(sm)
+    row: dict[str, Any] = {"statuses": seen["statuses"], "skipped": seen["skipped"]}
+    printed: list[sympy.Expr] = []
+    if seen["applied"]:
+        expr = seen["applied"][0]
+        err = judge(expr, law, seed)
+        row["outcome"] = "recovered" if err < THRESHOLD else "mimic"
+        printed.append(expr)
+    else:
+        expr, err = _first_law(seen["reported"], law, seed)
+        row["outcome"] = "found_not_applied" if err < THRESHOLD else "left_neural"
+        if seen["reported"]:
+            printed.append(seen["reported"][0])
+    row["error_wide"] = err if math.isfinite(err) else None
+    row["recovered_2eps"] = bool(seen["applied"]) and err < max(THRESHOLD, 2 * net_err)
+    row["equation"] = str(printed[0]) if printed else None
+    row["equation_rounded"] = str(recovery.round_expr(printed[0])) if printed else None
+    row["unreadable"] = [c for e in printed for c in law_families.unreadable_constants(e)]
+    # diagnostic: was the law anywhere on a front (search found it, selection did not keep it)?
+    source = "public" if seen["front"] else ("private" if seen["private_front"] else None)
+    members = seen["front"] or seen["private_front"]
+    row["law_on_front"] = None if source is None else _first_law(members, law, seed)[1] < THRESHOLD
+    row["front_source"] = source
+    row["front_size"] = len(members)
+    return row
+
+
+# ---------------------------------------------------------------------------------------------
+# one law, end to end
+# ---------------------------------------------------------------------------------------------
+
+def run_law(family: str, index: int, seed: int, n_random: int, options: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
+    torch.set_num_threads(1)  # the machine is small and shared; the engine gets the cores
+    warnings.filterwarnings("ignore", message="symfx: no region was replaced")
+    law = law_families.laws_of(family, seed, n_random)[index]
+    target = law_families.accuracy_target(law.name)
+    t = time.perf_counter()
+    model, net_err = recovery.train_mlp(law, seed, width=WIDTH, iters=ITERS, target=target)
+    train_s = time.perf_counter() - t
+    net_wide = recovery.network_error(model, law, seed + 3, widen=law_families.JUDGE_WIDEN)
+    sm, seconds = recovery.compile_law(model, law, options, seed)
+    row = {
+        "family": family, "law": law.name, "truth": str(law.expr), "inputs": law.n_inputs,
+        "box": [list(b) for b in law.box], "target_nrmse": target, "net_nrmse": net_err,
+        "net_nrmse_wide": net_wide if math.isfinite(net_wide) else None,
+        "seconds": round(seconds, 2), "train_or_load_seconds": round(train_s, 2),
+    }
+    row.update(classify(sm, law, seed, net_err))
+    return row
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    n = len(rows)
+    out: dict[str, Any] = {"n": n}
+    for o in OUTCOMES:
+        out[o] = sum(r["outcome"] == o for r in rows)
+    out["recovered_2eps"] = sum(r["recovered_2eps"] for r in rows)
+    known = [r for r in rows if r["law_on_front"] is not None]
+    out["law_on_front"] = sum(bool(r["law_on_front"]) for r in known)
+    out["median_seconds"] = statistics.median(r["seconds"] for r in rows) if rows else 0.0
+    out["unreadable_constants"] = sum(len(r["unreadable"]) for r in rows)
+    return out
+
+
+def table(summary: dict[str, dict[str, Any]]) -> str:
+    head = (f"{'family':10s} {'n':>4s} {'recov %':>8s} {'found-NA %':>10s} {'mimic %':>8s} {'neural %':>8s}"
+            f" {'rec<=2e %':>9s} {'on-front %':>10s} {'med s/out':>9s} {'unreadable':>10s}")
+    lines = [head, "-" * len(head)]
+    for fam, s in summary.items():
+        pct = (lambda k: 100.0 * s[k] / s["n"]) if s["n"] else (lambda k: 0.0)
+        lines.append(f"{fam:10s} {s['n']:4d} {pct('recovered'):8.0f} {pct('found_not_applied'):10.0f}"
+                     f" {pct('mimic'):8.0f} {pct('left_neural'):8.0f} {pct('recovered_2eps'):9.0f}"
+                     f" {pct('law_on_front'):10.0f} {s['median_seconds']:9.1f} {s['unreadable_constants']:10d}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--family", default=",".join(ALL_FAMILIES), help=f"comma list of {', '.join(ALL_FAMILIES)}")
+    ap.add_argument("--limit", type=int, default=None, help="only the first N laws of each family")
+    ap.add_argument("--only", help="comma-separated substrings of law names")
+    ap.add_argument("--time-budget", type=float, default=20.0, help="SR seconds per output (Config's default: 20)")
+    ap.add_argument("--seed", type=int, default=0, help="training, compile and random-law seed")
+    ap.add_argument("--random-laws", type=int, default=100, help="how many random laws the seed generates")
+    ap.add_argument("--workers", type=int, default=1, help="laws in parallel processes")
+    ap.add_argument("--engine-options", default="{}", help="JSON dict passed as Config.engine_options")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "discovery.json"))
+    ap.add_argument("--shared", action="store_true", help="note in the results that the machine was shared")
+    args = ap.parse_args(argv)
+
+    families = [f.strip() for f in args.family.split(",") if f.strip()]
+    jobs: list[tuple[str, int, Law]] = []
+    for fam in families:
+        laws = law_families.laws_of(fam, args.seed, args.random_laws)
+        picked = [(fam, i, law) for i, law in enumerate(laws)]
+        if args.only:
+            keys = args.only.split(",")
+            picked = [p for p in picked if any(k in p[2].name for k in keys)]
+        jobs += picked[: args.limit] if args.limit is not None else picked
+    options = {"time_budget": args.time_budget, "cache_dir": "", "engine_options": json.loads(args.engine_options)}
+    machine = recovery.machine()
+    print(f"{len(jobs)} laws, budget {args.time_budget:g} s per output, {args.workers} worker(s), "
+          f"load average {machine['load']}", flush=True)
+    print(f"{'law':26s} {'outcome':17s} {'err':>8s} {'net':>7s} {'s':>5s}  equation", flush=True)
+
+    def show(row: dict[str, Any]) -> None:
+        err = row["error_wide"] if row["error_wide"] is not None else math.inf
+        eq = row["equation_rounded"] or "(none)"
+        print(f"{row['law']:26s} {row['outcome']:17s} {err:8.1e} {row['net_nrmse']:7.1e} {row['seconds']:5.1f}  "
+              f"{eq[:90]}", flush=True)
+
+    t0 = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    if args.workers <= 1:
+        for fam, i, _ in jobs:
+            rows.append(run_law(fam, i, args.seed, args.random_laws, options))
+            show(rows[-1])
+    else:
+        import multiprocessing
+
+        with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(run_law, fam, i, args.seed, args.random_laws, options) for fam, i, _ in jobs]
+            for fut in futures:
+                rows.append(fut.result())
+                show(rows[-1])
+    wall = time.perf_counter() - t0
+
+    summary = {fam: summarize([r for r in rows if r["family"] == fam]) for fam in families}
+    summary["all"] = summarize(rows)
+    print()
+    print(table(summary))
+    print(f"\nwall time {wall / 60:.1f} min; outcomes judged against the true law on the "
+          f"{law_families.JUDGE_WIDEN}x box (nrmse < {THRESHOLD:g})")
+    result = {
+        "time_budget": args.time_budget, "seed": args.seed, "families": families, "limit": args.limit,
+        "only": args.only, "random_laws": args.random_laws, "workers": args.workers,
+        "engine_options": options["engine_options"], "network": f"2x{WIDTH} SiLU, L-BFGS to a target, <= {ITERS} it",
+        "threshold": THRESHOLD, "wall_seconds": round(wall, 1),
+        "machine": {**machine, "load_average_at_end": [round(v, 2) for v in os.getloadavg()],
+                    "shared_with_other_jobs": bool(args.shared)},
+        "summary": summary, "laws": rows,
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,102 @@
+"""The discovery benchmark's law families and readability check (bench/laws.py): fast, no training."""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("symfx_bench_laws", ROOT / "bench" / "laws.py")
+laws = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = laws
+_spec.loader.exec_module(laws)
+
+
+def test_generator_is_deterministic_and_gives_100_distinct_valid_laws():
+    a = laws.random_laws.__wrapped__(0, 100)  # bypass the cache: two independent runs
+    # generation is sequential, so an independent shorter run must reproduce the same first laws
+    b = laws.random_laws.__wrapped__(0, 15)
+    assert [(l.name, str(l.expr), l.box) for l in a[:15]] == [(l.name, str(l.expr), l.box) for l in b]
+    assert len(a) == 100 and len({str(l.expr) for l in a}) == 100
+    for law in a:
+        assert 1 <= law.n_inputs <= 5
+        assert {s.name for s in law.expr.free_symbols} == {f"x{i}" for i in range(law.n_inputs)}
+        assert laws.MIN_NODES <= laws.complexity(law.expr) <= laws.MAX_NODES, law
+    for law in a[::10]:
+        assert laws.check_law(law) is None, law
+    assert len({l.n_inputs for l in a}) >= 4  # not only 1- and 2-input laws
+    other = laws.random_laws.__wrapped__(1, 10)
+    assert [str(l.expr) for l in other] != [str(l.expr) for l in a[:10]]
+
+
+@pytest.mark.parametrize("family", sorted(laws.FAMILIES))
+def test_family_laws_are_finite_on_the_judging_box(family):
+    members = laws.FAMILIES[family]
+    assert members and len({l.name for l in members}) == len(members)
+    for law in members:
+        assert law.n_inputs <= 5 and laws.family_of(law) == family
+        assert {s.name for s in law.expr.free_symbols} <= {f"x{i}" for i in range(law.n_inputs)}
+        for widen in (1.0, laws.JUDGE_WIDEN):
+            X = laws.sample_box(law.box, 4000, np.random.default_rng(0), widen=widen)
+            y = laws.law_values(law, X)
+            assert np.all(np.isfinite(y)), f"{law.name} is not finite on its {widen}x box"
+            assert np.std(y) > 0, law.name
+
+
+def test_family_sizes():
+    assert len(laws.NGUYEN) == 12 and len(laws.VLAD) == 8 and len(laws.STROGATZ) == 14
+    assert len(laws.KEIJZER) == 14 and len(laws.LIVERMORE) == 22
+
+
+def test_accuracy_targets_are_spread_and_stable():
+    names = [l.name for l in laws.all_laws(("nguyen", "keijzer", "livermore", "vlad", "strogatz"))]
+    targets = [laws.accuracy_target(n) for n in names]
+    assert set(targets) == {1e-3, 3e-3, 1e-2, 3e-2}
+    assert laws.accuracy_target("nguyen-1") == laws.accuracy_target("nguyen-1")
+
+
+@pytest.mark.parametrize("text", ["30638*x", "1.00000011920929*x", "0.398940341564092*x", "x/512",
+                                  "1.0000001*x", "0.49999997*x + 1", "x**0.333333333333333", "250.0*x"])
+def test_unreadable_constants_flags(text):
+    assert laws.unreadable_constants(text), text
+
+
+@pytest.mark.parametrize("text", ["x/2", "3*x/4", "sqrt(2)*x", "pi*x", "2.5*x", "0.3*x*sin(2*pi*x)",
+                                  "x**2 - 1", "exp(-x**2/2)", "3.0*x", "-x/10", "1.25*x + 0.001"])
+def test_unreadable_constants_accepts(text):
+    assert laws.unreadable_constants(text) == [], text
+
+
+def test_unreadable_constants_on_sympy_expressions():
+    import sympy
+
+    x = sympy.Symbol("x")
+    assert laws.unreadable_constants(sympy.Float(0.398940341564092) * x) == ["0.398940341564092"]
+    assert laws.unreadable_constants(sympy.Rational(3, 4) * x) == []
+
+
+def test_discovery_classifier_reads_todays_and_the_announced_api():
+    from types import SimpleNamespace as NS
+
+    spec = importlib.util.spec_from_file_location("symfx_bench_discovery", ROOT / "bench" / "discovery.py")
+    discovery = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(discovery)
+    law = laws.NGUYEN[0]
+    wrong = law.expr + laws.x0**4
+    entry = NS(expr=law.expr, complexity=7, loss=0.0, nrmse=0.0, safe=True)
+    # today's API: everything in sm.distilled is applied; no status attribute
+    today = NS(distilled=[NS(exprs=[law.expr], front=[(entry,)], active=True)], skipped=[])
+    assert discovery.classify(today, law, 0, 1e-3)["outcome"] == "recovered"
+    mimic = NS(distilled=[NS(exprs=[wrong], front=[], active=True)], skipped=[])
+    assert discovery.classify(mimic, law, 0, 1e-3)["outcome"] == "mimic"
+    nothing = NS(distilled=[], skipped=[("net", "no equation within tolerance")])
+    assert discovery.classify(nothing, law, 0, 1e-3)["outcome"] == "left_neural"
+    # the announced API: regions left neural stay listed, with a status and their front
+    left = NS(distilled=[NS(status="neural", exprs=[wrong], front=[(NS(expr=wrong), entry)])], skipped=[])
+    row = discovery.classify(left, law, 0, 3e-2)
+    assert row["outcome"] == "found_not_applied" and row["law_on_front"]
+    assert discovery.classify(NS(distilled=[NS(status="symbolic", exprs=[law.expr])]), law, 0, 0.0)["outcome"] \
+        == "recovered"
