@@ -19,7 +19,7 @@ from .errors import (
 
 
 __all__ = [
-    "compile", "load", "backend", "Config", "SymbolicModule", "Distilled",
+    "compile", "load", "backend", "Config", "SymbolicModule", "Distilled", "OutputPruner",
     "SymfxError", "ConfigError", "TraceError", "CalibrationError", "EngineUnavailableError",
     "LoadError", "__version__",
 ]
@@ -29,12 +29,14 @@ if TYPE_CHECKING:
     from .distilled import Distilled
     from .dynamo import backend
     from .module import SymbolicModule
+    from .pruning import OutputPruner
 
 _LAZY = {
     "compile": ("api", "compile"),
     "SymbolicModule": ("module", "SymbolicModule"),
     "Distilled": ("distilled", "Distilled"),
     "load": ("api", "load"),
+    "OutputPruner": ("pruning", "OutputPruner"),
     "backend": ("dynamo", "backend"),
 }
 

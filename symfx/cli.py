@@ -1,4 +1,4 @@
-"""The ``symfx`` command line: ``symfx demo [springs|gravity|heat|all] [--seed N] [--quick]``."""
+"""The ``symfx`` command line: ``symfx demo [springs|gravity|heat|all] [--seed N] [--quick] [--msg-dim K [--prune]]``."""
 from __future__ import annotations
 
 import argparse
@@ -27,12 +27,15 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--msg-dim", type=int, default=2, metavar="K",
                       help="GNN message width: 2 is the bottleneck (default); K>2 trains with L1 on the messages "
                            "and distils their top 2 principal components (pca_out=2)")
+    demo.add_argument("--prune", action="store_true",
+                      help="with --msg-dim K>2: train with symfx.OutputPruner masking the edge MLP's outputs down "
+                           "to 2 (instead of L1) and distil the two that remain")
     demo.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return parser
 
 
 def run_demos(names: Sequence[str], seed: int = 0, quick: bool = False, slow: bool = False,
-              progress: bool = True, msg_dim: int = 2) -> int:
+              progress: bool = True, msg_dim: int = 2, prune: bool = False) -> int:
     """Run the named demos, print each result; return 0 if every law was recovered, 1 otherwise."""
     # heavy imports only here, so that `symfx --help` stays instant
     from .demos.runner import DEMOS, format_result
@@ -40,7 +43,7 @@ def run_demos(names: Sequence[str], seed: int = 0, quick: bool = False, slow: bo
     start = time.perf_counter()
     results = []
     for name in names:
-        extra = {"msg_dim": msg_dim} if name != "heat" else {}
+        extra = {"msg_dim": msg_dim, "prune": prune} if name != "heat" else {}
         res = DEMOS[name](seed=seed, quick=quick, slow=slow, progress=progress,
                           log=lambda s: print(s, flush=True), **extra)
         print(format_result(res), flush=True)
@@ -63,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.msg_dim < 2:
             _parser().error("--msg-dim must be at least 2 (the spatial dimension)")
         return run_demos(names, seed=args.seed, quick=args.quick, slow=args.slow, progress=not args.no_progress,
-                         msg_dim=args.msg_dim)
+                         msg_dim=args.msg_dim, prune=args.prune)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

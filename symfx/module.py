@@ -53,6 +53,7 @@ class SymbolicModule(nn.Module):
         self.skipped: list[tuple[str, str]] = list(skipped)  # (what, why) for everything left neural
         self.validation: Validation | None = None
         self.validated_choice: tuple[Any, ...] | None = None  # current_choice() when validation ran
+        self.pruned: dict[str, tuple[list[int], list[int]]] = {}  # module path -> (active, pruned) output dims
         self.distilled: list[Distilled] = [Distilled(r, fits[r.name]) for r in regions
                                            if r.name in fits and fits[r.name].accepted]
         self._rebuild()
@@ -188,6 +189,9 @@ class SymbolicModule(nn.Module):
                 line += (" (measured by symfx.compile for the equations it chose; choose()/use_neural() changed "
                          "them since: compare sm(x) with sm.use_neural()(x) on your data)")
             lines.append(line)
+        for path, (active, pruned) in self.pruned.items():
+            lines.append(f"pruned by OutputPruner: {path or '<root>'} outputs {pruned} are masked to zero "
+                         f"(their equations are 0); active: {active}")
         if self.skipped:
             lines.append("left neural:")
             lines += [f"  {what}: {why}" for what, why in self.skipped]

@@ -31,6 +31,7 @@ from .passes.fit import Fit
 from .passes.partition import Region
 from .passes.record import Samples
 from .passes.validate import Validation
+from .pruning import pruned_dims
 
 __all__ = [
     "VALIDATION_EVERY", "VALIDATION_MAX", "Calibration", "compile_model", "load_model", "probe",
@@ -379,6 +380,7 @@ def compile_model(model: nn.Module, calibration: Any, cfg: Config) -> SymbolicMo
     skipped += fit_skipped
     sm = assemble(work, {u.path: u.graph_module for u in traced.units}, regions, fits, cfg, skipped,
                   type(model).__name__)
+    sm.pruned = pruned_dims(model)  # OutputPruner masks: their dims are constant zero columns in the fits
     if cfg.validate and sm.distilled and calibration_state.validation_batches:
         _validate_module(sm, calibration_state.validation_batches, cfg)
     sm.train(was_training)

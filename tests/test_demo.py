@@ -157,3 +157,13 @@ def test_heat_full_recovers_constants_within_two_percent() -> None:
 @pytest.mark.slow
 def test_cli_demo_all_exits_zero() -> None:
     assert main(["demo", "all", "--no-progress"]) == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["springs", "gravity"])
+def test_wide_messages_pruned_to_two_recover_the_law(kind: str) -> None:
+    # 16-dim messages trained with OutputPruner(edge_mlp, target_dim=2): the two kept dims carry the force
+    res = run_nbody(kind, seed=0, quick=False, progress=False, log=_quiet, msg_dim=16, prune=True)
+    assert len(res.metrics["active_dims"]) == 2
+    assert "masked to zero" in res.report
+    assert res.ok, (res.checks, res.recovered, res.report)

@@ -77,11 +77,14 @@ def _time(result: DemoResult, neural: torch.nn.Module, sm, args: tuple[torch.Ten
 
 
 def run_nbody(kind: str, seed: int = 0, quick: bool = False, slow: bool = False, progress: bool = True,
-              log: Callable[[str], None] = print, n_particles: int = 5, msg_dim: int = 2) -> DemoResult:
+              log: Callable[[str], None] = print, n_particles: int = 5, msg_dim: int = 2,
+              prune: bool = False) -> DemoResult:
     """Train the GNN on ``kind`` ("springs" or "gravity"), distil it, judge the edge equations.
 
     ``msg_dim=2`` is Cranmer's bottleneck. A wider message (e.g. 16) is trained with an L1 penalty
-    on the messages instead, and symfx fits only its top two principal components (``pca_out=2``).
+    on the messages instead, and symfx fits only its top two principal components (``pca_out=2``);
+    with ``prune=True`` it is trained with :class:`symfx.OutputPruner` masking the edge MLP's
+    outputs down to two during the first half of training, and symfx fits the two that remain.
     """
     import symfx
 
@@ -99,17 +102,22 @@ def run_nbody(kind: str, seed: int = 0, quick: bool = False, slow: bool = False,
     model = nbody.NBodyGNN(n_particles, msg_dim=msg_dim)
     scale = A[:n_train].std()
     gen = torch.Generator().manual_seed(seed)
-    l1 = 1e-2 if msg_dim > 2 else 0.0  # Cranmer's sparsity alternative to the bottleneck
+    prune = prune and msg_dim > 2
+    l1 = 1e-2 if msg_dim > 2 and not prune else 0.0  # Cranmer's sparsity alternative to the bottleneck
+    pruner = symfx.OutputPruner(model.edge_mlp, target_dim=2, total_steps=st.train_steps) if prune else None
 
     def step(i: int) -> torch.Tensor:
         idx = torch.randint(0, n_train, (256,), generator=gen)
         loss = ((model(P[idx], M[idx]) - A[idx]) ** 2).mean() / scale**2
         if l1:
             loss = loss + l1 * model.messages(P[idx], M[idx]).abs().mean()
+        if pruner is not None:
+            pruner.step(i)  # scores the messages of this forward pass; masks on the schedule
         return loss
 
     log(f"[{kind}] {n_particles} particles, {n_train} random configurations; training the GNN "
-        f"(edge MLP {len(nbody.EDGE_VARIABLES)}→64→64→{msg_dim} messages{' + L1' if l1 else ''}, sum, "
+        f"(edge MLP {len(nbody.EDGE_VARIABLES)}→64→64→{msg_dim} messages"
+        f"{' + L1' if l1 else ''}{' pruned to 2 by OutputPruner' if prune else ''}, sum, "
         f"node MLP {msg_dim + 1}→64→64→2) for {st.train_steps} steps")
     t0 = time.perf_counter()
     train(step, list(model.parameters()), st.train_steps, 5e-3, f"{kind}: training", progress)
@@ -134,7 +142,11 @@ def run_nbody(kind: str, seed: int = 0, quick: bool = False, slow: bool = False,
 
     calibration = [(P[i:i + 100], M[i:i + 100]) for i in range(0, n_train, 100)]
     names = {"edge_mlp": nbody.EDGE_VARIABLES, "node_mlp": ("m",) + tuple(f"agg{i}" for i in range(msg_dim))}
-    wide = {"pca_out": 2} if msg_dim > 2 else {}
+    wide = {"pca_out": 2} if msg_dim > 2 and not prune else {}
+    dims = pruner.active_dims if pruner is not None else list(range(min(msg_dim, 2)))
+    if pruner is not None:
+        result.metrics["active_dims"] = dims
+        log(f"[{kind}] OutputPruner kept message dims {dims} of {msg_dim}")
     log(f"[{kind}] symfx.compile(model, calibration, time_budget={st.time_budget:g}, tolerance={st.tolerance:g})")
     t0 = time.perf_counter()
     # Force laws are rational in the geometry: arithmetic operators only. r is already an edge input,
@@ -150,7 +162,7 @@ def run_nbody(kind: str, seed: int = 0, quick: bool = False, slow: bool = False,
     edge = _find(sm, "edge")
     result.checks["edge region found and distilled"] = edge is not None
     if edge is not None:
-        _judge_messages(result, law, edge, pos[:n_train], mass[:n_train], rng)
+        _judge_messages(result, law, edge, pos[:n_train], mass[:n_train], rng, dims)
     if st.timing:
         big = rng.integers(0, len(P), 4096)
         _time(result, model, sm, (P[big], M[big]), f"{len(big)} systems")
@@ -159,21 +171,23 @@ def run_nbody(kind: str, seed: int = 0, quick: bool = False, slow: bool = False,
 
 
 def _judge_messages(result: DemoResult, law: nbody.Law, edge, pos: np.ndarray, mass: np.ndarray,
-                    rng: np.random.Generator) -> None:
-    """Map the recovered message equations back to force components; extrapolate against the law."""
+                    rng: np.random.Generator, dims: list[int]) -> None:
+    """Map the recovered message equations (the ``dims`` that carry the message) back to force
+    components; extrapolate against the law."""
     variables = tuple(edge.variables)
+    exprs = [edge.exprs[i] for i in dims]
     X_in = nbody.edge_inputs(pos[:1000], mass[:1000])
     F_in = law.message(X_in[:, 0], X_in[:, 1], X_in[:, 3])
-    rec_in = _evaluate(list(edge.exprs), variables, X_in)
+    rec_in = _evaluate(exprs, variables, X_in)
     W = linear_map(F_in, rec_in)  # messages ≈ [F, 1] @ W, fitted in the training range only
-    for k, e in enumerate(edge.exprs):
+    for k, e in zip(dims, exprs):
         result.recovered.append(f"message{k} = {_chop(e)}")
     # invert the linear map symbolically: the recovered law, in force units
     lin, bias = W[:2], W[2]
     if abs(np.linalg.det(lin)) > 1e-9 * max(float(np.abs(lin).max()) ** 2, 1e-30):
         inv = np.linalg.inv(lin)
         for c, comp in enumerate(("x", "y")):
-            f = sum(sympy.Float(inv[j, c]) * (edge.exprs[j] - sympy.Float(bias[j])) for j in range(2))
+            f = sum(sympy.Float(inv[j, c]) * (exprs[j] - sympy.Float(bias[j])) for j in range(2))
             label = "F/m_dst" if law.per_receiver_mass else "F"
             result.recovered.append(f"⇒ recovered {label}_{comp} = {_chop(f)}")
 
@@ -186,7 +200,7 @@ def _judge_messages(result: DemoResult, law: nbody.Law, edge, pos: np.ndarray, m
     m_src = rng.uniform(2.0, 3.0, n)
     X_out = np.column_stack([r * np.cos(theta), r * np.sin(theta), r, m_src])
     truth = apply_map(W, law.message(X_out[:, 0], X_out[:, 1], X_out[:, 3]))
-    pred = _evaluate(list(edge.exprs), variables, X_out)
+    pred = _evaluate(exprs, variables, X_out)
     err = nrmse(pred, truth)
     result.metrics["extrapolation_nrmse"] = err
     result.metrics["in_range_nrmse"] = nrmse(rec_in, apply_map(W, F_in))
