@@ -68,11 +68,16 @@ class LinearFit:
     coefs: np.ndarray
     intercept: float
     mse: float
+    #: snapped values kept symbolic (``1/2``, ``sqrt(2)/pi``), per coefficient then the intercept;
+    #: None where the coefficient is a fitted float
+    exact: tuple[sympy.Expr | None, ...] = ()
 
     def expr(self) -> sympy.Expr:
-        out = _number(self.intercept) if self.intercept != 0.0 else sympy.Integer(0)
-        for coef, term in zip(self.coefs, self.terms):
-            out = out + _number(coef) * term.expr
+        exact = self.exact or (None,) * (len(self.coefs) + 1)
+        out = exact[-1] if exact[-1] is not None else (
+            _number(self.intercept) if self.intercept != 0.0 else sympy.Integer(0))
+        for coef, term, sym in zip(self.coefs, self.terms, exact):
+            out = out + (sym if sym is not None else _number(coef)) * term.expr
         return out
 
 
@@ -436,7 +441,7 @@ def fit_subset(terms: Sequence[Term], subset: Sequence[int], y: np.ndarray) -> L
     return LinearFit(chosen, coef[:-1], float(coef[-1]), mse)
 
 
-def snap_linear(fit: LinearFit, y: np.ndarray, allowed_mse: float) -> LinearFit:
+def snap_linear(fit: LinearFit, y: np.ndarray, allowed_mse: float, rel_named: float = 2e-3) -> LinearFit:
     """Snap coefficients (and the intercept) to simple numbers one at a time, refitting the rest.
 
     A snap is kept only while the MSE stays below ``allowed_mse``.
@@ -448,11 +453,12 @@ def snap_linear(fit: LinearFit, y: np.ndarray, allowed_mse: float) -> LinearFit:
     fixed = np.zeros(len(coef), dtype=bool)
     # snap the intercept first (0 is the most common nice value), then the largest coefficients
     order = [len(coef) - 1] + list(np.argsort(-np.abs(coef[:-1])))
+    exact: list[sympy.Expr | None] = [None] * len(coef)
     for i in order:
         best = None
-        for value in nice_values(float(coef[i])):
+        for value in nice_values(float(coef[i]), rel_transcendental=rel_named):
             trial = coef.copy()
-            trial[i] = value
+            trial[i] = float(value)
             free = ~fixed
             free[i] = False
             target = y - A[:, ~free] @ trial[~free]
@@ -461,14 +467,16 @@ def snap_linear(fit: LinearFit, y: np.ndarray, allowed_mse: float) -> LinearFit:
                 trial[free] = sol
             mse = float(np.mean((A @ trial - y) ** 2))
             if mse <= allowed_mse:  # nice_values come simplest first: take the first that fits
-                best = (mse, trial)
+                best = (mse, trial, value)
                 break
         if best is not None:
             coef = best[1]
             fixed[i] = True
+            exact[i] = best[2]
     mse = float(np.mean((A @ coef - y) ** 2))
     keep = [k for k in range(len(fit.terms)) if coef[k] != 0.0]
-    return LinearFit(tuple(fit.terms[k] for k in keep), coef[keep], float(coef[-1]), mse)
+    return LinearFit(tuple(fit.terms[k] for k in keep), coef[keep], float(coef[-1]), mse,
+                     tuple(exact[k] for k in keep) + (exact[-1],))
 
 
 def power_laws(bases: Sequence[Base], y: np.ndarray) -> list[sympy.Expr]:
@@ -539,3 +547,177 @@ def rational_fits(bases: Sequence[Base], y: np.ndarray, max_out: int = 6) -> lis
             bottom = 1 + sum((_number(c) * monos[j].expr for c, j in zip(coef[1 + len(num):], den)), sympy.Integer(0))
             out.append(top / bottom)
     return out[:max_out]
+
+
+def _monomials(originals: Sequence[Base], degree: int) -> list[tuple[sympy.Expr, np.ndarray]]:
+    """1 and every monomial of the variables up to ``degree``."""
+    n = len(originals[0].values)
+    out = [(sympy.Integer(1), np.ones(n))]
+    for d in range(1, degree + 1):
+        for combo in itertools.combinations_with_replacement(range(len(originals)), d):
+            out.append((sympy.Mul(*[originals[i].expr for i in combo]),
+                        np.prod([originals[i].values for i in combo], axis=0)))
+    return out
+
+
+def rational_nullspace(
+    bases: Sequence[Base], y: np.ndarray, max_terms: int = 8, rows: int = 800, deadline: float = math.inf,
+) -> list[sympy.Expr]:
+    """Sparse rational laws ``P(x) / Q(x)`` over low-degree monomials, for any input count.
+
+    ``y = P/Q`` means ``[P(x), -y*Q(x)] . c = 0``: the coefficients span the null space of the
+    monomial columns next to the ``y``-weighted monomial columns. Neither polynomial is forced to
+    hold a constant term, so ``x0*x1/(x0 + x1)``, ``1/(x0*x1 + x2)`` and
+    ``(x0*x1 + x2*x3)/(x0 + x2)`` are as reachable as ``2*x0/(1 + x0)``. For a support, ``P`` is
+    eliminated by least squares and ``Q`` minimises the relative residual
+    ``|y*Q - P| / |y*Q|`` (a generalized eigenproblem on the Schur complement), so a polynomial
+    that is nearly zero on the data cannot pass for a null vector. Supports shrink by backward
+    elimination (drop the column whose removal raises that residual least), keeping the best of
+    every size up to ``max_terms``. Degree 3 for up to two inputs, 2 up to five, 1 up to eight.
+    The coefficients are rough (the residual is weighted by ``Q``); the caller refits them.
+    """
+    from scipy.linalg import eigh
+
+    originals = [b for b in bases if not b.derived]
+    n_in = len(originals)
+    if not 1 <= n_in <= 8:
+        return []
+    degree = 3 if n_in <= 2 else 2 if n_in <= 5 else 1
+    idx = np.random.default_rng(0).choice(len(y), min(len(y), rows), replace=False)
+    monos = _monomials(originals, degree)
+    M = np.column_stack([v[idx] for _, v in monos])
+    ys = y[idx]
+    A = np.column_stack([M, ys[:, None] * M])
+    scale = np.linalg.norm(A, axis=0)
+    ok = scale > 1e-12
+    A = A / np.where(ok, scale, 1.0)
+    G = A.T @ A
+    m = len(monos)
+
+    def residual(support: Sequence[int]) -> tuple[float, np.ndarray]:
+        P = [k for k in support if k < m]
+        Q = [k for k in support if k >= m]
+        Gqq = G[np.ix_(Q, Q)]
+        if P:
+            Gpp = G[np.ix_(P, P)] + 1e-10 * np.eye(len(P))
+            Gpq = G[np.ix_(P, Q)]
+            S = Gqq - Gpq.T @ np.linalg.solve(Gpp, Gpq)
+        else:
+            S = Gqq
+        try:
+            w, v = eigh(S, Gqq + 1e-12 * np.eye(len(Q)))
+        except (np.linalg.LinAlgError, ValueError):
+            return math.inf, np.zeros(0)
+        q = v[:, 0]
+        p = -np.linalg.solve(Gpp, Gpq @ q) if P else np.zeros(0)
+        return float(max(w[0], 0.0)), np.concatenate([p, q])
+
+    active = [k for k in range(2 * m) if ok[k]]
+    kept: list[tuple[float, tuple[int, ...], np.ndarray]] = []
+    while len(active) > 2 and time.perf_counter() < deadline:
+        best = None
+        for k in active:
+            rest = [i for i in active if i != k]
+            if not any(i < m for i in rest) or not any(i >= m for i in rest):
+                continue  # a numerator and a denominator term must remain
+            lam, coef = residual(rest)
+            if best is None or lam < best[0]:
+                best = (lam, k, coef)
+        if best is None:
+            break
+        active.remove(best[1])
+        if len(active) <= max_terms:
+            kept.append((best[0], tuple(sorted(active, key=lambda k: k >= m)), best[2]))
+    out: list[sympy.Expr] = []
+    for lam, support, coef in kept:
+        c = coef / scale[list(support)]
+        num = [(c[a], monos[k][0]) for a, k in enumerate(support) if k < m]
+        den = [(c[a], monos[k - m][0], monos[k - m][1]) for a, k in enumerate(support) if k >= m]
+        if any(not math.isfinite(t[0]) for t in num + den):
+            continue
+        common = sympy.gcd_list([t[1] for t in num] + [t[1] for t in den])  # x1 in x0*x1**2/(x0*x1 + x1**2)
+        if common != 1:
+            num = [(t[0], sympy.cancel(t[1] / common)) for t in num]
+            den = [(t[0], sympy.cancel(t[1] / common), t[2]) for t in den]
+        lead = max(den, key=lambda t: abs(t[0]))[0]
+        q = sum(t[0] / lead * t[2] for t in den)
+        if np.min(np.abs(q)) < 1e-3 * np.max(np.abs(q)):
+            continue  # a pole inside the data (checked before the common factor, which keeps its sign)
+        top = sympy.Add(*[_number(t[0] / lead) * t[1] for t in num])
+        bottom = sympy.Add(*[_number(t[0] / lead) * t[1] for t in den])
+        out.append(top / bottom)
+    return out
+
+
+def separable_products(
+    bases: Sequence[Base], y: np.ndarray, operators: frozenset[str], sweeps: int = 12, rows: int = 1500,
+    bins: int = 16, seed: int = 0,
+) -> list[sympy.Expr]:
+    """Products of single-variable terms ``a + c * f1(x_i) * f2(x_j) * ...`` (rank-1 alternating least squares).
+
+    First the factors are found as free functions: each variable's range is cut into ``bins``
+    quantile bins, and ``y ~ a + prod_j f_j(bin_j)`` is fitted by alternating least squares from
+    a seeded random start (a power iteration for the dominant rank-1 component: it finds
+    ``x0*sin(x1)*cos(x2)``, whose factors are each uncorrelated with ``y`` on a symmetric range,
+    where a greedy factor-by-factor search stalls). Each free factor is then matched to the
+    single-variable term it correlates with best (powers, sin/cos, exp, tanh, as in the library;
+    a flat factor is dropped), and the product is refitted. Products with fewer factors (the
+    weakest dropped one at a time) are returned too.
+    """
+    originals = [b for b in bases if not b.derived]
+    if len(originals) < 2:
+        return []
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(len(y), min(len(y), rows), replace=False)
+    ys = y[idx]
+    n = len(originals)
+    which = []
+    for b in originals:
+        edges = np.quantile(b.values[idx], np.linspace(0, 1, bins + 1)[1:-1])
+        which.append(np.searchsorted(edges, b.values[idx]))
+    f = [rng.uniform(0.5, 1.5, bins) for _ in range(n)]
+    a = 0.0
+    for _ in range(sweeps):
+        for j in range(n):
+            rest = np.ones(len(idx))
+            for k in range(n):
+                if k != j:
+                    rest = rest * f[k][which[k]]
+            num = np.bincount(which[j], (ys - a) * rest, bins)
+            den = np.bincount(which[j], rest * rest, bins)
+            f[j] = np.where(den > 1e-300, num / np.maximum(den, 1e-300), 0.0)
+            norm = float(np.sqrt(np.mean(f[j] ** 2))) or 1.0
+            f[j] = f[j] / norm if j < n - 1 else f[j]
+        prod = np.ones(len(idx))
+        for k in range(n):
+            prod = prod * f[k][which[k]]
+        a = float(np.mean(ys - prod))
+    # match each free factor to a library term
+    factors: list[tuple[float, sympy.Expr, np.ndarray]] = []
+    for j, b in enumerate(originals):
+        g = f[j][which[j]]
+        gc = g - g.mean()
+        if float(np.std(g)) <= 0.05 * abs(float(np.mean(g))):
+            continue  # flat: this variable is not a factor
+        best = None
+        for t in [t for _, t in _power_terms(b)] + _unary_terms(b, operators):
+            v = t.values[idx]
+            vc = v - v.mean()
+            denom = float(np.linalg.norm(vc) * np.linalg.norm(gc))
+            if denom <= 0:
+                continue
+            r = abs(float(vc @ gc)) / denom
+            if best is None or r > best[0]:
+                best = (r, t)
+        if best is not None:
+            factors.append((best[0], best[1].expr, best[1].values))
+    out = []
+    factors.sort(key=lambda t: -t[0])
+    while factors:
+        col = np.prod([t[2] for t in factors], axis=0)
+        A = np.column_stack([col, np.ones_like(y)])
+        coef, *_ = np.linalg.lstsq(A, y, rcond=None)
+        if np.all(np.isfinite(coef)):
+            out.append(_number(coef[0]) * sympy.Mul(*[t[1] for t in factors]) + _number(coef[1]))
+        factors = factors[:-1]
+    return out
