@@ -587,7 +587,7 @@ def rational_nullspace(
     monos = _monomials(originals, degree)
     M = np.column_stack([v[idx] for _, v in monos])
     ys = y[idx]
-    A = np.column_stack([M, ys[:, None] * M])
+    A = np.column_stack([M, ys[:, None] * M])  # columns of P and of y*Q: P + y*Q = 0
     scale = np.linalg.norm(A, axis=0)
     ok = scale > 1e-12
     A = A / np.where(ok, scale, 1.0)
@@ -643,7 +643,7 @@ def rational_nullspace(
         q = sum(t[0] / lead * t[2] for t in den)
         if np.min(np.abs(q)) < 1e-3 * np.max(np.abs(q)):
             continue  # a pole inside the data (checked before the common factor, which keeps its sign)
-        top = sympy.Add(*[_number(t[0] / lead) * t[1] for t in num])
+        top = sympy.Add(*[_number(-t[0] / lead) * t[1] for t in num])  # P + y*Q = 0: y = -P/Q
         bottom = sympy.Add(*[_number(t[0] / lead) * t[1] for t in den])
         out.append(top / bottom)
     return out
