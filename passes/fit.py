@@ -2,12 +2,17 @@
 
 For each output feature the engine returns a Pareto front; this pass scores
 every front member on held-out rows (normalized RMSE) and on a domain check,
-and chooses the simplest member within tolerance. Wide regions can be fitted
-in a principal-component basis (``pca_in`` / ``pca_out``).
+and chooses one member per output (``Config.selection``, see :func:`select`).
+Interpretation and rewriting are kept apart: the chosen law is always reported
+(``Fit.chosen``, ``Fit.exprs``, ``Fit.output_nrmse``) whenever a safe member
+exists; ``Fit.applied`` says whether it is within ``tolerance`` of the network
+and may replace the region (``Fit.accepted``). Wide regions can be fitted in a
+principal-component basis (``pca_in`` / ``pca_out``).
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Sequence
@@ -23,7 +28,7 @@ if TYPE_CHECKING:  # the contracts of the passes before this one (types only: no
     from .partition import Region
     from .record import Samples
 
-__all__ = ["Projection", "Fit", "FitFn", "fit_region", "with_choice"]
+__all__ = ["Projection", "Fit", "FitFn", "fit_region", "select", "readable_size", "with_choice"]
 
 PROJECTION_KEYS = ("in_mean", "in_basis", "out_mean", "out_basis")
 
@@ -54,10 +59,17 @@ class Fit:
     nrmse: float  # whole region output vs. the network, held-out rows
     projection: Projection | None
     seconds: float
-    reason: str | None = None  # why the region stays neural
+    reason: str | None = None  # why the region stays neural (also set when a law was found but not applied)
+    applied: bool = True  # the chosen law is within tolerance: rewrite the region with it
 
     @property
     def accepted(self) -> bool:
+        """Apply it: a law was chosen and it is within tolerance of the network."""
+        return self.chosen is not None and self.applied
+
+    @property
+    def found(self) -> bool:
+        """A law was chosen (applied or not); ``exprs`` and ``output_nrmse`` describe it."""
         return self.chosen is not None
 
     @property
@@ -151,24 +163,19 @@ def fit_region(
             entries.append(dataclasses.replace(cand, complexity=int(cand.complexity), loss=float(cand.loss),
                                                nrmse=err, safe=safe))
         fronts.append(tuple(entries))
-        if config.selection == "accurate":
-            safe = [i for i, e in enumerate(entries) if e.safe and np.isfinite(e.nrmse)]
-            ok = [min(safe, key=lambda i: entries[i].nrmse)] if safe else []
-        else:
-            ok = [i for i, e in enumerate(entries) if e.safe and e.nrmse <= config.tolerance]
-        if ok:
-            chosen.append(ok[0])  # fronts ascend in complexity: the first is the simplest
-            out_err.append(entries[ok[0]].nrmse)
-        else:
-            best = min((e.nrmse for e in entries if e.safe), default=float("inf"))
-            failed.append(f"output {j}: best safe equation has nrmse {best:.3g} > tolerance {config.tolerance:g}")
+        pick = select(entries, config.selection, config.tolerance)
+        if pick is None:
+            failed.append(f"output {j}: no front member is finite on the input domain")
             chosen.append(-1)
-            out_err.append(best)
+            out_err.append(float("inf"))
+        else:
+            chosen.append(pick)
+            out_err.append(entries[pick].nrmse)
 
     seconds = time.perf_counter() - start
     if failed:
         return Fit(region.name, variables, tuple(fronts), None, tuple(out_err), float("nan"), projection,
-                   seconds, "; ".join(failed[:3]) + (" …" if len(failed) > 3 else ""))
+                   seconds, "; ".join(failed[:3]) + (" …" if len(failed) > 3 else ""), applied=False)
     exprs = [fronts[j][i].expr for j, i in enumerate(chosen)]
     pred = evaluate_columns(exprs, symbols, Zh)
     if out_basis is not None:
@@ -179,11 +186,82 @@ def fit_region(
     # cost the model as a whole is the validate pass's call (model_tolerance)
     kept = Yh if out_basis is None else Th @ out_basis.T + out_mean
     equation_err = float(np.sqrt(np.mean((pred - kept) ** 2)) / scale)
+    # each output within tolerance too, except for "accurate" surrogates (judged as a whole)
+    applied = bool(equation_err <= config.tolerance) and (
+        config.selection == "accurate" or all(e <= config.tolerance for e in out_err))
     reason = None
-    if not equation_err <= config.tolerance:
-        reason = f"region output nrmse {equation_err:.3g} > tolerance {config.tolerance:g}"
-    return Fit(region.name, variables, tuple(fronts), None if reason else tuple(chosen), tuple(out_err),
-               region_err, projection, seconds, reason)
+    if not applied:
+        worst = max([equation_err] + out_err)
+        reason = (f"law found, {100 * worst:.2g} % off the network, not applied "
+                  f"(tolerance {100 * config.tolerance:g} %)")
+    return Fit(region.name, variables, tuple(fronts), tuple(chosen), tuple(out_err),
+               region_err, projection, seconds, reason, applied=applied)
+
+
+#: knee rule: members whose held-out error is within this factor of the best one compete
+KNEE_WINDOW = 3.0
+#: knee rule: each added node must cut the held-out error by at least this much (in log-error)
+KNEE_RATE = 0.1
+#: held-out errors below this count as equal (float32 rounding of the network's outputs)
+KNEE_FLOOR = 1e-6
+
+
+def readable_size(expr: sympy.Expr) -> int:
+    """Node count as a reader sees it: a named constant is one node, a fitted decimal two.
+
+    Every symbol-free sub-tree (``4*pi``, ``sqrt(2)``, ``1/2``) counts as one node, and the
+    symbol-free factors (or terms) of one product (sum) together as one; a sub-tree holding a
+    ``Float`` costs one node more, so ``4*pi*x0`` (2 + 1) beats ``12.57*x0`` (2 + 2).
+    """
+    if not expr.free_symbols:
+        return 1 + (1 if expr.atoms(sympy.Float) else 0)
+    if not expr.args:
+        return 1
+    if isinstance(expr, (sympy.Add, sympy.Mul)):
+        consts = [a for a in expr.args if not a.free_symbols]
+        n = 1 + sum(readable_size(a) for a in expr.args if a.free_symbols)
+        if consts:
+            n += 1 + (1 if any(c.atoms(sympy.Float) for c in consts) else 0)
+        return n
+    return 1 + sum(readable_size(a) for a in expr.args)
+
+
+def select(entries: Sequence[Candidate], rule: str, tolerance: float) -> int | None:
+    """The index of the member chosen from one output's front (``None`` when none is safe).
+
+    - ``"knee"`` (default, for laws learned by an imperfect network): a trained network is
+      typically 0.3–3 % off the law it learned, and longer members fit that error, not the law.
+      Among safe members whose held-out error ``e`` is within ``KNEE_WINDOW`` (3x) of the best,
+      sized by :func:`readable_size` ``s``, choose the one minimising ``ln(e) + KNEE_RATE * s``.
+      That is the knee of the front: walking the lower convex hull of (size, ln e), a larger
+      member is taken only while its PySR score (drop in log-error per added node,
+      ``ln(e_prev / e) / (s - s_prev)``) is at least ``KNEE_RATE`` = 0.1, i.e. while every
+      added node buys ~10 % less error. The law after the crowd of poor fits has a steep drop
+      (37 % -> 0.9 % for one node: score 3.7); "law + corrections" mimics a flat one (1.4 % ->
+      0.7 % for 57 nodes: 0.012; 1.26 % -> 1.1 % for 7 nodes: 0.019). Errors are floored at
+      ``KNEE_FLOOR``. Exact constants are preferred through the size: a fitted decimal costs
+      one node more than a named constant (``4*pi``).
+    - ``"simplest"``: the simplest member within ``tolerance``; the most accurate when none is.
+    - ``"accurate"``: the most accurate member (for approximate surrogates).
+    """
+    safe = [i for i, e in enumerate(entries) if e.safe and np.isfinite(e.nrmse)]
+    if not safe:
+        return None
+    most_accurate = min(safe, key=lambda i: (entries[i].nrmse, entries[i].complexity))
+    if rule == "accurate":
+        return most_accurate
+    if rule == "simplest":
+        within = [i for i in safe if entries[i].nrmse <= tolerance]
+        return within[0] if within else most_accurate  # fronts ascend in complexity
+    size = {i: readable_size(entries[i].expr) for i in safe}
+    err = {i: max(float(entries[i].nrmse), KNEE_FLOOR) for i in safe}
+    front: list[int] = []
+    for i in sorted(safe, key=lambda i: (size[i], err[i])):
+        if not front or err[i] < err[front[-1]]:
+            front.append(i)
+    best = min(err[i] for i in front)
+    inside = [i for i in front if err[i] <= KNEE_WINDOW * best]
+    return min(inside, key=lambda i: (math.log(err[i]) + KNEE_RATE * size[i], size[i]))
 
 
 def with_choice(fit: Fit, output: int, complexity: int) -> Fit:
@@ -206,5 +284,5 @@ def with_choice(fit: Fit, output: int, complexity: int) -> Fit:
     errs = list(fit.output_nrmse)
     errs[output] = front[matches[0]].nrmse
     projected_out = fit.projection is not None and fit.projection.out_basis is not None
-    return dataclasses.replace(fit, chosen=tuple(chosen), output_nrmse=tuple(errs), reason=None,
+    return dataclasses.replace(fit, chosen=tuple(chosen), output_nrmse=tuple(errs), reason=None, applied=True,
                                nrmse=fit.nrmse if projected_out else max(errs))

@@ -6,7 +6,7 @@ untouched (it is the neural path that ``use_neural()`` returns to).
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import sympy

@@ -10,7 +10,7 @@ from typing import Any, Mapping
 from .errors import ConfigError
 
 #: Operators the engines may use, in engine-neutral names (the keys of ``lowering.SEARCH_OPS``).
-DEFAULT_OPERATORS: tuple[str, ...] = ("add", "sub", "mul", "div", "sin", "exp", "sqrt", "tanh", "square")
+DEFAULT_OPERATORS: tuple[str, ...] = ("add", "sub", "mul", "div", "sin", "cos", "exp", "sqrt", "tanh", "square")
 
 
 @dataclass(frozen=True)
@@ -52,11 +52,13 @@ class Config:
     """Project a region's inputs onto this many principal components before fitting."""
     pca_out: int | None = None
     """Fit only this many principal components of a region's outputs, then expand back."""
-    selection: str = "simplest"
-    """How each output's equation is picked from its Pareto front: ``"simplest"`` within
-    ``tolerance`` (for laws), or ``"accurate"``: the most accurate member (for approximate
-    surrogates, e.g. PCA-projected transformer MLPs); the region as a whole must still meet
-    ``tolerance``."""
+    selection: str = "knee"
+    """How each output's equation is picked from its Pareto front: ``"knee"`` (for laws learned
+    by an imperfect network: the steepest drop in error per added node among members within 2x
+    of the best error, see ``passes.fit.select``), ``"simplest"`` within ``tolerance``, or
+    ``"accurate"``: the most accurate member (for approximate surrogates, e.g. PCA-projected
+    transformer MLPs). The chosen law is always reported; it replaces the region only when the
+    region as a whole is within ``tolerance``."""
     variable_names: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Readable variable names per region name, e.g. ``{"edge_mlp": ("dx", "dy", "m")}``."""
     validate: bool = True
@@ -92,8 +94,8 @@ class Config:
 
         if self.engine not in ENGINES:
             raise bad(f"engine={self.engine!r} is not known; use one of {sorted(ENGINES)} ('operon' is embedded).")
-        if self.selection not in ("simplest", "accurate"):
-            raise bad(f"selection={self.selection!r} is not known; use 'simplest' or 'accurate'.")
+        if self.selection not in ("knee", "simplest", "accurate"):
+            raise bad(f"selection={self.selection!r} is not known; use 'knee', 'simplest' or 'accurate'.")
         if not (self.tolerance > 0 and math.isfinite(self.tolerance)):
             raise bad(f"tolerance must be a positive number, got {self.tolerance!r}.")
         if self.model_tolerance is not None and not self.model_tolerance > 0:

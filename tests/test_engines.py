@@ -14,7 +14,7 @@ import sympy
 
 from symfx.config import Config
 from symfx.engines import Front, get_engine
-from symfx.engines import basis, derived, snap
+from symfx.engines import basis, derived, families, snap
 from symfx.engines.cache import cached_fit, fit_key
 from symfx.errors import EngineUnavailableError
 from symfx.lowering import evaluate_columns
@@ -161,7 +161,7 @@ def test_derived_variables_and_substitution():
 
 def test_power_law_finds_quotient_with_norm():
     X, Y = _data(2 * x0 / R**3, 2)
-    exprs = basis.power_laws(derived.bases(X, ["x0", "x1"]), Y[:, 0])
+    exprs = families.power_laws(derived.bases(X, ["x0", "x1"]), Y[:, 0])
     pred = [evaluate_columns([e], [x0, x1], X)[:, 0] for e in exprs]
     assert min(np.max(np.abs(p - Y[:, 0])) for p in pred) < 1e-9
 
@@ -303,3 +303,42 @@ def test_fast_pass_respects_budget_with_many_inputs():
     elapsed = time.perf_counter() - t
     assert elapsed < 2 * 1.0 + 0.5, (elapsed, engine.last_stats)
     assert min(c.loss for c in front) < 0.9 * np.var(y)  # and it still found something useful
+
+
+def test_rational_nullspace_finds_denominators_without_constant_terms():
+    X = np.random.default_rng(0).uniform(0.5, 2.0, size=(800, 4))
+    cases = [
+        (x0 * x1 / (x0 + x1), 2),
+        (1 / (x0 * x1 + x2), 3),
+        ((x0 * x1 + x2 * sympy.Symbol("x3")) / (x0 + x2), 4),
+    ]
+    for truth, n_in in cases:
+        syms = list(sympy.symbols(f"x0:{n_in}"))
+        y = evaluate_columns([truth], syms, X[:, :n_in])[:, 0]
+        found = families.rational_nullspace(derived.bases(X[:, :n_in], [str(s) for s in syms]), y)
+        err = [float(np.sqrt(np.mean((evaluate_columns([e], syms, X[:, :n_in])[:, 0] - y) ** 2)) / np.std(y))
+               for e in found]
+        assert min(err) < 1e-6, (truth, [str(e) for e in found])
+
+
+def test_separable_products_find_three_factors_uncorrelated_one_by_one():
+    X = np.random.default_rng(1).uniform(-2.0, 2.0, size=(1500, 3))
+    X[:, 0] = X[:, 0] / 2 + 1.25
+    y = X[:, 0] * np.sin(X[:, 1]) * np.cos(X[:, 2])
+    found = families.separable_products(derived.bases(X, ["x0", "x1", "x2"]), y, frozenset({"sin", "cos"}))
+    assert any(sympy.simplify(snap.tidy(e) - x0 * sympy.sin(x1) * sympy.cos(x2)).is_zero or
+               abs(float(e.as_coeff_Add()[1].as_coeff_Mul()[0]) - 1) < 1e-6 for e in found[:1]), found
+
+
+def test_readable_constants():
+    assert snap.nice_values(30638.0) == [0]  # five significant digits: not simple
+    assert sympy.Rational(3, 4) in snap.nice_values(0.7502)
+    assert 1 / sympy.sqrt(2 * sympy.pi) in snap.nice_values(0.398940341564092)
+    assert sympy.sqrt(2) in snap.nice_values(1.41425) and sympy.log(2) in snap.nice_values(0.69318)
+    assert snap.tidy(sympy.Float(1.00000011920929) * x0) == x0
+    merged = snap.merge_constants(sympy.Float(0.8606) * x0 * x1 / (sympy.Float(0.8606) * x0 + sympy.Float(0.8605) * x1))
+    assert len(merged.atoms(sympy.Float)) <= 2  # one scale and one ratio instead of three
+    X = np.random.default_rng(2).uniform(0.5, 2.0, size=(200, 2))
+    env = snap.env_of([x0, x1], X)
+    before = sympy.Float(0.8606) * x0 * x1 / (sympy.Float(0.8606) * x0 + sympy.Float(0.8605) * x1)
+    assert np.allclose(snap.mse_of(merged, env, np.zeros(200)), snap.mse_of(before, env, np.zeros(200)))

@@ -9,9 +9,8 @@ orthogonal-projection score, all vectorised in numpy. It returns a handful of
 candidates per subset size in well under a second for up to five inputs, so the
 genetic search afterwards only has to find what no library term can express.
 
-A second, even cheaper search fits pure power laws ``c * prod(v_i ** a_i)`` by
-linear regression in log space (Feynman-style products and quotients of any
-number of factors), with exponents snapped to halves.
+The closed-form families that are not sums of terms (power laws, rationals, separable
+products) live in ``families.py``.
 """
 from __future__ import annotations
 
@@ -68,15 +67,20 @@ class LinearFit:
     coefs: np.ndarray
     intercept: float
     mse: float
+    #: snapped values kept symbolic (``1/2``, ``sqrt(2)/pi``), per coefficient then the intercept;
+    #: None where the coefficient is a fitted float
+    exact: tuple[sympy.Expr | None, ...] = ()
 
     def expr(self) -> sympy.Expr:
-        out = _number(self.intercept) if self.intercept != 0.0 else sympy.Integer(0)
-        for coef, term in zip(self.coefs, self.terms):
-            out = out + _number(coef) * term.expr
+        exact = self.exact or (None,) * (len(self.coefs) + 1)
+        out = exact[-1] if exact[-1] is not None else (
+            number(self.intercept) if self.intercept != 0.0 else sympy.Integer(0))
+        for coef, term, sym in zip(self.coefs, self.terms, exact):
+            out = out + (sym if sym is not None else number(coef)) * term.expr
         return out
 
 
-def _number(value: float) -> sympy.Expr:
+def number(value: float) -> sympy.Expr:
     # keep exact small integers exact so that snapped coefficients print as 3, not 3.0
     if float(value).is_integer() and abs(value) < 2**31:
         return sympy.Integer(int(value))
@@ -87,7 +91,7 @@ def _ok(values: np.ndarray) -> bool:
     return bool(np.all(np.isfinite(values))) and float(np.std(values)) > 1e-12 * (1.0 + float(np.max(np.abs(values))))
 
 
-def _power_terms(base: Base) -> list[tuple[sympy.Rational, Term]]:
+def power_terms(base: Base) -> list[tuple[sympy.Rational, Term]]:
     v = base.values
     positive = bool(np.all(v > 0))
     away_from_zero = float(np.min(np.abs(v))) > 1e-3 * max(float(np.max(np.abs(v))), 1e-12)
@@ -106,7 +110,7 @@ def _power_terms(base: Base) -> list[tuple[sympy.Rational, Term]]:
     return out
 
 
-def _unary_terms(base: Base, operators: frozenset[str]) -> list[Term]:
+def unary_terms(base: Base, operators: frozenset[str]) -> list[Term]:
     v, e = base.values, base.expr
     out: list[Term] = []
     with np.errstate(all="ignore"):
@@ -148,8 +152,8 @@ def build_library(
     Pair products are added pair of variables by pair of variables until ``4 * max_terms`` terms
     exist or ``deadline`` (``time.perf_counter()``) passes; the single-variable terms always come.
     """
-    powers = {i: _power_terms(b) for i, b in enumerate(bases)}
-    unary = {i: _unary_terms(b, operators) if not b.derived else [] for i, b in enumerate(bases)}
+    powers = {i: power_terms(b) for i, b in enumerate(bases)}
+    unary = {i: unary_terms(b, operators) if not b.derived else [] for i, b in enumerate(bases)}
     terms: list[Term] = []
     for i in range(len(bases)):
         terms += [t for _, t in powers[i]] + unary[i]
@@ -436,7 +440,7 @@ def fit_subset(terms: Sequence[Term], subset: Sequence[int], y: np.ndarray) -> L
     return LinearFit(chosen, coef[:-1], float(coef[-1]), mse)
 
 
-def snap_linear(fit: LinearFit, y: np.ndarray, allowed_mse: float) -> LinearFit:
+def snap_linear(fit: LinearFit, y: np.ndarray, allowed_mse: float, rel_named: float = 2e-3) -> LinearFit:
     """Snap coefficients (and the intercept) to simple numbers one at a time, refitting the rest.
 
     A snap is kept only while the MSE stays below ``allowed_mse``.
@@ -448,11 +452,12 @@ def snap_linear(fit: LinearFit, y: np.ndarray, allowed_mse: float) -> LinearFit:
     fixed = np.zeros(len(coef), dtype=bool)
     # snap the intercept first (0 is the most common nice value), then the largest coefficients
     order = [len(coef) - 1] + list(np.argsort(-np.abs(coef[:-1])))
+    exact: list[sympy.Expr | None] = [None] * len(coef)
     for i in order:
         best = None
-        for value in nice_values(float(coef[i])):
+        for value in nice_values(float(coef[i]), rel_transcendental=rel_named):
             trial = coef.copy()
-            trial[i] = value
+            trial[i] = float(value)
             free = ~fixed
             free[i] = False
             target = y - A[:, ~free] @ trial[~free]
@@ -461,81 +466,13 @@ def snap_linear(fit: LinearFit, y: np.ndarray, allowed_mse: float) -> LinearFit:
                 trial[free] = sol
             mse = float(np.mean((A @ trial - y) ** 2))
             if mse <= allowed_mse:  # nice_values come simplest first: take the first that fits
-                best = (mse, trial)
+                best = (mse, trial, value)
                 break
         if best is not None:
             coef = best[1]
             fixed[i] = True
+            exact[i] = best[2]
     mse = float(np.mean((A @ coef - y) ** 2))
     keep = [k for k in range(len(fit.terms)) if coef[k] != 0.0]
-    return LinearFit(tuple(fit.terms[k] for k in keep), coef[keep], float(coef[-1]), mse)
-
-
-def power_laws(bases: Sequence[Base], y: np.ndarray) -> list[sympy.Expr]:
-    """``c * prod(v ** a)`` by least squares on logs; exponents snapped to halves, c refit.
-
-    Tried on the original variables and on each derived norm together with the originals
-    (e.g. ``x0 * r**-3``). Only for outputs of one sign and positive variables.
-    """
-    if not (np.all(y > 0) or np.all(y < 0)):
-        return []
-    ly = np.log(np.abs(y))
-    originals = [b for b in bases if not b.derived and np.all(b.values > 0)]
-    norms = [b for b in bases if b.derived and b.nonlinear and np.all(b.values > 0)]
-    groups = [originals] + [originals + [r] for r in norms]
-    out: list[sympy.Expr] = []
-    for group in groups:
-        if not group:
-            continue
-        L = np.column_stack([np.log(b.values) for b in group] + [np.ones_like(ly)])
-        coef, *_ = np.linalg.lstsq(L, ly, rcond=None)
-        exps = [sympy.Rational(int(round(2 * a)), 2) for a in coef[:-1]]
-        if all(e == 0 for e in exps) or any(abs(e) > 4 for e in exps):
-            continue
-        with np.errstate(all="ignore"):
-            shape = np.prod([b.values ** float(e) for b, e in zip(group, exps)], axis=0)
-        if not np.all(np.isfinite(shape)) or not np.any(shape):
-            continue
-        c = float(shape @ y / (shape @ shape))
-        out.append(sympy.Float(c) * sympy.Mul(*[b.expr**e for b, e in zip(group, exps)]))
-    return out
-
-
-def rational_fits(bases: Sequence[Base], y: np.ndarray, max_out: int = 6) -> list[sympy.Expr]:
-    """Ratios of low-degree polynomials, ``(sum a_k m_k) / (1 + sum b_k m_k)``, for up to 3 inputs.
-
-    Linearised as ``y = sum a_k m_k - y * sum b_k m_k`` (ordinary least squares), pruned by
-    backward elimination; the caller refits the survivors properly. Catches saturation laws
-    such as ``2*x0/(1 + x0)`` that a sum of terms can only mimic.
-    """
-    originals = [b for b in bases if not b.derived]
-    if not 1 <= len(originals) <= 3:
-        return []
-    monos = polynomial_terms(originals)
-    if len(originals) > 1:
-        monos = [m for m in monos if sympy.Poly(m.expr).total_degree() <= 2]
-    rows = np.random.default_rng(0).choice(len(y), min(len(y), 1000), replace=False)
-    ys = y[rows]
-    M = np.column_stack([m.values[rows] for m in monos])
-    scored: dict[int, list[tuple[float, tuple[int, ...], tuple[int, ...]]]] = {}
-    # numerator: intercept plus up to two monomials; denominator: 1 plus one or two monomials
-    for num in itertools.chain.from_iterable(itertools.combinations(range(len(monos)), k) for k in range(3)):
-        for den in itertools.chain.from_iterable(itertools.combinations(range(len(monos)), k) for k in (1, 2)):
-            A = np.column_stack([np.ones_like(ys)] + [M[:, i] for i in num] + [-ys * M[:, j] for j in den])
-            coef, *_ = np.linalg.lstsq(A, ys, rcond=None)
-            d = 1 + M[:, list(den)] @ coef[1 + len(num):]
-            if np.min(np.abs(d)) < 1e-3:
-                continue  # a pole inside the data
-            with np.errstate(all="ignore"):
-                mse = float(np.mean((A[:, : 1 + len(num)] @ coef[: 1 + len(num)] / d - ys) ** 2))
-            if np.isfinite(mse):
-                scored.setdefault(len(num) + len(den), []).append((mse, num, den))
-    out: list[sympy.Expr] = []
-    for size in sorted(scored):
-        for mse, num, den in sorted(scored[size])[:2]:
-            A = np.column_stack([np.ones_like(y)] + [monos[i].values for i in num] + [-y * monos[j].values for j in den])
-            coef, *_ = np.linalg.lstsq(A, y, rcond=None)
-            top = _number(coef[0]) + sum((_number(c) * monos[i].expr for c, i in zip(coef[1:], num)), sympy.Integer(0))
-            bottom = 1 + sum((_number(c) * monos[j].expr for c, j in zip(coef[1 + len(num):], den)), sympy.Integer(0))
-            out.append(top / bottom)
-    return out[:max_out]
+    return LinearFit(tuple(fit.terms[k] for k in keep), coef[keep], float(coef[-1]), mse,
+                     tuple(exact[k] for k in keep) + (exact[-1],))

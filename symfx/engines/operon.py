@@ -22,7 +22,7 @@ import sympy
 
 from ..errors import EngineUnavailableError
 from ..lowering import SEARCH_OPS, UNARY_SEARCH_OPS, complexity
-from . import basis, derived, snap
+from . import basis, derived, families, snap
 from .base import Candidate, Front, ProgressFn, pareto
 
 if TYPE_CHECKING:
@@ -44,9 +44,15 @@ DEFAULTS: dict[str, Any] = {
     "beam": 8,
     "gp_rows": 1000,  # rows Operon sees (its cost is linear in rows)
     "population_size": 1000,
-    "generations_per_second": 2.0,  # deterministic generation cap = this * GP seconds
-    "postprocess": 12,  # at most this many GP front members get refit/snapped
+    "generations_per_second": 4.0,  # deterministic generation cap = this * GP seconds
+    "chunk_generations": 5,  # GP runs in warm-started chunks of this many generations ...
+    "patience": 2,  # ... and stops after this many chunks without the front improving
+    "postprocess": 24,  # refit/snap up to this many GP members within 10x tolerance, smallest first
 }
+
+
+#: polishing stops at this multiple of the time budget (a safety net; see fit's step 3)
+POLISH_SAFETY = 2.0
 
 
 def tree_to_sympy(tree: Any, hash_to_name: dict[int, str], symbols: dict[str, sympy.Symbol]) -> sympy.Expr:
@@ -165,8 +171,11 @@ class OperonEngine:
             # the fast pass may use up to 3/4 of the budget (GP and polishing share the rest)
             fast_deadline = start + 0.75 * budget
             ready += self._fast_pass(all_bases, y, ops, tol, var, settings, rng, fast_deadline, stats)
-            exprs += basis.power_laws(all_bases, y)  # one float constant each: polished below
-            exprs += basis.rational_fits(all_bases, y)
+            exprs += families.power_laws(all_bases, y)  # one float constant each: polished below
+            exprs += families.rational_fits(all_bases, y)
+            # structure families that a sum of library terms can only mimic
+            exprs += families.rational_nullspace(all_bases, y, deadline=start + 0.6 * budget)
+            exprs += families.separable_products(all_bases, y, ops, seed=int(options.seed))
         stats["fast_s"] = time.perf_counter() - start
         best_fast = min((snap.mse_of(e, env_sub, y_sub) for e in ready + exprs), default=math.inf)
         stats["fast_nrmse"] = math.sqrt(best_fast / var) if math.isfinite(best_fast) else None
@@ -176,23 +185,34 @@ class OperonEngine:
         skip = settings["skip_gp_below"] > 0 and best_fast <= var * settings["skip_gp_below"] ** 2
         if settings["gp"] and not skip and gp_time >= 1.0:
             t_gp = time.perf_counter()
-            gp_exprs = self._gp(X, y, variables, all_bases, options, settings, gp_time, rng)
+            # the generation cap comes from the budget alone (the fast pass's share of it, not the time
+            # it happened to take), so the same seed gives the same front on a busy machine too
+            nominal = (0.5 if settings["fast_pass"] else 0.75) * budget
+            gp_exprs = self._gp(X, y, variables, all_bases, options, settings, gp_time, rng, stats, nominal)
             stats["gp_s"] = time.perf_counter() - t_gp
             stats["gp_front"] = len(gp_exprs)
-            # only the accurate part of the front is worth refitting and snapping
-            scored = sorted(gp_exprs, key=lambda e: snap.mse_of(e, env_sub, y_sub))
-            exprs += scored[: settings["postprocess"]]
-            rest = scored[settings["postprocess"]:]
+            # every member within 10x tolerance is worth refitting and snapping, the smallest first
+            # (the law is usually the small one; long mimics are slow to snap and rarely chosen)
+            gp_exprs = [snap.tidy(snap.merge_constants(e)) for e in gp_exprs]
+            cap = int(settings["postprocess"]) or len(gp_exprs)
+            near = sorted((e for e in gp_exprs if snap.mse_of(e, env_sub, y_sub) <= var * (10 * tol) ** 2),
+                          key=complexity)[:cap]
+            exprs += near
+            rest = [e for e in gp_exprs if e not in set(near)]
         else:
             rest = []
             stats["gp_s"] = 0.0
 
         # 3. refit + snap ---------------------------------------------------
         t_post = time.perf_counter()
-        deadline = start + budget
+        # the work here is bounded by count (``postprocess`` members, each refit/snap bounded); the
+        # deadline is only a safety net, far enough out that a busy machine still polishes every
+        # member, so that the same seed gives the same equations (stats["post_s"] shows the cost)
+        deadline = start + POLISH_SAFETY * budget
         seen: set[sympy.Expr] = set()
         for expr in exprs:
             for cand in self._polish(expr, env_sub, y_sub, var, tol, settings, deadline):
+                cand = snap.tidy(cand)
                 if cand in seen:
                     continue
                 seen.add(cand)
@@ -200,6 +220,7 @@ class OperonEngine:
                 if math.isfinite(loss):
                     candidates.append(Candidate(cand, complexity(cand), loss))
         for expr in ready + rest:
+            expr = snap.tidy(expr)
             loss = snap.mse_of(expr, env, y)
             if math.isfinite(loss):
                 candidates.append(Candidate(expr, complexity(expr), loss))
@@ -239,11 +260,22 @@ class OperonEngine:
             group.sort(key=lambda f: f.mse)
             for fit in group[:3]:
                 if settings["snap"] and time.perf_counter() < deadline:  # the snapped form replaces the raw one
-                    fit = basis.snap_linear(fit, y, snap.allowed_mse(fit.mse, var, tol))
+                    fit = basis.snap_linear(fit, y, snap.allowed_mse(fit.mse, var, tol),
+                                            snap.named_window(math.sqrt(fit.mse / var)))
                 out.append(fit.expr())
         return out
 
-    def _gp(self, X, y, variables, all_bases, options, settings, seconds, rng) -> list[sympy.Expr]:
+    def _gp(self, X, y, variables, all_bases, options, settings, seconds, rng, stats=None,
+            nominal_seconds: float | None = None) -> list[sympy.Expr]:
+        """Operon NSGA-2 in warm-started chunks while its front still improves.
+
+        Stops when the front has not improved for ``patience`` chunks, at the deterministic cap of
+        ``generations_per_second * nominal_seconds`` generations (the GP's share of the budget, known
+        before anything runs), or when the next chunk would overrun
+        ``seconds`` by more than half a chunk (only this safety net depends on the machine's speed;
+        the others make the same seed give the same front).
+        """
+        t0 = time.perf_counter()
         # Operon sees the inputs plus the pairwise norms (not the differences: sub is one node away)
         cols = [b for b in all_bases if not b.derived or b.nonlinear]
         names = [str(b.symbol) for b in cols]
@@ -254,7 +286,12 @@ class OperonEngine:
             Xg, yg = Xg[idx], y[idx]
         else:
             yg = y
-        ops = ",".join(_OPERON_SYMBOLS[o] for o in options.operators if o in _OPERON_SYMBOLS)
+        allowed = list(options.operators)
+        if "sin" in allowed and "cos" not in allowed:
+            allowed.append("cos")  # one family: a cos the search must build as sin(x + 1.571) is unreadable
+        ops = ",".join(_OPERON_SYMBOLS[o] for o in allowed if o in _OPERON_SYMBOLS)
+        cap = max(1, int(settings["generations_per_second"] * (nominal_seconds or seconds)))
+        chunk = max(1, min(int(settings["chunk_generations"]), cap))
         gp_settings: dict[str, Any] = dict(
             allowed_symbols=ops + ",constant,variable",
             objectives=["r2", "length"],
@@ -264,15 +301,33 @@ class OperonEngine:
             offspring_generator="basic",
             n_threads=options.threads,
             random_state=int(options.seed),
-            # the generation cap makes a run reproducible; max_time keeps the budget honest
-            generations=max(1, int(settings["generations_per_second"] * seconds)),
+            generations=chunk,
             max_evaluations=10**12,
             max_time=max(1, int(seconds)),
+            warm_start=True,
         )
         passthrough = {k: v for k, v in settings.items() if k not in DEFAULTS}
         gp_settings.update(passthrough)
         reg = self._regressor(**gp_settings)
-        reg.fit(Xg, yg)
+        var = float(np.var(yg)) or 1.0
+        done, stale, best_score, stop = 0, 0, math.inf, "cap"
+        while done < cap:
+            t_chunk = time.perf_counter()
+            reg.fit(Xg, yg)
+            done += chunk
+            score = _front_score(reg.pareto_front_, var, int(options.max_complexity))
+            stale = 0 if score < best_score - 0.01 else stale + 1
+            best_score = min(best_score, score)
+            if stale >= int(settings["patience"]):
+                stop = "converged"
+                break
+            left = seconds - (time.perf_counter() - t0)
+            if left <= 0.5 * (time.perf_counter() - t_chunk):
+                stop = "time"  # a safety net for a machine much slower than the cap assumes
+                break
+            reg.set_params(max_time=max(1, int(left)))
+        if stats is not None:
+            stats.update(gp_generations=done, gp_stop=stop)
         symbols = {n: sympy.Symbol(n) for n in names}
         # variables_ maps Operon's hash of each input to its name X1..Xk (1-based, in column order)
         hash_to_name = {h: names[int(n[1:]) - 1] for h, n in reg.variables_.items()}
@@ -293,6 +348,7 @@ class OperonEngine:
         """
         if not settings["snap"] or time.perf_counter() > deadline:
             return [expr]
+        expr = snap.tidy(snap.merge_constants(expr))
         raw_mse = snap.mse_of(expr, env, y)
         fitted = snap.refit(expr, env, y, deadline=deadline)
         mse = snap.mse_of(fitted, env, y)
@@ -300,4 +356,19 @@ class OperonEngine:
             fitted, mse = expr, raw_mse
         if not math.isfinite(mse) or math.sqrt(mse / var) > 10 * tol:
             return [fitted]
-        return [snap.simplest_form(snap.snap(fitted, env, y, snap.allowed_mse(mse, var, tol), deadline=deadline))]
+        snapped = snap.snap(fitted, env, y, snap.allowed_mse(mse, var, tol), deadline=deadline,
+                            rel_named=snap.named_window(math.sqrt(mse / var)))
+        return [snap.simplest_form(snap.tidy(snapped))]
+
+
+def _front_score(front: Sequence[dict], var: float, max_length: int) -> float:
+    """Mean over sizes 1..max_length of log10 of the best normalized MSE at that size or below."""
+    best = {}
+    for m in front:
+        size = int(m["length"])
+        best[size] = min(best.get(size, math.inf), float(m["mean_squared_error"]) / var)
+    total, running = 0.0, 1.0
+    for size in range(1, max_length + 1):
+        running = min(running, best.get(size, math.inf))
+        total += math.log10(max(running, 1e-12))
+    return total / max_length

@@ -18,32 +18,51 @@ import sympy
 from ..lowering import evaluate
 
 _FRACTIONS = (1, 2, 3, 4)
+#: named constants tried as p/q times or over the constant (a law's constants: 1/(4*pi),
+#: 1/sqrt(2*pi) of a normal density, sqrt(2) of an rms value, ln 2 of a half-life)
+_NAMED: tuple[sympy.Expr, ...] = (
+    sympy.pi, sympy.E, sympy.sqrt(2), sympy.sqrt(sympy.pi), sympy.sqrt(2 * sympy.pi), sympy.log(2),
+)
+
+
+def significant_digits(p: int) -> int:
+    """Significant digits of an integer: 30638 has 5, 250 has 2, 3 has 1."""
+    digits = str(abs(int(p))).rstrip("0")
+    return max(1, len(digits))
+
+
+def _simple_int(p: int, digits: int = 2) -> bool:
+    return p != 0 and significant_digits(p) <= digits
 
 
 def nice_values(c: float, rel: float = 0.05, rel_transcendental: float = 2e-3) -> list[sympy.Expr]:
     """Simple numbers near ``c``, simplest first (0 always comes first).
 
-    Integers and fractions p/q (q ≤ 4) within ``rel`` of ``c``; p/q times or over pi or e only
-    within ``rel_transcendental``. A law's pi is fitted to a few 1e-4 (``sin(pi*x0)``,
-    ``1/(4*pi)``), while a 5 % window put pi into arbitrary coefficients (a GNN message's
-    ``0.8486*dy`` printed as ``2.662*dy/pi``).
+    Integers and fractions p/q (q <= 4) within ``rel`` of ``c``, where p has at most two
+    significant digits (2, 3/4, 250 are simple; 30638 and 27/22 are not); p/q times or over a
+    named constant (pi, e, sqrt(2), sqrt(pi), sqrt(2*pi), ln 2) only within
+    ``rel_transcendental``. A law's pi is fitted to a few 1e-4 (``sin(pi*x0)``, ``1/(4*pi)``),
+    while a 5 % window put pi into arbitrary coefficients (a GNN message's ``0.8486*dy``
+    printed as ``2.662*dy/pi``).
     """
     out: list[tuple[sympy.Expr, float]] = [(sympy.Integer(0), math.inf)]
     if not math.isfinite(c) or c == 0.0:
         return [sympy.Integer(0)]
     for q in _FRACTIONS:
         p = round(c * q)
-        if p != 0:
+        if _simple_int(p):
             out.append((sympy.Rational(p, q), rel))
-    for const in (sympy.pi, sympy.E):
+    for const in _NAMED:
+        value = float(const)
         for q in (1, 2, 4):
-            p = round(c * q / float(const))
-            if p != 0:
+            p = round(c * q / value)
+            if _simple_int(p, 1) or abs(p) <= 12:
                 out.append((sympy.Rational(p, q) * const, rel_transcendental))
-    for const in (sympy.pi, sympy.E):  # 1/(4*pi) in Coulomb's law, 1/(2*pi) of a frequency
+    for const in _NAMED:  # 1/(4*pi) in Coulomb's law, 1/(2*pi) of a frequency
+        value = float(const)
         for q in (1, 2, 4):
-            p = round(c * q * float(const))
-            if p != 0:
+            p = round(c * q * value)
+            if _simple_int(p, 1) or abs(p) <= 12:
                 out.append((sympy.Rational(p, q) / const, rel_transcendental))
     seen: set[sympy.Expr] = set()
     kept = []
@@ -54,6 +73,64 @@ def nice_values(c: float, rel: float = 0.05, rel_transcendental: float = 2e-3) -
         if v == 0 or abs(float(v) - c) <= window * abs(c):
             kept.append(v)
     return kept
+
+
+def tidy(expr: sympy.Expr, rel: float = 1e-6) -> sympy.Expr:
+    """Floats that are a simple rational up to float32 noise become it (``1.00000011920929`` -> 1).
+
+    Costs no accuracy (the change is below float32 resolution of the network's outputs), so it
+    applies to every candidate, also those not refitted or snapped.
+    """
+    mapping = {}
+    for f in expr.atoms(sympy.Float):
+        c = float(f)
+        if not math.isfinite(c):
+            continue
+        if abs(c) < 1e-12:
+            mapping[f] = sympy.Integer(0)
+            continue
+        for q in _FRACTIONS:
+            p = round(c * q)
+            if p != 0 and abs(p / q - c) <= rel * abs(c) and _simple_int(p, 3):
+                mapping[f] = sympy.Rational(p, q)
+                break
+    return expr.xreplace(mapping) if mapping else expr
+
+
+def merge_constants(expr: sympy.Expr) -> sympy.Expr:
+    """Fold redundant multiplicative constants into one, so each can snap on its own.
+
+    In a product, a sum factor (or a sum in the denominator) whose terms all carry numeric
+    coefficients, one of them a ``Float``, is divided by its largest coefficient and that
+    coefficient moves to the product's own coefficient. Operon's linear scaling and GP's free
+    constants produce ``0.8606*x0*x1/(0.8606*x0 + 0.8605*x1)`` (= ``x0*x1/(x0 + 0.9999*x1)``) or
+    ``30638*m*(-3.729e-6*dx - 5.183e-6*dy)`` (= ``m*(-0.1142*dx - 0.1588*dy)``), whose
+    constants cannot snap one at a time. The value of the expression is unchanged.
+    """
+    if not expr.args or not expr.free_symbols:
+        return expr
+    expr = expr.func(*[merge_constants(a) for a in expr.args])
+    if not isinstance(expr, sympy.Mul):
+        return expr
+    coef = sympy.Integer(1)
+    rest = []
+    changed = False
+    for factor in expr.args:
+        base, power = factor.as_base_exp() if isinstance(factor, sympy.Pow) else (factor, sympy.Integer(1))
+        if isinstance(base, sympy.Add) and power in (1, -1):
+            coefs = [t.as_coeff_Mul()[0] for t in base.args]
+            if any(isinstance(c, sympy.Float) for c in coefs):
+                k = max(coefs, key=lambda c: abs(float(c)))
+                if k != 0 and k != 1:
+                    base = sympy.Add(*[t / k for t in base.args])
+                    coef = coef * (k if power == 1 else 1 / k)
+                    changed = True
+                    rest.append(base**power)
+                    continue
+        rest.append(factor)
+    if not changed:
+        return expr
+    return sympy.Mul(coef, *rest)
 
 
 def allowed_mse(mse: float, var: float, tolerance: float) -> float:
@@ -128,13 +205,23 @@ def refit(
     return template.xreplace({p: sympy.Float(float(t)) for p, t in zip(params, sol.x)})
 
 
+def named_window(nrmse: float) -> float:
+    """How far (relative) a constant may sit from p/q times a named constant and still try it.
+
+    2e-3 for a near-exact fit; a network that is 1 % off the law fits its constants about that
+    far off (``12.53`` for ``4*pi``), so the window widens with the fit's own error, up to 1 %.
+    """
+    return min(1e-2, max(2e-3, 0.5 * nrmse))
+
+
 def snap(
     expr: sympy.Expr, env: dict, y: np.ndarray, budget_mse: float, refit_rest: bool = True,
-    deadline: float = math.inf,
+    deadline: float = math.inf, rel_named: float = 2e-3,
 ) -> sympy.Expr:
     """Snap float constants one by one (largest first) while the MSE stays within ``budget_mse``.
 
-    Stops early (returning what is snapped so far) at ``deadline`` (``time.perf_counter()``).
+    Named constants are tried within ``rel_named`` (see :func:`named_window`). Stops early
+    (returning what is snapped so far) at ``deadline`` (``time.perf_counter()``).
     """
     import time
 
@@ -146,7 +233,7 @@ def snap(
             return current
         f = floats[0]
         tried.add(float(f))
-        for value in nice_values(float(f)):
+        for value in nice_values(float(f), rel_transcendental=rel_named):
             trial = current.xreplace({f: value})
             if mse_of(trial, env, y) <= budget_mse:
                 current = trial

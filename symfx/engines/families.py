@@ -1,0 +1,262 @@
+"""Closed-form families beyond sums of library terms, each fitted by linear algebra in well under
+a second: power laws ``c * prod(v_i ** a_i)`` (least squares in log space, exponents snapped to
+halves), rationals ``P(x) / Q(x)`` (a null-space problem over monomials, no forced constant in
+the denominator), and separable products of single-variable terms (rank-1 alternating least
+squares). Their constants are refitted and snapped by the caller (``operon.py``).
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from typing import Sequence
+
+import numpy as np
+import sympy
+
+from .basis import number, polynomial_terms, power_terms, unary_terms
+from .derived import Base
+
+
+def power_laws(bases: Sequence[Base], y: np.ndarray) -> list[sympy.Expr]:
+    """``c * prod(v ** a)`` by least squares on logs; exponents snapped to halves, c refit.
+
+    Tried on the original variables and on each derived norm together with the originals
+    (e.g. ``x0 * r**-3``). Only for outputs of one sign and positive variables.
+    """
+    if not (np.all(y > 0) or np.all(y < 0)):
+        return []
+    ly = np.log(np.abs(y))
+    originals = [b for b in bases if not b.derived and np.all(b.values > 0)]
+    norms = [b for b in bases if b.derived and b.nonlinear and np.all(b.values > 0)]
+    groups = [originals] + [originals + [r] for r in norms]
+    out: list[sympy.Expr] = []
+    for group in groups:
+        if not group:
+            continue
+        L = np.column_stack([np.log(b.values) for b in group] + [np.ones_like(ly)])
+        coef, *_ = np.linalg.lstsq(L, ly, rcond=None)
+        exps = [sympy.Rational(int(round(2 * a)), 2) for a in coef[:-1]]
+        if all(e == 0 for e in exps) or any(abs(e) > 4 for e in exps):
+            continue
+        with np.errstate(all="ignore"):
+            shape = np.prod([b.values ** float(e) for b, e in zip(group, exps)], axis=0)
+        if not np.all(np.isfinite(shape)) or not np.any(shape):
+            continue
+        c = float(shape @ y / (shape @ shape))
+        out.append(sympy.Float(c) * sympy.Mul(*[b.expr**e for b, e in zip(group, exps)]))
+    return out
+
+
+def rational_fits(bases: Sequence[Base], y: np.ndarray, max_out: int = 6) -> list[sympy.Expr]:
+    """Ratios of low-degree polynomials, ``(sum a_k m_k) / (1 + sum b_k m_k)``, for up to 3 inputs.
+
+    Linearised as ``y = sum a_k m_k - y * sum b_k m_k`` (ordinary least squares), pruned by
+    backward elimination; the caller refits the survivors properly. Catches saturation laws
+    such as ``2*x0/(1 + x0)`` that a sum of terms can only mimic.
+    """
+    originals = [b for b in bases if not b.derived]
+    if not 1 <= len(originals) <= 3:
+        return []
+    monos = polynomial_terms(originals)
+    if len(originals) > 1:
+        monos = [m for m in monos if sympy.Poly(m.expr).total_degree() <= 2]
+    rows = np.random.default_rng(0).choice(len(y), min(len(y), 1000), replace=False)
+    ys = y[rows]
+    M = np.column_stack([m.values[rows] for m in monos])
+    scored: dict[int, list[tuple[float, tuple[int, ...], tuple[int, ...]]]] = {}
+    # numerator: intercept plus up to two monomials; denominator: 1 plus one or two monomials
+    for num in itertools.chain.from_iterable(itertools.combinations(range(len(monos)), k) for k in range(3)):
+        for den in itertools.chain.from_iterable(itertools.combinations(range(len(monos)), k) for k in (1, 2)):
+            A = np.column_stack([np.ones_like(ys)] + [M[:, i] for i in num] + [-ys * M[:, j] for j in den])
+            coef, *_ = np.linalg.lstsq(A, ys, rcond=None)
+            d = 1 + M[:, list(den)] @ coef[1 + len(num):]
+            if np.min(np.abs(d)) < 1e-3:
+                continue  # a pole inside the data
+            with np.errstate(all="ignore"):
+                mse = float(np.mean((A[:, : 1 + len(num)] @ coef[: 1 + len(num)] / d - ys) ** 2))
+            if np.isfinite(mse):
+                scored.setdefault(len(num) + len(den), []).append((mse, num, den))
+    out: list[sympy.Expr] = []
+    for size in sorted(scored):
+        for mse, num, den in sorted(scored[size])[:2]:
+            A = np.column_stack([np.ones_like(y)] + [monos[i].values for i in num] + [-y * monos[j].values for j in den])
+            coef, *_ = np.linalg.lstsq(A, y, rcond=None)
+            top = number(coef[0]) + sum((number(c) * monos[i].expr for c, i in zip(coef[1:], num)), sympy.Integer(0))
+            bottom = 1 + sum((number(c) * monos[j].expr for c, j in zip(coef[1 + len(num):], den)), sympy.Integer(0))
+            out.append(top / bottom)
+    return out[:max_out]
+
+
+def _monomials(originals: Sequence[Base], degree: int) -> list[tuple[sympy.Expr, np.ndarray]]:
+    """1 and every monomial of the variables up to ``degree``."""
+    n = len(originals[0].values)
+    out = [(sympy.Integer(1), np.ones(n))]
+    for d in range(1, degree + 1):
+        for combo in itertools.combinations_with_replacement(range(len(originals)), d):
+            out.append((sympy.Mul(*[originals[i].expr for i in combo]),
+                        np.prod([originals[i].values for i in combo], axis=0)))
+    return out
+
+
+def rational_nullspace(
+    bases: Sequence[Base], y: np.ndarray, max_terms: int = 8, rows: int = 800, deadline: float = math.inf,
+) -> list[sympy.Expr]:
+    """Sparse rational laws ``P(x) / Q(x)`` over low-degree monomials, for any input count.
+
+    ``y = P/Q`` means ``[P(x), -y*Q(x)] . c = 0``: the coefficients span the null space of the
+    monomial columns next to the ``y``-weighted monomial columns. Neither polynomial is forced to
+    hold a constant term, so ``x0*x1/(x0 + x1)``, ``1/(x0*x1 + x2)`` and
+    ``(x0*x1 + x2*x3)/(x0 + x2)`` are as reachable as ``2*x0/(1 + x0)``. For a support, ``P`` is
+    eliminated by least squares and ``Q`` minimises the relative residual
+    ``|y*Q - P| / |y*Q|`` (a generalized eigenproblem on the Schur complement), so a polynomial
+    that is nearly zero on the data cannot pass for a null vector. Supports shrink by backward
+    elimination (drop the column whose removal raises that residual least), keeping the best of
+    every size up to ``max_terms``. Degree 3 for up to two inputs, 2 up to five, 1 up to eight.
+    The coefficients are rough (the residual is weighted by ``Q``); the caller refits them.
+    """
+    from scipy.linalg import eigh
+
+    originals = [b for b in bases if not b.derived]
+    n_in = len(originals)
+    if not 1 <= n_in <= 8:
+        return []
+    degree = 3 if n_in <= 2 else 2 if n_in <= 5 else 1
+    idx = np.random.default_rng(0).choice(len(y), min(len(y), rows), replace=False)
+    monos = _monomials(originals, degree)
+    M = np.column_stack([v[idx] for _, v in monos])
+    ys = y[idx]
+    A = np.column_stack([M, ys[:, None] * M])  # columns of P and of y*Q: P + y*Q = 0
+    scale = np.linalg.norm(A, axis=0)
+    ok = scale > 1e-12
+    A = A / np.where(ok, scale, 1.0)
+    G = A.T @ A
+    m = len(monos)
+
+    def residual(support: Sequence[int]) -> tuple[float, np.ndarray]:
+        P = [k for k in support if k < m]
+        Q = [k for k in support if k >= m]
+        Gqq = G[np.ix_(Q, Q)]
+        if P:
+            Gpp = G[np.ix_(P, P)] + 1e-10 * np.eye(len(P))
+            Gpq = G[np.ix_(P, Q)]
+            S = Gqq - Gpq.T @ np.linalg.solve(Gpp, Gpq)
+        else:
+            S = Gqq
+        try:
+            w, v = eigh(S, Gqq + 1e-12 * np.eye(len(Q)))
+        except (np.linalg.LinAlgError, ValueError):
+            return math.inf, np.zeros(0)
+        q = v[:, 0]
+        p = -np.linalg.solve(Gpp, Gpq @ q) if P else np.zeros(0)
+        return float(max(w[0], 0.0)), np.concatenate([p, q])
+
+    active = [k for k in range(2 * m) if ok[k]]
+    kept: list[tuple[float, tuple[int, ...], np.ndarray]] = []
+    while len(active) > 2 and time.perf_counter() < deadline:
+        best = None
+        for k in active:
+            rest = [i for i in active if i != k]
+            if not any(i < m for i in rest) or not any(i >= m for i in rest):
+                continue  # a numerator and a denominator term must remain
+            lam, coef = residual(rest)
+            if best is None or lam < best[0]:
+                best = (lam, k, coef)
+        if best is None:
+            break
+        active.remove(best[1])
+        if len(active) <= max_terms:
+            kept.append((best[0], tuple(sorted(active, key=lambda k: k >= m)), best[2]))
+    out: list[sympy.Expr] = []
+    for lam, support, coef in kept:
+        c = coef / scale[list(support)]
+        num = [(c[a], monos[k][0]) for a, k in enumerate(support) if k < m]
+        den = [(c[a], monos[k - m][0], monos[k - m][1]) for a, k in enumerate(support) if k >= m]
+        if any(not math.isfinite(t[0]) for t in num + den):
+            continue
+        common = sympy.gcd_list([t[1] for t in num] + [t[1] for t in den])  # x1 in x0*x1**2/(x0*x1 + x1**2)
+        if common != 1:
+            num = [(t[0], sympy.cancel(t[1] / common)) for t in num]
+            den = [(t[0], sympy.cancel(t[1] / common), t[2]) for t in den]
+        lead = max(den, key=lambda t: abs(t[0]))[0]
+        q = sum(t[0] / lead * t[2] for t in den)
+        if np.min(np.abs(q)) < 1e-3 * np.max(np.abs(q)):
+            continue  # a pole inside the data (checked before the common factor, which keeps its sign)
+        top = sympy.Add(*[number(-t[0] / lead) * t[1] for t in num])  # P + y*Q = 0: y = -P/Q
+        bottom = sympy.Add(*[number(t[0] / lead) * t[1] for t in den])
+        out.append(top / bottom)
+    return out
+
+
+def separable_products(
+    bases: Sequence[Base], y: np.ndarray, operators: frozenset[str], sweeps: int = 12, rows: int = 1500,
+    bins: int = 16, seed: int = 0,
+) -> list[sympy.Expr]:
+    """Products of single-variable terms ``a + c * f1(x_i) * f2(x_j) * ...`` (rank-1 alternating least squares).
+
+    First the factors are found as free functions: each variable's range is cut into ``bins``
+    quantile bins, and ``y ~ a + prod_j f_j(bin_j)`` is fitted by alternating least squares from
+    a seeded random start (a power iteration for the dominant rank-1 component: it finds
+    ``x0*sin(x1)*cos(x2)``, whose factors are each uncorrelated with ``y`` on a symmetric range,
+    where a greedy factor-by-factor search stalls). Each free factor is then matched to the
+    single-variable term it correlates with best (powers, sin/cos, exp, tanh, as in the library;
+    a flat factor is dropped), and the product is refitted. Products with fewer factors (the
+    weakest dropped one at a time) are returned too.
+    """
+    originals = [b for b in bases if not b.derived]
+    if len(originals) < 2:
+        return []
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(len(y), min(len(y), rows), replace=False)
+    ys = y[idx]
+    n = len(originals)
+    which = []
+    for b in originals:
+        edges = np.quantile(b.values[idx], np.linspace(0, 1, bins + 1)[1:-1])
+        which.append(np.searchsorted(edges, b.values[idx]))
+    f = [rng.uniform(0.5, 1.5, bins) for _ in range(n)]
+    a = 0.0
+    for _ in range(sweeps):
+        for j in range(n):
+            rest = np.ones(len(idx))
+            for k in range(n):
+                if k != j:
+                    rest = rest * f[k][which[k]]
+            num = np.bincount(which[j], (ys - a) * rest, bins)
+            den = np.bincount(which[j], rest * rest, bins)
+            f[j] = np.where(den > 1e-300, num / np.maximum(den, 1e-300), 0.0)
+            norm = float(np.sqrt(np.mean(f[j] ** 2))) or 1.0
+            f[j] = f[j] / norm if j < n - 1 else f[j]
+        prod = np.ones(len(idx))
+        for k in range(n):
+            prod = prod * f[k][which[k]]
+        a = float(np.mean(ys - prod))
+    # match each free factor to a library term
+    factors: list[tuple[float, sympy.Expr, np.ndarray]] = []
+    for j, b in enumerate(originals):
+        g = f[j][which[j]]
+        gc = g - g.mean()
+        if float(np.std(g)) <= 0.05 * abs(float(np.mean(g))):
+            continue  # flat: this variable is not a factor
+        best = None
+        for t in [t for _, t in power_terms(b)] + unary_terms(b, operators):
+            v = t.values[idx]
+            vc = v - v.mean()
+            denom = float(np.linalg.norm(vc) * np.linalg.norm(gc))
+            if denom <= 0:
+                continue
+            r = abs(float(vc @ gc)) / denom
+            if best is None or r > best[0]:
+                best = (r, t)
+        if best is not None:
+            factors.append((best[0], best[1].expr, best[1].values))
+    out = []
+    factors.sort(key=lambda t: -t[0])
+    while factors:
+        col = np.prod([t[2] for t in factors], axis=0)
+        A = np.column_stack([col, np.ones_like(y)])
+        coef, *_ = np.linalg.lstsq(A, y, rcond=None)
+        if np.all(np.isfinite(coef)):
+            out.append(number(coef[0]) * sympy.Mul(*[t[1] for t in factors]) + number(coef[1]))
+        factors = factors[:-1]
+    return out

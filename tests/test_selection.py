@@ -1,0 +1,59 @@
+"""Model selection from a front (passes.fit.select) and the found/applied split of Fit."""
+from __future__ import annotations
+
+import sympy
+
+from symfx.engines import Candidate
+from symfx.passes.fit import Fit, readable_size, select
+
+x0, x1, x2, x3 = sympy.symbols("x0:4")
+
+
+def _front(rows):
+    return [Candidate(e, c, 0.0, err, True) for c, err, e in rows]
+
+
+def test_knee_picks_the_law_over_long_mimics_of_an_imperfect_network():
+    # the shape measured on an unseen law: the law 1.4 % off the network, mimics a bit closer
+    front = _front([
+        (1, 1.0, sympy.Float(0.4)),
+        (6, 0.37, 0.8 * x1 * x2),
+        (9, 0.0140, x0 / (x1**2 + 1)),
+        (14, 0.0139, 6.03 * x0 / (6.02 * x1**2 + 6.03)),
+        (57, 0.0092, x0 * sympy.exp(-x1**2) * sympy.sin(x0) + x2 * x3 * x1 * x0 + sympy.exp(x2 * x3 * x1)),
+        (66, 0.0069, x0 * sympy.exp(-x1**2) * sympy.sin(x0) + x2 * x3 * x1 * x0 + sympy.exp(x2 * x3 * x1 * x0)),
+    ])
+    assert select(front, "knee", 1e-2) == 2
+    assert select(front, "simplest", 1e-2) == 4  # the old rule takes the first mimic within 1 %
+    assert select(front, "accurate", 1e-2) == 5
+
+
+def test_knee_takes_a_larger_member_that_buys_a_large_reduction():
+    front = _front([
+        (1, 1.0, sympy.Integer(1)),
+        (3, 0.05, 2 * x0),  # a crude approximation
+        (9, 0.002, 2 * x0 / (1 + x0)),  # 25x better for 6 nodes: the law
+        (25, 0.0018, 2 * x0 / (1 + x0) + 0.001 * sympy.sin(3 * x0) * sympy.exp(x0)),
+    ])
+    assert select(front, "knee", 1e-2) == 2
+
+
+def test_knee_prefers_named_constants_and_unsafe_members_are_never_chosen():
+    law = 4 * sympy.pi * x0 * x1
+    decimal = sympy.Float(12.53) * x0 * x1
+    assert readable_size(law) < readable_size(decimal)
+    assert readable_size(sympy.sqrt(2) * x0) == readable_size(sympy.Rational(1, 2) * x0) == 3
+    front = _front([(1, 1.0, sympy.Integer(0)), (4, 0.0112, decimal), (5, 0.0108, law)])
+    assert select(front, "knee", 1e-2) == 2
+    unsafe = [Candidate(e.expr, e.complexity, e.loss, e.nrmse, i != 2) for i, e in enumerate(front)]
+    assert select(unsafe, "knee", 1e-2) == 1
+    assert select([Candidate(x0, 1, 0.0, 0.1, False)], "knee", 1e-2) is None
+
+
+def test_fit_reports_a_law_it_does_not_apply():
+    entry = Candidate(x0 * x1, 3, 0.0, 0.023, True)
+    fit = Fit("r", ("x0", "x1"), ((entry,),), (0,), (0.023,), 0.023, None, 0.0,
+              "law found, 2.3 % off the network, not applied (tolerance 1 %)", applied=False)
+    assert fit.found and not fit.accepted and fit.exprs == (x0 * x1,)
+    applied = Fit("r", ("x0", "x1"), ((entry,),), (0,), (0.005,), 0.005, None, 0.0)
+    assert applied.accepted  # older callers: chosen + applied (the default)
