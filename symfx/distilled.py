@@ -28,7 +28,17 @@ class Distilled:
 
     region: Region
     fit: Fit
-    active: bool = True  # equations in use (False after use_neural(name))
+    active: bool = True  # equations in use (False after use_neural(name), or when never applied)
+    note: str | None = None  # why symfx did not apply the law (off the network, or refused by validation)
+
+    @property
+    def status(self) -> str:
+        """``"symbolic"`` (the equations run), ``"neural"`` (switched off with ``use_neural``), or
+        ``"not applied"``: the law was found and is reported, but symfx kept the network (``note``
+        says why; ``sm.use_symbolic(name)`` applies it anyway)."""
+        if self.active:
+            return "symbolic"
+        return "not applied" if self.note is not None else "neural"
 
     @property
     def name(self) -> str:
@@ -91,4 +101,4 @@ class Distilled:
 
     def __repr__(self) -> str:
         eqs = "; ".join(self.equations())
-        return f"Distilled({self.name!r}, {self.kind}, nrmse={self.nrmse:.3g}, {eqs})"
+        return f"Distilled({self.name!r}, {self.kind}, {self.status}, nrmse={self.nrmse:.3g}, {eqs})"

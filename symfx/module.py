@@ -54,8 +54,11 @@ class SymbolicModule(nn.Module):
         self.validation: Validation | None = None
         self.validated_choice: tuple[Any, ...] | None = None  # current_choice() when validation ran
         self.pruned: dict[str, tuple[list[int], list[int]]] = {}  # module path -> (active, pruned) output dims
-        self.distilled: list[Distilled] = [Distilled(r, fits[r.name]) for r in regions
-                                           if r.name in fits and fits[r.name].accepted]
+        # every region with a law, applied or not (interpretation and rewriting are kept apart)
+        self.distilled: list[Distilled] = [
+            Distilled(r, fits[r.name], active=fits[r.name].accepted,
+                      note=None if fits[r.name].accepted else (fits[r.name].reason or "not within tolerance"))
+            for r in regions if r.name in fits and fits[r.name].found]
         self._rebuild()
 
     @property
@@ -79,7 +82,9 @@ class SymbolicModule(nn.Module):
             raise KeyError(f"no distilled region named {sorted(wanted - known)}; known: {sorted(known)}")
         touched = set()
         for d in self.distilled:
-            if wanted is None or d.name in wanted:
+            # without names, use_symbolic() turns on what symfx applied; a law it did not apply runs
+            # only when named (use_symbolic("name"))
+            if (wanted is None and (not active or d.note is None)) or (wanted is not None and d.name in wanted):
                 d.active = active
                 touched.add(self._regions[d.name].unit)
         self._rebuild(touched)
@@ -94,7 +99,8 @@ class SymbolicModule(nn.Module):
         return self
 
     def use_symbolic(self, name: str | Iterable[str] | None = None) -> "SymbolicModule":
-        """Run the equations for all distilled regions (or the named ones)."""
+        """Run the equations of every region symfx applied (or of the named ones: naming a region
+        whose law was found but not applied, status ``"not applied"``, applies it anyway)."""
         self._set_active(name, True)
         return self
 
@@ -146,7 +152,7 @@ class SymbolicModule(nn.Module):
         d = self[name]
         if getattr(self, "_neural_dropped", False):
             raise RuntimeError("drop_neural() was called: this module cannot rebuild its graphs.")
-        new = Distilled(d.region, with_choice(d.fit, output, complexity), d.active)
+        new = Distilled(d.region, with_choice(d.fit, output, complexity), d.active, d.note)
         self.distilled[self.distilled.index(d)] = new  # a new record: ones handed out earlier stay as they were
         self._rebuild([d.region.unit])
         return new
@@ -175,7 +181,7 @@ class SymbolicModule(nn.Module):
                     text = text[: width - 1] + "…"
                 if k == 0:
                     rows.append((d.name, d.kind + proj, str(len(d.nodes)), ", ".join(d.variables)[:40],
-                                 f"{d.nrmse:.2e}", "symbolic" if d.active else "neural", text))
+                                 f"{d.nrmse:.2e}", d.status, text))
                 else:
                     rows.append(("", "", "", "", f"{d.output_nrmse[k]:.2e}", "", text))
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -201,7 +207,9 @@ class SymbolicModule(nn.Module):
         """Write the equations to a human-readable JSON file (see symfx.load)."""
         from . import serialize
 
-        serialize.write(serialize.Payload(tuple(self.distilled), model=self.model_name), path)
+        # laws symfx did not apply are reported, not saved, unless they were switched on by name
+        kept = tuple(d for d in self.distilled if d.note is None or d.active)
+        serialize.write(serialize.Payload(kept, model=self.model_name), path)
 
     def extra_repr(self) -> str:
         return f"distilled={[d.name for d in self.distilled]}"

@@ -297,10 +297,12 @@ def _validate_module(sm: SymbolicModule, batches: Sequence[tuple[Any, ...]], cfg
         with torch.no_grad():
             return [sm(*args) for args in batches]
 
-    result = validate_rewrites([d.name for d in sm.distilled], run, cfg)
+    result = validate_rewrites([d.name for d in sm.distilled if d.active], run, cfg)
     sm.validation = result
     sm.skipped += list(result.rejected.items())
-    sm.distilled = [d for d in sm.distilled if d.name in set(result.accepted)]
+    for d in sm.distilled:
+        if d.name in result.rejected:
+            d.note = f"refused by validation: {result.rejected[d.name]}"
     sm.use_symbolic()
     sm.validated_choice = sm.current_choice()
 
@@ -381,10 +383,10 @@ def compile_model(model: nn.Module, calibration: Any, cfg: Config) -> SymbolicMo
     sm = assemble(work, {u.path: u.graph_module for u in traced.units}, regions, fits, cfg, skipped,
                   type(model).__name__)
     sm.pruned = pruned_dims(model)  # OutputPruner masks: their dims are constant zero columns in the fits
-    if cfg.validate and sm.distilled and calibration_state.validation_batches:
+    if cfg.validate and any(d.active for d in sm.distilled) and calibration_state.validation_batches:
         _validate_module(sm, calibration_state.validation_batches, cfg)
     sm.train(was_training)
-    if not sm.distilled and regions:
+    if not any(d.active for d in sm.distilled) and regions:
         warnings.warn("symfx: no region was replaced; see sm.report() for the reasons.", stacklevel=3)
     return sm
 
