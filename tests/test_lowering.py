@@ -13,7 +13,7 @@ import torch.fx as fx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from symfx import lowering, tree
+from symfx import tree
 from symfx.lowering import HELPER_ATEN, OPS, emit_exprs, evaluate
 from symfx.tree import from_tree, to_tree
 
