@@ -35,7 +35,7 @@ from .pruning import pruned_dims
 
 __all__ = [
     "VALIDATION_EVERY", "VALIDATION_MAX", "Calibration", "compile_model", "load_model", "probe",
-    "partition_units", "partition_graph", "fit_regions", "validate_rewrites", "assemble",
+    "partition_units", "partition_graph", "find_regions", "fit_regions", "validate_rewrites", "assemble",
 ]
 
 #: every n-th calibration batch (or backend call) is held out for whole-model validation, at most this many
@@ -157,6 +157,22 @@ def partition_graph(gm: fx.GraphModule, example_inputs: Sequence[Any], cfg: Conf
     """The dynamo backend's front end: one graph from Dynamo, weights lifted to ``constants`` placeholders."""
     partition_pass.shape_propagate(gm, example_inputs)
     return partition_pass.partition(gm, unit="", constants=constants, **_partition_options(cfg, "graph"))
+
+
+def find_regions(model: nn.Module, example_inputs: Any, cfg: Config) -> tuple[list[Region], dict[str, fx.GraphModule]]:
+    """The regions ``symfx.compile`` would fit, found on a copy of ``model`` probed with one batch,
+    and the traced units (by path) that hold them (``symfx.explain(model, x, region=...)``)."""
+    work, _ = _working_copy(model)
+    traced = trace_units(work)
+    args = move_args(tuple(example_inputs) if isinstance(example_inputs, (tuple, list)) else (example_inputs,),
+                     model_device(work))
+    try:
+        unit_args = probe(work, traced.units, args)
+    except Exception as exc:
+        raise CalibrationError(f"the model failed on example_inputs ({_first_line(exc)}); pass a batch the model "
+                               f"accepts ({_signature(model)}).") from exc
+    regions, _ = partition_units(work, traced, unit_args, cfg, type(model).__name__.lower())
+    return regions, {u.path: u.graph_module for u in traced.units}
 
 
 # ---------------------------------------------------------------------------
