@@ -114,9 +114,18 @@ def _trace_is_faithful(unit: Unit, work: nn.Module, args: tuple[Any, ...]) -> bo
     for a, b in zip(expected, got):
         if isinstance(a, torch.Tensor) != isinstance(b, torch.Tensor):
             return False
-        if isinstance(a, torch.Tensor) and not (a.shape == b.shape and torch.equal(a, b)):
+        if isinstance(a, torch.Tensor) and not _bit_equal(a, b):
             return False
     return True
+
+
+def _bit_equal(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Same shape, dtype and values; NaN where the other has NaN counts as equal (a NaN input row)."""
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    if torch.equal(a, b):
+        return True
+    return a.is_floating_point() and torch.allclose(a, b, rtol=0, atol=0, equal_nan=True)
 
 
 def _partition_options(cfg: Config, default_name: str) -> dict[str, Any]:
@@ -299,6 +308,7 @@ def _validate_module(sm: SymbolicModule, batches: Sequence[tuple[Any, ...]], cfg
     result = validate_rewrites([d.name for d in sm.distilled], run, cfg)
     sm.validation = result
     sm.skipped += list(result.rejected.items())
+    sm.use_neural()  # undo whatever the last run() left on, rejected rewrites included
     sm.distilled = [d for d in sm.distilled if d.name in set(result.accepted)]
     sm.use_symbolic()
     sm.validated_choice = sm.current_choice()

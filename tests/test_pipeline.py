@@ -246,7 +246,7 @@ def test_accurate_selection_and_drop_neural():
     assert sum(p.numel() for p in accurate.parameters()) < n_params
     with torch.no_grad():
         accurate(X)
-    with pytest.raises(RuntimeError, match="drop_neural"):
+    with pytest.raises(symfx.StateError, match="drop_neural"):
         accurate.use_neural()
 
 

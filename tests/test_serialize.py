@@ -442,7 +442,7 @@ def test_whole_front_is_saved_so_choose_works_after_load(tmp_path: Path) -> None
     torch.testing.assert_close(loaded(X), X[:, 1:])
     loaded.choose("mlp", complexity=11)
     torch.testing.assert_close(loaded(X), torch.sin(X[:, :1]) * X[:, 1:] + 0.5 + X[:, :1] ** 2 / 1000)
-    with pytest.raises(ValueError, match="no front member of complexity 4"):
+    with pytest.raises(symfx.ChoiceError, match="no front member of complexity 4"):
         loaded.choose("mlp", complexity=4)
     # the choice is what gets saved next
     loaded.choose("mlp", complexity=1)
