@@ -231,7 +231,9 @@ def test_pca_projection_keeps_explicit_centring_in_bfloat16():
     assert len(subs) == 1
     with torch.no_grad():
         out = new(x).double()
-    assert float((out - ref).abs().max()) < 0.1 * float(ref.abs().max())
+    # measured 1.3 % of the output's scale (bfloat16 keeps 8 bits); folding the centring into the
+    # matmul here would cancel x @ B against a large offset in bfloat16
+    assert float((out - ref).abs().max()) < 0.03 * float(ref.abs().max())
 
 
 def _polynomial(xs: tuple[sympy.Symbol, ...], k_out: int) -> list[sympy.Expr]:
