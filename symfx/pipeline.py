@@ -114,18 +114,10 @@ def _trace_is_faithful(unit: Unit, work: nn.Module, args: tuple[Any, ...]) -> bo
     for a, b in zip(expected, got):
         if isinstance(a, torch.Tensor) != isinstance(b, torch.Tensor):
             return False
-        if isinstance(a, torch.Tensor) and not _bit_equal(a, b):
+        if isinstance(a, torch.Tensor) and not (a.shape == b.shape and a.dtype == b.dtype and (torch.equal(a, b) or (
+                a.is_floating_point() and torch.allclose(a, b, rtol=0, atol=0, equal_nan=True)))):  # NaN rows too
             return False
     return True
-
-
-def _bit_equal(a: torch.Tensor, b: torch.Tensor) -> bool:
-    """Same shape, dtype and values; NaN where the other has NaN counts as equal (a NaN input row)."""
-    if a.shape != b.shape or a.dtype != b.dtype:
-        return False
-    if torch.equal(a, b):
-        return True
-    return a.is_floating_point() and torch.allclose(a, b, rtol=0, atol=0, equal_nan=True)
 
 
 def _partition_options(cfg: Config, default_name: str) -> dict[str, Any]:
