@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import operator
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Sequence
@@ -22,6 +23,7 @@ import sympy
 
 from symfx.config import Config
 from symfx.engines.base import Candidate, Front, ProgressFn
+from symfx.errors import ChoiceError
 from symfx.lowering import evaluate_columns
 
 if TYPE_CHECKING:  # the contracts of the passes before this one (types only: no pass imports another)
@@ -103,6 +105,23 @@ def _scales(Y: np.ndarray) -> np.ndarray:
     return np.where(std > floor, std, max(overall, 1e-12))
 
 
+def _finite_on(expr: sympy.Expr, symbols: Sequence[sympy.Symbol], domain: np.ndarray) -> bool:
+    """``expr`` is finite on the domain points, and has no pole between them.
+
+    Random points almost never land on a pole such as ``1/(x - c)``, so finiteness alone
+    misses it; a denominator that takes both signs on the points of a connected box is zero
+    somewhere inside it (continuity), so such a member is unsafe too.
+    """
+    if not np.all(np.isfinite(evaluate_columns([expr], symbols, domain))):
+        return False
+    for node in sympy.preorder_traversal(expr):
+        if isinstance(node, sympy.Pow) and node.exp.is_negative and node.base.free_symbols:
+            base = evaluate_columns([node.base], symbols, domain)[:, 0]
+            if np.any(base > 0) and np.any(base < 0):
+                return False
+    return True
+
+
 def fit_region(
     region: Region,
     samples: Samples,
@@ -159,7 +178,7 @@ def fit_region(
         for cand in front:
             pred = evaluate_columns([cand.expr], symbols, Zh)[:, 0]
             err = float(_nrmse(pred[:, None], Th[:, j : j + 1], scale[j : j + 1])[0])
-            safe = bool(np.all(np.isfinite(evaluate_columns([cand.expr], symbols, domain))))
+            safe = _finite_on(cand.expr, symbols, domain)
             entries.append(dataclasses.replace(cand, complexity=int(cand.complexity), loss=float(cand.loss),
                                                nrmse=err, safe=safe))
         fronts.append(tuple(entries))
@@ -270,10 +289,18 @@ def with_choice(fit: Fit, output: int, complexity: int) -> Fit:
     Without an output projection the region's error becomes the worst output's held-out error
     (each output is its own column); with one it is kept (the mix cannot be recomputed here).
     """
+    n, given = len(fit.fronts), output
+    try:
+        output = operator.index(output)
+    except TypeError:
+        output = -1
+    if not 0 <= output < n:
+        raise ChoiceError(f"{fit.region}: no output {given!r}; this region has {n} fitted output(s): "
+                          f"output= takes {list(range(n))}")
     front = fit.fronts[output]
     matches = [i for i, e in enumerate(front) if e.complexity == complexity]
     if not matches:
-        raise ValueError(
+        raise ChoiceError(
             f"{fit.region}: output {output} has no front member of complexity {complexity}; "
             f"available: {[e.complexity for e in front]}"
         )

@@ -17,7 +17,11 @@ class Validation:
 
 
 def output_nrmse(reference: Sequence[Any], candidate: Sequence[Any]) -> float:
-    """Largest normalized RMSE over all floating tensors of the outputs of several batches."""
+    """Largest normalized RMSE over all floating tensors of the outputs of several batches.
+
+    Only entries where the reference is finite count (the record pass drops non-finite rows
+    too); a candidate that is not finite where the reference is gives ``inf``.
+    """
     worst = 0.0
     for ref_out, new_out in zip(reference, candidate):
         for ref, new in zip(tree_leaves(ref_out), tree_leaves(new_out)):
@@ -26,6 +30,11 @@ def output_nrmse(reference: Sequence[Any], candidate: Sequence[Any]) -> float:
             ref64, new64 = ref.detach().double(), new.detach().double()
             if ref64.shape != new64.shape:
                 return float("inf")
+            finite = torch.isfinite(ref64)  # where the network itself gives NaN/Inf there is nothing to match
+            if not finite.all():
+                ref64, new64 = ref64[finite], new64[finite]
+                if ref64.numel() == 0:
+                    continue
             err = torch.sqrt(torch.mean((new64 - ref64) ** 2)).item()
             scale = ref64.std().item() if ref64.numel() > 1 else 0.0
             scale = scale if scale > 1e-12 else max(ref64.abs().max().item(), 1e-12)

@@ -10,9 +10,12 @@ from ._version import __version__
 from .config import Config
 from .errors import (
     CalibrationError,
+    ChoiceError,
     ConfigError,
     EngineUnavailableError,
     LoadError,
+    RegionError,
+    StateError,
     SymfxError,
     TraceError,
 )
@@ -21,7 +24,7 @@ from .errors import (
 __all__ = [
     "compile", "load", "backend", "Config", "SymbolicModule", "Distilled", "OutputPruner",
     "SymfxError", "ConfigError", "TraceError", "CalibrationError", "EngineUnavailableError",
-    "LoadError", "__version__",
+    "LoadError", "RegionError", "ChoiceError", "StateError", "__version__",
 ]
 
 if TYPE_CHECKING:

@@ -24,3 +24,18 @@ class EngineUnavailableError(SymfxError, RuntimeError):
 
 class LoadError(SymfxError, ValueError):
     """A saved equations file is malformed, unsafe, or does not match the model."""
+
+
+class RegionError(SymfxError, KeyError):
+    """No distilled region has the given name (``sm[name]``, ``use_neural(name)``, ``choose``)."""
+
+    def __str__(self) -> str:  # KeyError would print the message with quotes around it
+        return str(self.args[0]) if self.args else ""
+
+
+class ChoiceError(SymfxError, ValueError):
+    """``choose()`` asked for an output or a front member the region does not have."""
+
+
+class StateError(SymfxError, RuntimeError):
+    """The module cannot do this in its current state (e.g. switching after ``drop_neural()``)."""

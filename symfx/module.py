@@ -9,6 +9,7 @@ import torch.nn as nn
 
 from .config import Config
 from .distilled import Distilled
+from .errors import RegionError, StateError
 from .inductor import inductor_options
 from .passes.fit import with_choice
 from .passes.rewrite import rewrite
@@ -73,13 +74,19 @@ class SymbolicModule(nn.Module):
             pairs = [(d.region, d.fit) for d in self.distilled if d.active and d.region.unit == path]
             unit.symbolic = rewrite(unit.neural, pairs) if pairs else None
 
-    def _set_active(self, names: Iterable[str] | None, active: bool) -> None:
+    def _check_switchable(self, what: str) -> None:
         if getattr(self, "_neural_dropped", False):
-            raise RuntimeError("drop_neural() was called: this module keeps only its equations and cannot switch.")
+            raise StateError(f"{what}: drop_neural() was called, so this module keeps only its equations and "
+                             "cannot switch or rebuild its graphs. Fix: switch before drop_neural(), or apply the "
+                             "saved equations to the model again with symfx.load(path, model).")
+
+    def _set_active(self, names: Iterable[str] | None, active: bool) -> None:
+        self._check_switchable("use_symbolic()" if active else "use_neural()")
         wanted = None if names is None else set([names] if isinstance(names, str) else names)
         known = {d.name for d in self.distilled}
         if wanted is not None and wanted - known:
-            raise KeyError(f"no distilled region named {sorted(wanted - known)}; known: {sorted(known)}")
+            raise RegionError(f"no distilled region named {', '.join(map(repr, sorted(wanted - known)))}; "
+                              f"distilled regions: {sorted(known)}")
         touched = set()
         for d in self.distilled:
             # without names, use_symbolic() turns on what symfx applied; a law it did not apply runs
@@ -108,7 +115,8 @@ class SymbolicModule(nn.Module):
         """Forget the original graphs of units that run equations, freeing weights only they used.
 
         Saves memory when shipping the distilled model; afterwards ``use_neural``,
-        ``use_symbolic`` and ``choose`` raise. The user's own model is not affected.
+        ``use_symbolic`` and ``choose`` raise :class:`symfx.StateError`; ``save`` still works.
+        The user's own model is not affected.
         """
         for unit in self._units.values():
             if unit.symbolic is not None:
@@ -145,13 +153,12 @@ class SymbolicModule(nn.Module):
         for d in self.distilled:
             if d.name == name:
                 return d
-        raise KeyError(f"no distilled region named {name!r}; known: {[d.name for d in self.distilled]}")
+        raise RegionError(f"no distilled region named {name!r}; distilled regions: {[d.name for d in self.distilled]}")
 
     def choose(self, name: str, complexity: int, output: int = 0) -> Distilled:
         """Use another Pareto-front member (by complexity) for one output of a region."""
         d = self[name]
-        if getattr(self, "_neural_dropped", False):
-            raise RuntimeError("drop_neural() was called: this module cannot rebuild its graphs.")
+        self._check_switchable("choose()")
         new = Distilled(d.region, with_choice(d.fit, output, complexity), d.active, d.note)
         self.distilled[self.distilled.index(d)] = new  # a new record: ones handed out earlier stay as they were
         self._rebuild([d.region.unit])
@@ -195,6 +202,10 @@ class SymbolicModule(nn.Module):
                 line += (" (measured by symfx.compile for the equations it chose; choose()/use_neural() changed "
                          "them since: compare sm(x) with sm.use_neural()(x) on your data)")
             lines.append(line)
+        elif self.distilled:
+            lines.append("whole-model output check: none for these equations (symfx.load does not rerun the "
+                         "compile-time check, and validate=False skips it): compare sm(x) with "
+                         "sm.use_neural()(x) on your data")
         for path, (active, pruned) in self.pruned.items():
             lines.append(f"pruned by OutputPruner: {path or '<root>'} outputs {pruned} are masked to zero "
                          f"(their equations are 0); active: {active}")

@@ -115,7 +115,8 @@ def _trace_is_faithful(unit: Unit, work: nn.Module, args: tuple[Any, ...]) -> bo
     for a, b in zip(expected, got):
         if isinstance(a, torch.Tensor) != isinstance(b, torch.Tensor):
             return False
-        if isinstance(a, torch.Tensor) and not (a.shape == b.shape and torch.equal(a, b)):
+        if isinstance(a, torch.Tensor) and not (a.shape == b.shape and a.dtype == b.dtype and (torch.equal(a, b) or (
+                a.is_floating_point() and torch.allclose(a, b, rtol=0, atol=0, equal_nan=True)))):  # NaN rows too
             return False
     return True
 
@@ -319,6 +320,7 @@ def _validate_module(sm: SymbolicModule, batches: Sequence[tuple[Any, ...]], cfg
     for d in sm.distilled:
         if d.name in result.rejected:
             d.note = f"refused by validation: {result.rejected[d.name]}"
+    sm.use_neural()  # undo whatever the last run() left on, refused rewrites included
     sm.use_symbolic()
     sm.validated_choice = sm.current_choice()
 

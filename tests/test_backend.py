@@ -7,11 +7,13 @@ import subprocess
 import sys
 import textwrap
 import warnings
+from typing import Any
 
 import numpy as np
 import pytest
 import sympy
 import torch
+import torch.fx as fx
 import torch.nn as nn
 
 import symfx
@@ -81,9 +83,25 @@ def test_backend_is_registered_and_listed():
     assert lookup_backend("symfx") is symfx_backend_module.symfx_backend
 
 
-def test_backend_factory_and_option_errors():
-    fn = symfx.backend(time_budget=1.0, calibration_steps=2)
-    assert callable(fn)
+def test_backend_factory_and_option_errors(trained):
+    import torch._dynamo
+
+    torch._dynamo.reset()
+    symfx_backend_module.clear()
+    fn = symfx.backend(time_budget=1.0, calibration_steps=2, inductor=False, progress=False, cache_dir="",
+                       engine_options={"gp": False})
+    f = torch.compile(trained, backend=fn)
+    with torch.no_grad():
+        f(inputs(0))
+        assert [r.status for r in symfx_backend_module.reports()] == ["calibrating"]
+        f(inputs(1))  # calibration_steps=2: fitted after the second call
+        [report] = symfx_backend_module.reports()
+        assert report.status == "symbolic" and report.fitted and report.cache == "off", report
+        x = inputs(2)
+        out = f(x)
+    [(expr,)] = report.exprs.values()
+    np.testing.assert_allclose(out.numpy()[:, 0], evaluate_columns([expr], [sympy.Symbol("x0")],
+                                                                   x.double().numpy())[:, 0], atol=1e-4)
     with pytest.raises(ConfigError, match="did you mean 'time_budget'"):
         symfx.backend(time_budge=1.0)
     with pytest.raises(ConfigError, match="calibration_steps"):
@@ -116,13 +134,21 @@ def test_compiled_mlp_gives_the_law_and_matching_outputs(trained, compiled):
 
 
 def test_batch_size_change_does_not_refit(compiled):
-    f, _ = compiled
+    f, reports = compiled
+    first = _the_report(reports)
     before = len(symfx_backend_module.reports())
     with torch.no_grad():
-        out = f(inputs(8, 37))
+        x = inputs(8, 37)
+        out = f(x)
     assert out.shape == (37, 1)
     new = symfx_backend_module.reports()[before:]
-    assert all(not r.fitted and r.status in ("symbolic", "plain") for r in new), new
+    # Dynamo recompiles for the new size; the recompile shares the calibration: same key, no fit
+    assert new, "no recompile for a new batch size: the test no longer exercises the shared path"
+    assert all(r.key == first.key and r.cache == "shared" and not r.fitted and r.status == "symbolic"
+               for r in new), new
+    [(expr,)] = first.exprs.values()
+    np.testing.assert_allclose(out.numpy()[:, 0], evaluate_columns([expr], [sympy.Symbol("x0")],
+                                                                   x.double().numpy())[:, 0], atol=1e-4)
 
 
 def test_gradients_flow_through_the_equation(compiled):
@@ -258,3 +284,99 @@ def test_cache_key_covers_ops_outside_the_regions(trained, tmp_path):
     [(k3, cache3, fitted3)] = keys[3.0]
     assert k3 != k2 and cache3 == "miss" and fitted3
     assert k2_again == k2 and cache2_again == "hit" and not fitted2_again
+
+
+# --------------------------------------------------------------------------- backend options, validation, fallback
+
+FAST = {"progress": False, "cache_dir": "", "time_budget": 1.0, "engine_options": {"gp": False}}
+
+
+@pytest.fixture
+def inductor_calls(monkeypatch):
+    """compile_fx replaced by a recorder that runs the graph eagerly: what the backend hands to
+    Inductor and with which config patches, without Inductor's compile time."""
+    import torch._inductor.compile_fx as compile_fx_module
+
+    calls: list[tuple[fx.GraphModule, dict]] = []
+
+    def fake_compile_fx(gm, example_inputs, config_patches=None, **kwargs):
+        calls.append((gm, dict(config_patches or {})))
+        return gm.forward
+
+    monkeypatch.setattr(compile_fx_module, "compile_fx", fake_compile_fx)
+    return calls
+
+
+def _run(model: nn.Module, steps: int = 3, backend: Any = "symfx", **compile_kwargs: Any):
+    """Compile, call steps + 1 times (calibrate, then switch) and one more time on fresh inputs."""
+    import torch._dynamo
+
+    torch._dynamo.reset()
+    symfx_backend_module.clear()
+    f = torch.compile(model, backend=backend, **compile_kwargs)
+    with torch.no_grad():
+        for step in range(steps + 1):
+            f(inputs(step))
+        x = inputs(50)
+        return f(x), model(x), symfx_backend_module.reports()
+
+
+def _graph_calls(gm: fx.GraphModule) -> set[str]:
+    return {str(n.target) for n in gm.graph.nodes if n.op == "call_function"}
+
+
+def test_inductor_false_runs_eagerly_and_true_hands_both_graphs_to_inductor(trained, inductor_calls):
+    out, ref, [report] = _run(trained, options={**FAST, "calibration_steps": 3, "inductor": False})
+    assert report.status == "symbolic" and inductor_calls == []
+    assert not torch.equal(out, ref) and torch.allclose(out, ref, atol=0.02)
+    out, ref, [report] = _run(trained, options={**FAST, "calibration_steps": 3})
+    assert report.status == "symbolic"
+    recording, final = [gm for gm, _ in inductor_calls]
+    assert any("aten.sin" in t for t in _graph_calls(final)), final.code  # the equation, not the network
+    assert not any("aten.sin" in t for t in _graph_calls(recording))
+    assert inductor_calls[-1][1] == {"cpp.enable_tiling_heuristics": False}  # symfx's CPU patch for sin
+
+
+def test_inductor_options_take_precedence_over_symfx_and_mode(trained, inductor_calls):
+    fn = symfx.backend(**FAST, calibration_steps=3,
+                       inductor_options={"cpp.enable_tiling_heuristics": True, "max_autotune": False})
+    _, _, [report] = _run(trained, backend=fn, mode="max-autotune")
+    assert report.status == "symbolic"
+    patches = inductor_calls[-1][1]
+    assert patches["cpp.enable_tiling_heuristics"] is True  # the user's value, not symfx's False
+    assert patches["max_autotune"] is False  # the user's value over the mode's
+    from torch._inductor import list_mode_options
+
+    mode_only = {k: v for k, v in list_mode_options("max-autotune").items() if k != "max_autotune"}
+    assert mode_only and all(patches[k] == v for k, v in mode_only.items())  # the rest of the mode applies
+
+
+def test_validation_in_the_backend_keeps_the_graph_neural(trained, inductor_calls):
+    """config= carries the options; a model_tolerance no equation can meet: the rewrite is undone."""
+    cfg = symfx.Config(tolerance=0.5, model_tolerance=1e-7, **FAST)
+    out, ref, [report] = _run(trained, options={"config": cfg, "calibration_steps": 3, "inductor": False})
+    assert report.fitted and report.status == "neural" and report.exprs == {}, report
+    assert any(name == "graph" and "> tolerance 1e-07" in why for name, why in report.skipped), report.skipped
+    torch.testing.assert_close(out, ref, rtol=1e-6, atol=1e-7)  # the network's graph, not an equation
+    with pytest.raises(ConfigError, match="config= must be a symfx.Config"):
+        symfx.backend(config={"tolerance": 0.5})
+
+
+def test_fitting_failure_leaves_the_graph_neural_with_a_warning(trained, inductor_calls, monkeypatch):
+    import symfx.pipeline
+
+    def crash(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("engine crashed")
+
+    monkeypatch.setattr(symfx.pipeline, "fit_regions", crash)
+    with pytest.warns(UserWarning, match=r"fitting failed \(RuntimeError: engine crashed\); this graph stays neural"):
+        out, ref, [report] = _run(trained, options={**FAST, "calibration_steps": 2, "inductor": False})
+    assert report.status == "neural" and ("<graph>", "fitting failed: RuntimeError") in report.skipped
+    torch.testing.assert_close(out, ref, rtol=1e-6, atol=1e-7)
+
+    def unavailable(*args: Any, **kwargs: Any) -> Any:
+        raise symfx.EngineUnavailableError("no Julia here; use engine='operon'")
+
+    monkeypatch.setattr(symfx.pipeline, "fit_regions", unavailable)
+    with pytest.raises(symfx.EngineUnavailableError, match="no Julia"):  # a deliberate error is not swallowed
+        _run(trained, options={**FAST, "calibration_steps": 2, "inductor": False})

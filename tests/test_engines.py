@@ -302,7 +302,9 @@ def test_fast_pass_respects_budget_with_many_inputs():
     front = engine.fit(X, y[:, None], [f"x{i}" for i in range(32)], cfg)[0]
     elapsed = time.perf_counter() - t
     assert elapsed < 2 * 1.0 + 0.5, (elapsed, engine.last_stats)
-    assert min(c.loss for c in front) < 0.9 * np.var(y)  # and it still found something useful
+    # and it still found something useful: 77 % of the variance explained when measured (2 cores,
+    # load 4); a fit that explains less than 60 % is a regression, not noise
+    assert min(c.loss for c in front) < 0.4 * np.var(y), min(c.loss for c in front) / np.var(y)
 
 
 def test_rational_nullspace_finds_denominators_without_constant_terms():

@@ -32,13 +32,16 @@ def test_save_load_round_trip_without_refitting(tmp_path, heat_mlp, heat_compile
 
 def test_rewritten_graph_runs_in_the_model_dtype(heat_mlp, heat_compiled):
     _, X = heat_mlp
-    for dtype in (torch.float64, torch.bfloat16, torch.float16):
-        gm = heat_compiled.graph_modules()[""]
+    gm = heat_compiled.graph_modules()[""]
+    with torch.no_grad():
+        ref = gm(X.double())
+    # outputs are O(1); measured max errors: bfloat16 0.011, float16 0.0014 (inputs rounded too)
+    for dtype, atol in ((torch.float64, 0.0), (torch.bfloat16, 0.03), (torch.float16, 0.005)):
         with torch.no_grad():
             out = gm(X.to(dtype))
         assert out.dtype == dtype
         assert torch.isfinite(out).all()
-        torch.testing.assert_close(out.double(), gm(X.double()), atol=0.05, rtol=0.05)
+        torch.testing.assert_close(out.double(), ref, atol=atol, rtol=0)
 
 
 def test_same_seed_same_equations():
@@ -49,4 +52,5 @@ def test_same_seed_same_equations():
         symfx.compile(net, X, time_budget=1, tolerance=0.05, progress=False, cache_dir="", seed=3)
         for _ in range(2)
     ]
+    assert runs[0].distilled, runs[0].report()  # equal because something was distilled, not because nothing was
     assert [d.exprs for d in runs[0].distilled] == [d.exprs for d in runs[1].distilled]

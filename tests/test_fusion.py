@@ -231,7 +231,10 @@ def test_pca_projection_keeps_explicit_centring_in_bfloat16():
     assert len(subs) == 1
     with torch.no_grad():
         out = new(x).double()
-    assert float((out - ref).abs().max()) < 0.1 * float(ref.abs().max())
+    # measured 1.3 % of the output's scale (bfloat16 keeps 8 bits): 3 % leaves room for rounding,
+    # not for a wrong projection (the old bound, 10 %, did). The form (explicit centring) is pinned
+    # by the assert on `subs` above, not by this bound: folded, this case measured 1.1 %.
+    assert float((out - ref).abs().max()) < 0.03 * float(ref.abs().max())
 
 
 def _polynomial(xs: tuple[sympy.Symbol, ...], k_out: int) -> list[sympy.Expr]:

@@ -68,6 +68,32 @@ def test_user_model_is_not_modified(heat_mlp, heat_compiled):
     assert all(isinstance(m, (nn.Linear, nn.Tanh)) for m in net)
 
 
+def test_compile_leaves_weights_buffers_hooks_and_training_mode_alone():
+    """A model in training mode with BatchNorm (whose running stats a forward in training mode
+    would change) and hooks: compile works on an eval copy and the user's object stays as it was."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 8), nn.BatchNorm1d(8), nn.Tanh(), nn.Linear(8, 1))
+    model[3].eval()  # mixed modes must survive too
+    calls: list[str] = []
+    hooks = [model.register_forward_hook(lambda m, a, out: calls.append("fwd")),
+             model[0].register_forward_pre_hook(lambda m, a: None)]
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    modes = [m.training for m in model.modules()]
+    forward_hooks, pre_hooks = dict(model._forward_hooks), dict(model[0]._forward_pre_hooks)
+    x = torch.rand(512, 2)
+    sm = symfx.compile(model, x, time_budget=0.5, tolerance=0.5, progress=False, cache_dir="",
+                       engine_options={"gp": False})
+    assert sm.distilled, sm.report()
+    state = model.state_dict()
+    assert state.keys() == before.keys()
+    assert all(torch.equal(state[k], v) for k, v in before.items())  # weights and BN running stats/counts
+    assert [m.training for m in model.modules()] == modes
+    assert dict(model._forward_hooks) == forward_hooks and dict(model[0]._forward_pre_hooks) == pre_hooks
+    assert [type(m) for m in model] == [nn.Linear, nn.BatchNorm1d, nn.Tanh, nn.Linear]
+    for h in hooks:
+        h.remove()
+
+
 def test_report_names_region_and_equation(heat_compiled):
     text = heat_compiled.report()
     d = heat_compiled.distilled[0]
@@ -105,13 +131,18 @@ def test_two_regions_compile_end_to_end():
     torch.manual_seed(0)
     model = TwoMLPs().eval()
     x, idx = torch.rand(512, 2), torch.randint(0, 512, (512,))
-    sm = symfx.compile(model, (x, idx), time_budget=2, tolerance=0.05, progress=False, cache_dir="",
-                       validate=False)
-    names = [d.name for d in sm.distilled] + [n for n, _ in sm.skipped]
-    assert "encoder" in names and "decoder" in names
+    sm = symfx.compile(model, (x, idx), time_budget=2, tolerance=0.05, model_tolerance=0.1, progress=False,
+                       cache_dir="")
+    assert [d.name for d in sm.distilled] == ["encoder", "decoder"], sm.report()
+    assert sm.validation.accepted == ["encoder", "decoder"] and sm.validation.model_nrmse <= 0.1
     with torch.no_grad():
-        out = sm(x, idx)
-    assert out.shape == model(x, idx).shape
+        out, ref = sm(x, idx), model(x, idx)
+    # both equations are in the graph, and the whole model stays within model_tolerance
+    targets = {str(n.target) for n in sm.graph_modules()[""].graph.nodes if n.op == "call_function"}
+    assert not any("linear" in t or "addmm" in t for t in targets), targets
+    assert not torch.equal(out, ref)
+    err = float(torch.sqrt(torch.mean((out - ref) ** 2)) / ref.std())
+    assert err <= 0.1, (err, sm.report())
 
 
 def test_include_exclude_patterns_select_regions():
@@ -246,7 +277,7 @@ def test_accurate_selection_and_drop_neural():
     assert sum(p.numel() for p in accurate.parameters()) < n_params
     with torch.no_grad():
         accurate(X)
-    with pytest.raises(RuntimeError, match="drop_neural"):
+    with pytest.raises(symfx.StateError, match="drop_neural"):
         accurate.use_neural()
 
 

@@ -45,11 +45,17 @@ def test_recovers_law_from_trained_network(name):
     assert err < 1e-2, f"{name}: distilled {expr} misses the law {law.expr} (wide-box nRMSE {err:.3g})"
 
 
+def _slow_case(name: str) -> object:
+    # a known miss must keep missing (strict): when it is recovered, move it out of KNOWN_MISSES
+    if name in recovery.KNOWN_MISSES:
+        return pytest.param(name, marks=pytest.mark.xfail(reason=f"{name}: bench/recovery.py KNOWN_MISSES",
+                                                          strict=True))
+    return name
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [n for n in LAWS if n not in FAST_SLICE])
+@pytest.mark.parametrize("name", [_slow_case(n) for n in LAWS if n not in FAST_SLICE])
 def test_recovers_law_from_trained_network_slow(name):
     law, expr, seconds = _distil(name, budget=20.0)
     err = recovery.judge(expr, law, seed=0)
-    if name in recovery.KNOWN_MISSES:
-        pytest.xfail(f"{name}: known miss ({expr})")
     assert err < 1e-2, f"{name}: distilled {expr} misses the law {law.expr} (wide-box nRMSE {err:.3g})"

@@ -276,16 +276,29 @@ def test_read_refuses_non_utf8_missing_and_huge_files(tmp_path: Path) -> None:
         serialize.read(bad)
 
 
-def test_loading_never_evaluates_text(monkeypatch: pytest.MonkeyPatch) -> None:
+CANARY = "symfx_canary_" + str(7731)  # built at run time: this file's own source never holds it
+
+
+def forbid_code_from_text(monkeypatch: pytest.MonkeyPatch, end_to_end: bool = False) -> None:
+    """Make pickle, parse_expr and sympify-of-a-string raise, and eval/exec too. ``end_to_end``:
+    eval, exec and compile stay usable by the code around the loader (torch.fx compiles the
+    Python it generates for every rewritten graph, dataclasses and imports generate code too),
+    but raise on any source that holds :data:`CANARY`, which the test plants in the file's text."""
     import builtins
     import pickle
 
     import sympy.parsing.sympy_parser as sympy_parser
 
-    text = dumps(payload())
-
     def forbidden(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("the loader must not call this")
+
+    def guard(real: Callable[..., Any]) -> Callable[..., Any]:
+        def guarded(source: Any, *args: Any, **kwargs: Any) -> Any:
+            text = source.decode("utf-8", "replace") if isinstance(source, bytes) else source
+            if isinstance(text, str) and CANARY in text:
+                raise AssertionError(f"text from the file reached {real.__name__}")
+            return real(source, *args, **kwargs)
+        return guarded
 
     sympify_module = sys.modules["sympy.core.sympify"]
     real_sympify = sympify_module.sympify
@@ -294,12 +307,56 @@ def test_loading_never_evaluates_text(monkeypatch: pytest.MonkeyPatch) -> None:
         assert not isinstance(a, str), "text reached sympify"
         return real_sympify(a, *args, **kwargs)
 
-    for target, name in [(builtins, "eval"), (builtins, "exec"), (pickle, "loads"), (pickle, "load"),
-                         (sympy_parser, "parse_expr")]:
+    for target, name in [(pickle, "loads"), (pickle, "load"), (sympy_parser, "parse_expr")]:
         monkeypatch.setattr(target, name, forbidden)
+    for name in ("eval", "exec", "compile"):
+        if end_to_end:
+            monkeypatch.setattr(builtins, name, guard(getattr(builtins, name)))
+        elif name != "compile":
+            monkeypatch.setattr(builtins, name, forbidden)
     monkeypatch.setattr(sympify_module, "sympify", sympify_no_text)
     monkeypatch.setattr(sympy, "sympify", sympify_no_text)
+
+
+def test_loading_never_evaluates_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = dumps(payload())
+    forbid_code_from_text(monkeypatch)
     assert len(parses(text).regions) == 3
+
+
+def test_load_and_apply_end_to_end_never_evaluate_text(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """symfx.load (read, trace, check, rewrite, first run), pipeline.load_model and choose() on a
+    file whose every free-text field is a canary expression: the model must compute the trees."""
+    doc = json.loads(dumps(net_payload()))
+    doc["model"] = f"{CANARY}()"
+    planted = 0
+
+    def plant(node: Any) -> None:
+        nonlocal planted
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "text" and isinstance(value, str):
+                    node[key] = f"{CANARY} + x0"
+                    planted += 1
+                else:
+                    plant(value)
+        elif isinstance(node, list):
+            for value in node:
+                plant(value)
+
+    plant(doc)
+    assert planted >= 4, "no text fields to plant the canary in"
+    path = tmp_path / "eq.json"
+    path.write_text(json.dumps(doc))
+    X = torch.rand(16, 2)
+    forbid_code_from_text(monkeypatch, end_to_end=True)
+    sm = symfx.load(path, Net(), example_inputs=X[:4])
+    torch.testing.assert_close(sm(X), torch.sin(X[:, :1]) * X[:, 1:] + 0.5)
+    sm2 = load_model(serialize.read(path), Net())
+    torch.testing.assert_close(sm2(X), sm(X))
+    sm2.choose("mlp", complexity=1)  # rebuilding from the loaded front, too
+    torch.testing.assert_close(sm2(X), X[:, 1:])
+    sm2.report()
 
 
 # --------------------------------------------------------------------------- SymbolicModule integration
@@ -442,7 +499,7 @@ def test_whole_front_is_saved_so_choose_works_after_load(tmp_path: Path) -> None
     torch.testing.assert_close(loaded(X), X[:, 1:])
     loaded.choose("mlp", complexity=11)
     torch.testing.assert_close(loaded(X), torch.sin(X[:, :1]) * X[:, 1:] + 0.5 + X[:, :1] ** 2 / 1000)
-    with pytest.raises(ValueError, match="no front member of complexity 4"):
+    with pytest.raises(symfx.ChoiceError, match="no front member of complexity 4"):
         loaded.choose("mlp", complexity=4)
     # the choice is what gets saved next
     loaded.choose("mlp", complexity=1)
