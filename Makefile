@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	# pin a CPU torch first so the unpinned dependency does not pull a CUDA build
+	# install the pinned torch first (the version we test; pip picks the build the index offers for this machine)
 	$(BIN)/python -m pip install -q $(TORCH_PIN)
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)

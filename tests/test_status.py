@@ -15,8 +15,8 @@ def _product_net() -> tuple[nn.Module, torch.Tensor]:
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(2, 32), nn.Tanh(), nn.Linear(32, 1))
     X = torch.rand(1024, 2) + 0.5
-    # 60 iterations: a network a little off its law (~1e-3), as trained networks are
-    train_lbfgs(net, X, X[:, :1] * X[:, 1:], iters=60)
+    # 200 iterations: a network 0.17 % off its law (measured), as trained networks are
+    train_lbfgs(net, X, X[:, :1] * X[:, 1:], iters=200)
     return net, X
 
 
