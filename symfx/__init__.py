@@ -12,6 +12,7 @@ from .errors import (
     CalibrationError,
     ConfigError,
     EngineUnavailableError,
+    FunctionError,
     LoadError,
     SymfxError,
     TraceError,
@@ -19,13 +20,13 @@ from .errors import (
 
 
 __all__ = [
-    "compile", "load", "backend", "Config", "SymbolicModule", "Distilled",
+    "compile", "load", "distill", "load_distilled", "backend", "Config", "SymbolicModule", "Distilled",
     "SymfxError", "ConfigError", "TraceError", "CalibrationError", "EngineUnavailableError",
-    "LoadError", "__version__",
+    "LoadError", "FunctionError", "__version__",
 ]
 
 if TYPE_CHECKING:
-    from .api import compile, load
+    from .api import compile, distill, load, load_distilled
     from .distilled import Distilled
     from .dynamo import backend
     from .module import SymbolicModule
@@ -35,6 +36,8 @@ _LAZY = {
     "SymbolicModule": ("module", "SymbolicModule"),
     "Distilled": ("distilled", "Distilled"),
     "load": ("api", "load"),
+    "distill": ("api", "distill"),
+    "load_distilled": ("api", "load_distilled"),
     "backend": ("dynamo", "backend"),
 }
 

@@ -24,3 +24,7 @@ class EngineUnavailableError(SymfxError, RuntimeError):
 
 class LoadError(SymfxError, ValueError):
     """A saved equations file is malformed, unsafe, or does not match the model."""
+
+
+class FunctionError(SymfxError, ValueError):
+    """The function given to ``symfx.distill`` cannot be called on the inputs, or gives no usable rows."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
+import numpy as np
 import torch
 import torch.fx as fx
 
@@ -68,38 +69,66 @@ def _has_compute(gm: fx.GraphModule) -> bool:
 # calibration stream
 # ---------------------------------------------------------------------------
 
-def _as_args(item: Any) -> tuple[Any, ...]:
-    if isinstance(item, torch.Tensor):
-        return (item,)
+def _is_array(value: Any) -> bool:
+    return isinstance(value, (torch.Tensor, np.ndarray))
+
+
+def single_batch(calibration: Any) -> bool:
+    """``calibration`` is one batch: a tensor or numpy array, or a tuple of them (positional inputs)."""
+    return _is_array(calibration) or (
+        isinstance(calibration, tuple) and bool(calibration) and all(_is_array(t) for t in calibration))
+
+
+def _tensor(value: Any, dtype: torch.dtype | None) -> Any:
+    """A numpy array as a tensor: floating arrays in ``dtype`` (the model's), others (ids, masks) as they are."""
+    if not isinstance(value, np.ndarray):
+        return value
+    if value.dtype == object or value.dtype.kind in "USV":
+        raise CalibrationError(f"calibration array of dtype {value.dtype} is not numeric; pass numbers")
+    tensor = torch.from_numpy(np.ascontiguousarray(value))
+    return tensor.to(dtype) if dtype is not None and tensor.is_floating_point() else tensor
+
+
+def _as_args(item: Any, dtype: torch.dtype | None) -> tuple[Any, ...]:
+    if _is_array(item):
+        return (_tensor(item, dtype),)
     if isinstance(item, (tuple, list)):
-        return tuple(item)
+        return tuple(_tensor(v, dtype) for v in item)
     raise CalibrationError(
         f"calibration batch of type {type(item).__name__} is not a tensor or a tuple of tensors; "
-        "pass a tensor, a tuple of tensors (positional inputs), or an iterable of those."
+        "pass a tensor or numpy array, a tuple of them (positional inputs), or an iterable of those."
     )
 
 
-def iter_batches(calibration: Any) -> Iterator[tuple[Any, ...]]:
-    """Yield positional-argument tuples, one per batch, without holding the stream."""
-    if isinstance(calibration, torch.Tensor):
-        yield (calibration,)
-        return
-    if isinstance(calibration, tuple) and all(isinstance(t, torch.Tensor) for t in calibration):
-        yield calibration
+def iter_batches(calibration: Any, dtype: torch.dtype | None = None) -> Iterator[tuple[Any, ...]]:
+    """Yield positional-argument tuples, one per batch, without holding the stream.
+
+    Numpy arrays become tensors; floating ones take ``dtype`` (the model's floating dtype).
+    """
+    if single_batch(calibration):
+        yield _as_args(calibration, dtype)
         return
     if isinstance(calibration, (str, bytes, dict)) or not isinstance(calibration, Iterable):
         raise CalibrationError(
-            f"calibration of type {type(calibration).__name__} is not usable; pass a tensor, "
-            "a tuple of tensors (positional inputs), or an iterable of those (e.g. a DataLoader)."
+            f"calibration of type {type(calibration).__name__} is not usable; pass a tensor or numpy array, "
+            "a tuple of them (positional inputs), or an iterable of those (e.g. a DataLoader)."
         )
     for item in calibration:
-        yield _as_args(item)
+        yield _as_args(item, dtype)
 
 
 def move_args(args: tuple[Any, ...], device: torch.device | None) -> tuple[Any, ...]:
     if device is None:
         return args
     return tuple(a.to(device) if isinstance(a, torch.Tensor) else a for a in args)
+
+
+def model_dtype(model: torch.nn.Module) -> torch.dtype | None:
+    """The dtype of the model's first floating parameter or buffer (what numpy calibration is converted to)."""
+    for tensor in list(model.parameters()) + list(model.buffers()):
+        if tensor.is_floating_point():
+            return tensor.dtype
+    return None
 
 
 def model_device(model: torch.nn.Module) -> torch.device | None:

@@ -10,7 +10,6 @@ import torch.nn as nn
 from .config import Config
 from .distilled import Distilled
 from .inductor import inductor_options
-from .passes.fit import with_choice
 from .passes.rewrite import rewrite
 
 if TYPE_CHECKING:
@@ -145,7 +144,7 @@ class SymbolicModule(nn.Module):
         d = self[name]
         if getattr(self, "_neural_dropped", False):
             raise RuntimeError("drop_neural() was called: this module cannot rebuild its graphs.")
-        new = Distilled(d.region, with_choice(d.fit, output, complexity), d.active)
+        new = d.choose(complexity, output)  # Distilled.choose: the same code for every record
         self.distilled[self.distilled.index(d)] = new  # a new record: ones handed out earlier stay as they were
         self._rebuild([d.region.unit])
         return new

@@ -18,10 +18,11 @@ import torch
 import torch.fx as fx
 import torch.nn as nn
 
+from .blackbox import call_rows
 from .config import Config
 from .distilled import Distilled
 from .errors import CalibrationError, ConfigError, LoadError, SymfxError
-from .frontend import TraceResult, Unit, iter_batches, model_device, move_args, trace_units
+from .frontend import TraceResult, Unit, iter_batches, model_device, model_dtype, move_args, single_batch, trace_units
 from .module import SwitchableUnit, SymbolicModule, set_submodule
 from .passes import fit as fit_pass
 from .passes import partition as partition_pass
@@ -34,7 +35,7 @@ from .passes.validate import Validation
 
 __all__ = [
     "VALIDATION_EVERY", "VALIDATION_MAX", "Calibration", "compile_model", "load_model", "probe",
-    "partition_units", "partition_graph", "fit_regions", "validate_rewrites", "assemble",
+    "partition_units", "partition_graph", "fit_regions", "validate_rewrites", "assemble", "distill_function",
 ]
 
 #: every n-th calibration batch (or backend call) is held out for whole-model validation, at most this many
@@ -325,9 +326,7 @@ def _check_finite(args: tuple[Any, ...]) -> None:
 
 
 def _length(calibration: Any) -> int | None:
-    if isinstance(calibration, torch.Tensor) or (
-        isinstance(calibration, tuple) and all(isinstance(t, torch.Tensor) for t in calibration)
-    ):
+    if single_batch(calibration):
         return 1
     try:
         return len(calibration)
@@ -348,7 +347,7 @@ def compile_model(model: nn.Module, calibration: Any, cfg: Config) -> SymbolicMo
     skipped: list[tuple[str, str]] = [(p, r) for p, r in traced.skipped if not r.startswith("descended")]
     device = model_device(work)
 
-    batches = iter_batches(calibration)
+    batches = iter_batches(calibration, model_dtype(work))
     first = next(batches, None)
     if first is None:
         raise CalibrationError("calibration is empty; pass at least one batch of model inputs.")
@@ -424,6 +423,15 @@ def _record(work: nn.Module, traced: TraceResult, regions: Sequence[Region], str
         for path, module in originals.items():  # assemble() decides what replaces each unit
             set_submodule(work, path, module)
     return state
+
+
+def distill_function(fn: Callable[[Any], Any], inputs: Any, cfg: Config, variable_names: Sequence[str] | None = None,
+                     batched: bool = True) -> Distilled:
+    """``symfx.distill``: call ``fn`` on the rows (front end: one row region), record, split, fit."""
+    rows = call_rows(fn, inputs, cfg, variable_names, batched)  # drops and counts unusable rows
+    state = Calibration([rows.region], cfg)
+    state.record([rows.region], {"x": rows.X, "y": rows.Y})
+    return rows.distilled(fit_regions([rows.region], state.samples(), cfg)[0])
 
 
 # ---------------------------------------------------------------------------
