@@ -162,6 +162,7 @@ class Distilled:
         return sympy.latex(round_expr(self.exprs[output], digits))
 
     def _rows(self, output: int, digits: int) -> list[dict[str, Any]]:
+        self._front(output)
         chosen = self.fit.chosen[output] if self.fit.chosen is not None else -1
         return [{"complexity": m.complexity, "loss": m.loss, "nrmse": m.nrmse, "safe": m.safe,
                  "chosen": i == chosen, "equation": str(round_expr(m.expr, digits)), "expr": m.expr}

