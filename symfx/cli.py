@@ -29,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
                       help="GNN message width: 2 is the bottleneck (default); K>2 trains with L1 on the messages "
                            "and distils their top 2 principal components (pca_out=2)")
     demo.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    demo.add_argument("--n", type=int, default=160, help="llm-arithmetic: prompts per task (default 160)")
+    demo.add_argument("--n", type=int, default=120, help="llm-arithmetic: prompts per task (default 120)")
     demo.add_argument("--time-budget", type=float, default=8.0, help="llm-arithmetic: SR seconds per task (default 8)")
     return parser
 
