@@ -233,3 +233,16 @@ def test_the_views_work_on_a_compiled_region(compiled_from_numpy, tmp_path):
     assert chosen.exprs == d.choose(member.complexity).exprs == [member.expr]
     sm.save(tmp_path / "sm.json")
     assert symfx.load_distilled(tmp_path / "sm.json", name=d.name).exprs == [member.expr]
+
+
+def test_llm_demo_reads_the_models_numeric_answer():
+    from symfx.demos.llm_arithmetic import TASKS, parse_answer
+
+    assert parse_answer("The answer is \\boxed{1,345}.") == (1345.0, True)
+    assert parse_answer("972 + 373 = 1245", (972, 373)) == (1245.0, False)  # after '=', not an operand
+    assert parse_answer("180 * 876 = 180 * 8", (180, 876)) == (8.0, False)
+    assert parse_answer("37 degrees Celsius is 98.6 degrees Fahrenheit", (37,)) == (98.6, False)
+    value, boxed = parse_answer("101101 = 101101", TASKS["count_ones"].echo((1, 0, 1, 1, 0, 1)))
+    assert np.isnan(value) and not boxed  # an echo of the question is no answer: dropped and counted
+    X = np.array([[1, 0, 1, 1, 0, 1]])
+    assert TASKS["count_ones"].truth(X)[0] == 4 and "101101" in TASKS["count_ones"].question(X[0])

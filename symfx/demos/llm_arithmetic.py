@@ -126,9 +126,13 @@ def load_model() -> tuple[Any, Any]:
 class Asker:
     """The black box: a row of task inputs -> the model's parsed answer (memoised; ``prefetch`` batches)."""
 
-    def __init__(self, model: Any, tokenizer: Any, task: Task):
-        self.model, self.tokenizer, self.task = model, tokenizer, task
-        self.replies: dict[tuple[int, ...], str] = {}
+    def __init__(self, load: Callable[[], tuple[Any, Any]], task: Task, replies: dict[tuple[int, ...], str] | None = None):
+        self.load, self.task = load, task  # load() -> (model, tokenizer), called on the first prompt to generate
+        self.replies: dict[tuple[int, ...], str] = dict(replies or {})
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.load()[1]
 
     def _prompt(self, row: Sequence[int]) -> str:
         messages = [{"role": "user", "content": TEMPLATE.format(question=self.task.question(row))}]
@@ -137,13 +141,16 @@ class Asker:
     def prefetch(self, rows: np.ndarray, progress: Callable[[int], None] | None = None) -> None:
         import torch
 
+        if not {tuple(int(v) for v in r) for r in rows} - set(self.replies):
+            return
+        model = self.load()[0]
         todo = sorted({tuple(int(v) for v in r) for r in rows} - set(self.replies),
                       key=lambda r: len(self._prompt(r)))  # similar lengths share a batch: less padding
         for i in range(0, len(todo), BATCH):
             chunk = todo[i:i + BATCH]
             enc = self.tokenizer([self._prompt(r) for r in chunk], return_tensors="pt", padding=True)
             with torch.inference_mode():
-                out = self.model.generate(**enc, max_new_tokens=MAX_NEW_TOKENS, do_sample=False,
+                out = model.generate(**enc, max_new_tokens=MAX_NEW_TOKENS, do_sample=False,
                                           pad_token_id=self.tokenizer.pad_token_id)
             for r, ids in zip(chunk, out[:, enc.input_ids.shape[1]:]):
                 self.replies[r] = self.tokenizer.decode(ids, skip_special_tokens=True)
@@ -161,20 +168,21 @@ class Asker:
 #: a task needs MIN_ROWS parsed answers
 TOLERANCE = 0.05
 MIN_ROWS = 30
-#: when none is within TOLERANCE, the demo reports the simplest front member within this factor of
-#: the best held-out error (the most accurate member of a noisy front fits the noise)
-NEAR_BEST = 1.1
+#: when none is within TOLERANCE (a noisy black box), the demo reports the knee of the front: the
+#: member minimising ln(held-out nrmse) + KNEE_RATE * complexity, i.e. each added node must cut the
+#: error by ~10 % (the most accurate member of a noisy front is a long formula that fits the noise)
+KNEE_RATE = 0.1
 
 
-def near_best(d: Any) -> Any:
-    """``d`` itself if accepted, else ``d.choose`` of the simplest member within NEAR_BEST of the best error."""
+def knee(d: Any) -> Any:
+    """``d`` itself if accepted, else ``d.choose`` of the knee of its front (see KNEE_RATE)."""
     if d.accepted:
         return d
     front = [m for m in d.front[0] if m.safe and math.isfinite(m.nrmse)]
     if not front:
         return d
-    best = min(m.nrmse for m in front)
-    return d.choose(complexity=min(m.complexity for m in front if m.nrmse <= NEAR_BEST * best))
+    pick = min(front, key=lambda m: math.log(max(m.nrmse, 1e-6)) + KNEE_RATE * m.complexity)
+    return d.choose(complexity=pick.complexity)
 
 
 def _nrmse(pred: np.ndarray, target: np.ndarray) -> float:
@@ -183,8 +191,33 @@ def _nrmse(pred: np.ndarray, target: np.ndarray) -> float:
     return float(np.sqrt(np.mean((pred[ok] - target[ok]) ** 2)) / scale)
 
 
-def run_task(task: Task, model: Any, tokenizer: Any, n: int, seed: int, time_budget: float,
-             log: Callable[[str], None] = print) -> dict[str, Any]:
+def _load_replies(path: str) -> dict[str, dict[tuple[int, ...], str]]:
+    """Replies saved by an earlier run with the same model, template and decoding (else none)."""
+    try:
+        with open(path) as fh:
+            doc = json.load(fh)
+    except (OSError, ValueError):
+        return {}
+    if doc.get("key") != _replies_key():
+        return {}
+    return {task: {tuple(int(v) for v in k.split(",")): r for k, r in rows.items()}
+            for task, rows in doc.get("replies", {}).items()}
+
+
+def _replies_key() -> dict[str, Any]:
+    return {"model": MODEL_NAME, "template": TEMPLATE, "max_new_tokens": MAX_NEW_TOKENS, "decoding": "greedy"}
+
+
+def _save_replies(path: str, replies: dict[str, dict[tuple[int, ...], str]]) -> None:
+    doc = {"key": _replies_key(),
+           "replies": {t: {",".join(map(str, k)): r for k, r in sorted(rows.items())} for t, rows in replies.items()}}
+    with open(path, "w") as fh:
+        json.dump(doc, fh, indent=0)
+
+
+def run_task(task: Task, load: Callable[[], tuple[Any, Any]], n: int, seed: int, time_budget: float,
+             log: Callable[[str], None] = print, replies: dict[tuple[int, ...], str] | None = None,
+             save: Callable[[dict[tuple[int, ...], str]], None] | None = None) -> dict[str, Any]:
     import sympy
 
     import symfx
@@ -192,10 +225,18 @@ def run_task(task: Task, model: Any, tokenizer: Any, n: int, seed: int, time_bud
 
     rng = np.random.default_rng(seed)
     X = task.sample(rng, n)
-    ask = Asker(model, tokenizer, task)
+    ask = Asker(load, task, replies)
     start = time.perf_counter()
-    ask.prefetch(X)
+    done = [0]
+
+    def progress(k: int) -> None:
+        done[0] += k
+        log(f"  {task.name}: {done[0]} prompts generated, {time.perf_counter() - start:.0f} s")
+
+    ask.prefetch(X, progress)
     gen_seconds = time.perf_counter() - start
+    if save:
+        save(ask.replies)
     answers = np.array([ask(r) for r in X])
     boxed = np.array([parse_answer(ask.replies[tuple(int(v) for v in r)])[1] for r in X])
     parsed = np.isfinite(answers)
@@ -216,14 +257,14 @@ def run_task(task: Task, model: Any, tokenizer: Any, n: int, seed: int, time_bud
         return {**base, "equation": None, "status": f"not distilled: {exc}", "_plot": (truth, answers, None)}
     fit_seconds = time.perf_counter() - start
     accepted, status = d.accepted, d.status
-    d = near_best(d)
+    d = knee(d)
     pred = d(X.astype(np.float64))
     # the exact rule as an expression: the task's own truth function on a row of symbols
     rule = task.truth(np.array([[sympy.Symbol(v) for v in task.variables]], dtype=object))[0]
     same_as_rule = bool(sympy.simplify(d.exprs[0] - rule) == 0)
     result = {
         **base, "equation": d.equations(4)[0], "equation_is_rule": same_as_rule,
-        "accepted": accepted, "status": status, "rows": d.calls.summary() if d.calls else "",
+        "accepted": accepted, "status": status, "picked": "within tolerance" if accepted else "knee of the front", "rows": d.calls.summary() if d.calls else "",
         "nrmse_equation_vs_model": _nrmse(pred[parsed], answers[parsed]),
         "nrmse_equation_vs_truth": _nrmse(pred, truth),
         "front": [{"complexity": m.complexity, "nrmse": None if not math.isfinite(m.nrmse) else m.nrmse,
@@ -268,7 +309,9 @@ def plot(results: Sequence[dict[str, Any]], path: str) -> None:
 
 def run(n: int = 120, seed: int = 0, time_budget: float = 8.0, tasks: Sequence[str] | None = None,
         out_dir: str = os.path.join("bench", "results"), log: Callable[[str], None] = print) -> int:
-    """Run the demo; write ``llm_arithmetic.json`` and ``llm_arithmetic.png`` into ``out_dir``."""
+    """Run the demo; write ``llm_arithmetic.json``, ``llm_arithmetic.png`` and the raw replies
+    (``llm_arithmetic_replies.json``, reused by a later run with the same model, template and decoding)
+    into ``out_dir``."""
     reason = missing_extra()
     if reason:
         log(f"symfx demo llm-arithmetic: {reason}")
@@ -277,10 +320,27 @@ def run(n: int = 120, seed: int = 0, time_budget: float = 8.0, tasks: Sequence[s
 
     torch.set_num_threads(1)  # measured faster than 2 threads for this model on a shared 2-core machine
     start = time.perf_counter()
-    model, tokenizer = load_model()
-    log(f"loaded {MODEL_NAME} in {time.perf_counter() - start:.0f} s")
-    results = [run_task(TASKS[name], model, tokenizer, n, seed, time_budget, log) for name in (tasks or TASKS)]
+    loaded: list[tuple[Any, Any]] = []
+
+    def load() -> tuple[Any, Any]:  # only when a reply is not in the saved replies
+        if not loaded:
+            t = time.perf_counter()
+            loaded.append(load_model())
+            log(f"loaded {MODEL_NAME} in {time.perf_counter() - t:.0f} s")
+        return loaded[0]
+
     os.makedirs(out_dir, exist_ok=True)
+    replies_path = os.path.join(out_dir, "llm_arithmetic_replies.json")
+    replies = _load_replies(replies_path)  # the model's raw replies: generation is the slow part
+
+    def saver(name: str) -> Callable[[dict[tuple[int, ...], str]], None]:
+        def save(rows: dict[tuple[int, ...], str]) -> None:
+            replies[name] = rows
+            _save_replies(replies_path, replies)
+        return save
+
+    results = [run_task(TASKS[name], load, n, seed, time_budget, log, replies.get(name), saver(name))
+               for name in (tasks or TASKS)]
     plot(results, os.path.join(out_dir, "llm_arithmetic.png"))
     doc = {"model": MODEL_NAME, "template": TEMPLATE, "decoding": f"greedy, max {MAX_NEW_TOKENS} new tokens",
            "parse": "number in \\boxed{}, else the last number in the reply; none: dropped (counted)",
