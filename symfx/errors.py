@@ -39,3 +39,7 @@ class ChoiceError(SymfxError, ValueError):
 
 class StateError(SymfxError, RuntimeError):
     """The module cannot do this in its current state (e.g. switching after ``drop_neural()``)."""
+
+
+class FunctionError(SymfxError, ValueError):
+    """The function given to ``symfx.distill`` cannot be called on the inputs, or gives no usable rows."""

@@ -1,11 +1,14 @@
 """The front end: trace the model with torch.fx, descending into children that do not trace."""
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
+import numpy as np
 import torch
 import torch.fx as fx
+import torch.nn as nn
 
 from .errors import CalibrationError, TraceError
 
@@ -68,32 +71,52 @@ def _has_compute(gm: fx.GraphModule) -> bool:
 # calibration stream
 # ---------------------------------------------------------------------------
 
-def _as_args(item: Any) -> tuple[Any, ...]:
-    if isinstance(item, torch.Tensor):
-        return (item,)
+def _is_array(value: Any) -> bool:
+    return isinstance(value, (torch.Tensor, np.ndarray))
+
+
+def single_batch(calibration: Any) -> bool:
+    """``calibration`` is one batch: a tensor or numpy array, or a tuple of them (positional inputs)."""
+    return _is_array(calibration) or (
+        isinstance(calibration, tuple) and bool(calibration) and all(_is_array(t) for t in calibration))
+
+
+def _tensor(value: Any, dtype: torch.dtype | None) -> Any:
+    """A numpy array as a tensor: floating arrays in ``dtype`` (the model's), others (ids, masks) as they are."""
+    if not isinstance(value, np.ndarray):
+        return value
+    if value.dtype == object or value.dtype.kind in "USV":
+        raise CalibrationError(f"calibration array of dtype {value.dtype} is not numeric; pass numbers")
+    tensor = torch.from_numpy(np.ascontiguousarray(value))
+    return tensor.to(dtype) if dtype is not None and tensor.is_floating_point() else tensor
+
+
+def _as_args(item: Any, dtype: torch.dtype | None) -> tuple[Any, ...]:
+    if _is_array(item):
+        return (_tensor(item, dtype),)
     if isinstance(item, (tuple, list)):
-        return tuple(item)
+        return tuple(_tensor(v, dtype) for v in item)
     raise CalibrationError(
         f"calibration batch of type {type(item).__name__} is not a tensor or a tuple of tensors; "
-        "pass a tensor, a tuple of tensors (positional inputs), or an iterable of those."
+        "pass a tensor or numpy array, a tuple of them (positional inputs), or an iterable of those."
     )
 
 
-def iter_batches(calibration: Any) -> Iterator[tuple[Any, ...]]:
-    """Yield positional-argument tuples, one per batch, without holding the stream."""
-    if isinstance(calibration, torch.Tensor):
-        yield (calibration,)
-        return
-    if isinstance(calibration, tuple) and all(isinstance(t, torch.Tensor) for t in calibration):
-        yield calibration
+def iter_batches(calibration: Any, dtype: torch.dtype | None = None) -> Iterator[tuple[Any, ...]]:
+    """Yield positional-argument tuples, one per batch, without holding the stream.
+
+    Numpy arrays become tensors; floating ones take ``dtype`` (the model's floating dtype).
+    """
+    if single_batch(calibration):
+        yield _as_args(calibration, dtype)
         return
     if isinstance(calibration, (str, bytes, dict)) or not isinstance(calibration, Iterable):
         raise CalibrationError(
-            f"calibration of type {type(calibration).__name__} is not usable; pass a tensor, "
-            "a tuple of tensors (positional inputs), or an iterable of those (e.g. a DataLoader)."
+            f"calibration of type {type(calibration).__name__} is not usable; pass a tensor or numpy array, "
+            "a tuple of them (positional inputs), or an iterable of those (e.g. a DataLoader)."
         )
     for item in calibration:
-        yield _as_args(item)
+        yield _as_args(item, dtype)
 
 
 def move_args(args: tuple[Any, ...], device: torch.device | None) -> tuple[Any, ...]:
@@ -102,7 +125,82 @@ def move_args(args: tuple[Any, ...], device: torch.device | None) -> tuple[Any, 
     return tuple(a.to(device) if isinstance(a, torch.Tensor) else a for a in args)
 
 
+def model_dtype(model: torch.nn.Module) -> torch.dtype | None:
+    """The dtype of the model's first floating parameter or buffer (what numpy calibration is converted to)."""
+    for tensor in list(model.parameters()) + list(model.buffers()):
+        if tensor.is_floating_point():
+            return tensor.dtype
+    return None
+
+
 def model_device(model: torch.nn.Module) -> torch.device | None:
     for tensor in list(model.parameters()) + list(model.buffers()):
         return tensor.device
     return None
+
+
+# ---------------------------------------------------------------------------
+# the model's side: a working copy, one probing run, faithful traces
+# ---------------------------------------------------------------------------
+
+def working_copy(model: nn.Module) -> tuple[nn.Module, bool]:
+    """A deep copy of ``model`` in eval mode (the user's model is never modified) and its training flag."""
+    work = copy.deepcopy(model)
+    was_training = work.training
+    work.eval()
+    return work, was_training
+
+
+def probe(work: nn.Module, units: Iterable[Unit], args: tuple[Any, ...]) -> dict[str, tuple[Any, ...]]:
+    """Run ``work`` once on ``args`` and return each traced unit's positional inputs by path.
+
+    Exceptions from the model propagate unchanged: the caller names them (calibration or load).
+    """
+    units = list(units)
+    unit_args: dict[str, tuple[Any, ...]] = {}
+    hooks = []
+    for unit in units:
+        if unit.path:
+            def grab(mod: nn.Module, a: tuple, kw: dict, path: str = unit.path, gm: fx.GraphModule = unit.graph_module) -> None:
+                unit_args.setdefault(path, _positional(gm, a, kw))
+
+            hooks.append(work.get_submodule(unit.path).register_forward_pre_hook(grab, with_kwargs=True))
+    try:
+        with torch.no_grad():
+            work(*args)
+    finally:
+        for h in hooks:
+            h.remove()
+    if any(u.path == "" for u in units):
+        unit_args[""] = tuple(args)
+    return unit_args
+
+
+def _positional(gm: fx.GraphModule, args: tuple, kwargs: dict) -> tuple[Any, ...]:
+    """Keyword arguments of a unit's call, appended in its placeholders' order."""
+    if not kwargs:
+        return tuple(args)
+    names = [n.target for n in gm.graph.nodes if n.op == "placeholder"]
+    return tuple(args) + tuple(kwargs[n] for n in names[len(args):] if n in kwargs)
+
+
+def trace_is_faithful(unit: Unit, work: nn.Module, args: tuple[Any, ...]) -> bool:
+    """The traced graph gives exactly the module's output on the example inputs."""
+    from torch.utils._pytree import tree_leaves
+
+    module = work.get_submodule(unit.path) if unit.path else work
+    try:
+        with torch.no_grad():
+            expected = tree_leaves(module(*args))
+            got = tree_leaves(unit.graph_module(*args))
+    except Exception:
+        return False
+    if len(expected) != len(got):
+        return False
+    for a, b in zip(expected, got):
+        if isinstance(a, torch.Tensor) != isinstance(b, torch.Tensor):
+            return False
+        if isinstance(a, torch.Tensor) and not (a.shape == b.shape and a.dtype == b.dtype and (torch.equal(a, b) or (
+                a.is_floating_point() and torch.allclose(a, b, rtol=0, atol=0, equal_nan=True)))):  # NaN rows too
+            return False
+    return True

@@ -11,7 +11,6 @@ from .config import Config
 from .distilled import Distilled
 from .errors import RegionError, StateError
 from .inductor import inductor_options
-from .passes.fit import with_choice
 from .passes.rewrite import rewrite
 
 if TYPE_CHECKING:
@@ -159,7 +158,7 @@ class SymbolicModule(nn.Module):
         """Use another Pareto-front member (by complexity) for one output of a region."""
         d = self[name]
         self._check_switchable("choose()")
-        new = Distilled(d.region, with_choice(d.fit, output, complexity), d.active, d.note)
+        new = d.choose(complexity, output)  # Distilled.choose: the same code for every record
         self.distilled[self.distilled.index(d)] = new  # a new record: ones handed out earlier stay as they were
         self._rebuild([d.region.unit])
         return new

@@ -8,7 +8,6 @@ No pass imports another pass or this module; this module is the only one that se
 """
 from __future__ import annotations
 
-import copy
 import inspect
 import itertools
 import warnings
@@ -18,10 +17,12 @@ import torch
 import torch.fx as fx
 import torch.nn as nn
 
+from .blackbox import call_rows
 from .config import Config
 from .distilled import Distilled
 from .errors import CalibrationError, ConfigError, LoadError, SymfxError
-from .frontend import TraceResult, Unit, iter_batches, model_device, move_args, trace_units
+from .frontend import (TraceResult, iter_batches, model_device, model_dtype, move_args, probe, single_batch,
+                       trace_is_faithful, trace_units, working_copy)
 from .module import SwitchableUnit, SymbolicModule, set_submodule
 from .passes import fit as fit_pass
 from .passes import partition as partition_pass
@@ -34,8 +35,9 @@ from .passes.validate import Validation
 from .pruning import pruned_dims
 
 __all__ = [
-    "VALIDATION_EVERY", "VALIDATION_MAX", "Calibration", "compile_model", "load_model", "probe",
+    "VALIDATION_EVERY", "VALIDATION_MAX", "Calibration", "compile_model", "load_model",
     "partition_units", "partition_graph", "find_regions", "fit_regions", "validate_rewrites", "assemble",
+    "distill_function",
 ]
 
 #: every n-th calibration batch (or backend call) is held out for whole-model validation, at most this many
@@ -58,69 +60,6 @@ def _first_line(exc: BaseException) -> str:
 # front end: copy, trace, probe, partition
 # ---------------------------------------------------------------------------
 
-def _working_copy(model: nn.Module) -> tuple[nn.Module, bool]:
-    """A deep copy of ``model`` in eval mode (the user's model is never modified) and its training flag."""
-    work = copy.deepcopy(model)
-    was_training = work.training
-    work.eval()
-    return work, was_training
-
-
-def probe(work: nn.Module, units: Iterable[Unit], args: tuple[Any, ...]) -> dict[str, tuple[Any, ...]]:
-    """Run ``work`` once on ``args`` and return each traced unit's positional inputs by path.
-
-    Exceptions from the model propagate unchanged: the caller names them (calibration or load).
-    """
-    units = list(units)
-    unit_args: dict[str, tuple[Any, ...]] = {}
-    hooks = []
-    for unit in units:
-        if unit.path:
-            def grab(mod: nn.Module, a: tuple, kw: dict, path: str = unit.path, gm: fx.GraphModule = unit.graph_module) -> None:
-                unit_args.setdefault(path, _positional(gm, a, kw))
-
-            hooks.append(work.get_submodule(unit.path).register_forward_pre_hook(grab, with_kwargs=True))
-    try:
-        with torch.no_grad():
-            work(*args)
-    finally:
-        for h in hooks:
-            h.remove()
-    if any(u.path == "" for u in units):
-        unit_args[""] = tuple(args)
-    return unit_args
-
-
-def _positional(gm: fx.GraphModule, args: tuple, kwargs: dict) -> tuple[Any, ...]:
-    """Keyword arguments of a unit's call, appended in its placeholders' order."""
-    if not kwargs:
-        return tuple(args)
-    names = [n.target for n in gm.graph.nodes if n.op == "placeholder"]
-    return tuple(args) + tuple(kwargs[n] for n in names[len(args):] if n in kwargs)
-
-
-def _trace_is_faithful(unit: Unit, work: nn.Module, args: tuple[Any, ...]) -> bool:
-    """The traced graph gives exactly the module's output on the example inputs."""
-    from torch.utils._pytree import tree_leaves
-
-    module = work.get_submodule(unit.path) if unit.path else work
-    try:
-        with torch.no_grad():
-            expected = tree_leaves(module(*args))
-            got = tree_leaves(unit.graph_module(*args))
-    except Exception:
-        return False
-    if len(expected) != len(got):
-        return False
-    for a, b in zip(expected, got):
-        if isinstance(a, torch.Tensor) != isinstance(b, torch.Tensor):
-            return False
-        if isinstance(a, torch.Tensor) and not (a.shape == b.shape and a.dtype == b.dtype and (torch.equal(a, b) or (
-                a.is_floating_point() and torch.allclose(a, b, rtol=0, atol=0, equal_nan=True)))):  # NaN rows too
-            return False
-    return True
-
-
 def _partition_options(cfg: Config, default_name: str) -> dict[str, Any]:
     return dict(max_inputs=cfg.max_inputs, pca_in=cfg.pca_in, min_region_nodes=cfg.min_region_nodes,
                 include=cfg.include, exclude=cfg.exclude, variable_names=cfg.variable_names,
@@ -141,7 +80,7 @@ def partition_units(work: nn.Module, traced: TraceResult, unit_args: Mapping[str
         except Exception as exc:
             skipped.append((unit.path or "<root>", f"shape propagation failed: {type(exc).__name__}: {exc}"[:200]))
             continue
-        if not _trace_is_faithful(unit, work, unit_args[unit.path]):
+        if not trace_is_faithful(unit, work, unit_args[unit.path]):
             # symbolic_trace can bake a branch on an optional argument into the graph
             # (e.g. `if token_type_ids is None`): such a graph must never stand in for the module
             skipped.append((unit.path or "<root>", "the traced graph does not reproduce the module's output "
@@ -163,7 +102,7 @@ def partition_graph(gm: fx.GraphModule, example_inputs: Sequence[Any], cfg: Conf
 def find_regions(model: nn.Module, example_inputs: Any, cfg: Config) -> tuple[list[Region], dict[str, fx.GraphModule]]:
     """The regions ``symfx.compile`` would fit, found on a copy of ``model`` probed with one batch,
     and the traced units (by path) that hold them (``symfx.explain(model, x, region=...)``)."""
-    work, _ = _working_copy(model)
+    work, _ = working_copy(model)
     traced = trace_units(work)
     args = move_args(tuple(example_inputs) if isinstance(example_inputs, (tuple, list)) else (example_inputs,),
                      model_device(work))
@@ -346,9 +285,7 @@ def _check_finite(args: tuple[Any, ...]) -> None:
 
 
 def _length(calibration: Any) -> int | None:
-    if isinstance(calibration, torch.Tensor) or (
-        isinstance(calibration, tuple) and all(isinstance(t, torch.Tensor) for t in calibration)
-    ):
+    if single_batch(calibration):
         return 1
     try:
         return len(calibration)
@@ -364,12 +301,12 @@ def compile_model(model: nn.Module, calibration: Any, cfg: Config) -> SymbolicMo
 
     get_engine(cfg.engine)  # fail fast (e.g. PySR without Julia) before any recording
 
-    work, was_training = _working_copy(model)
+    work, was_training = working_copy(model)
     traced = trace_units(work)
     skipped: list[tuple[str, str]] = [(p, r) for p, r in traced.skipped if not r.startswith("descended")]
     device = model_device(work)
 
-    batches = iter_batches(calibration)
+    batches = iter_batches(calibration, model_dtype(work))
     first = next(batches, None)
     if first is None:
         raise CalibrationError("calibration is empty; pass at least one batch of model inputs.")
@@ -448,6 +385,15 @@ def _record(work: nn.Module, traced: TraceResult, regions: Sequence[Region], str
     return state
 
 
+def distill_function(fn: Callable[[Any], Any], inputs: Any, cfg: Config, variable_names: Sequence[str] | None = None,
+                     batched: bool = True) -> Distilled:
+    """``symfx.distill``: call ``fn`` on the rows (front end: one row region), record, split, fit."""
+    rows = call_rows(fn, inputs, cfg, variable_names, batched)  # drops and counts unusable rows
+    state = Calibration([rows.region], cfg)
+    state.record([rows.region], {"x": rows.X, "y": rows.Y})
+    return rows.distilled(fit_regions([rows.region], state.samples(), cfg)[0])
+
+
 # ---------------------------------------------------------------------------
 # symfx.load
 # ---------------------------------------------------------------------------
@@ -460,7 +406,7 @@ def load_model(payload: Any, model: nn.Module, *, example_inputs: Any = None, st
         raise LoadError(f"symfx.load needs the model (a torch.nn.Module) to apply the equations to, "
                         f"got {type(model).__name__}")
     cfg = cfg if cfg is not None else Config()
-    work, was_training = _working_copy(model)
+    work, was_training = working_copy(model)
     traced = trace_units(work)
     units = {u.path: u.graph_module for u in traced.units}
     args = None
@@ -491,6 +437,9 @@ def load_model(payload: Any, model: nn.Module, *, example_inputs: Any = None, st
         inactive = [d.name for d in kept if not d.active]
         if inactive:
             sm.use_neural(inactive)
+        forced = [d.name for d in kept if d.active and not d.fit.accepted]  # not applied by symfx, on by name
+        if forced:
+            sm.use_symbolic(forced)
         if args is not None:
             with torch.no_grad():
                 sm(*args)

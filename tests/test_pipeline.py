@@ -316,15 +316,15 @@ def test_child_whose_trace_bakes_a_branch_is_left_alone():
 
 
 def test_faithfulness_check_rejects_a_graph_that_differs():
-    from symfx.pipeline import _trace_is_faithful
+    from symfx.frontend import trace_is_faithful
     from symfx.frontend import Unit
 
     model = nn.Sequential(nn.Linear(2, 4), nn.Tanh()).eval()
     gm = torch.fx.symbolic_trace(model)
     x = torch.rand(8, 2)
-    assert _trace_is_faithful(Unit("", gm), model, (x,))
+    assert trace_is_faithful(Unit("", gm), model, (x,))
     other = torch.fx.symbolic_trace(nn.Sequential(nn.Linear(2, 4), nn.Tanh()).eval())
-    assert not _trace_is_faithful(Unit("", other), model, (x,))
+    assert not trace_is_faithful(Unit("", other), model, (x,))
 
 
 def test_choose_switches_to_another_front_member(heat_mlp, heat_compiled):
