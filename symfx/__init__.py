@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .api import compile, distill, load, load_distilled
+    from .api import compile, distill, explain, load, load_distilled
     from .distilled import Distilled
     from .dynamo import backend
     from .module import SymbolicModule
@@ -43,6 +43,7 @@ _LAZY = {
     "OutputPruner": ("pruning", "OutputPruner"),
     "distill": ("api", "distill"),
     "load_distilled": ("api", "load_distilled"),
+    "explain": ("api", "explain"),
     "backend": ("dynamo", "backend"),
 }
 

@@ -87,3 +87,27 @@ def load_distilled(path: str | os.PathLike[str], name: str | None = None) -> Dis
         raise LoadError(f"{os.fspath(path)} holds {len(regions)} regions {[d.name for d in regions][:10]}; pass "
                         "name= to pick one, or symfx.load(path, model) to put them all into the model")
     return regions[0]
+
+
+def explain(model_or_fn: Any, x: Any, *, region: str | None = None, n_neighbors: int = 10, n_synthetic: int = 100,
+            scale: Any = None, reference: Any = None, variable_names: Sequence[str] | None = None,
+            example_inputs: Any = None, config: Config | None = None, **options: Any) -> Distilled:
+    """A local symbolic explanation (SLIME) of ``model_or_fn`` around the point ``x`` (a ``[k]`` vector).
+
+    The function is sampled at the ``n_neighbors`` rows of ``reference`` nearest to ``x`` (real
+    data; none by default) and at ``n_synthetic`` Gaussian points around ``x`` with standard
+    deviation ``scale`` per input (default: 10 % of ``reference``'s spread, or 10 % of ``|x|``), and
+    fitted like :func:`symfx.distill`. The result is a :class:`symfx.Distilled` whose ``local``
+    holds its fidelity on fresh points of the neighbourhood (``local.nrmse``) next to that of a
+    proximity-weighted linear surrogate (LIME's form, ``local.linear_nrmse``).
+
+    ``model_or_fn``: a function ``f(X [n, k])``, an ``nn.Module`` taking such rows, or with
+    ``region="name"`` one region of a model: a :class:`SymbolicModule` from ``symfx.compile``, or
+    a plain model with ``example_inputs`` (one batch it accepts); ``x`` is then a point of the
+    region's own input. Options are :class:`symfx.Config` fields.
+    """
+    from .slime import explain_point
+
+    return explain_point(model_or_fn, x, make_config(config, **options), region=region, n_neighbors=n_neighbors,
+                         n_synthetic=n_synthetic, scale=scale, reference=reference,
+                         variable_names=variable_names, example_inputs=example_inputs)

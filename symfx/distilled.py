@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from .engines.base import Candidate
     from .passes.fit import Fit, Projection
     from .passes.partition import Region
-    from .explain import Local
+    from .slime import Local
 
 __all__ = ["Distilled", "Calls"]
 
@@ -265,6 +265,8 @@ class Distilled:
     def report(self, digits: int = 4) -> str:
         """Status, equations, error, the front of each output, and (for a function) the rows dropped."""
         lines = [f"{self.name}: {self.status}; held-out nrmse {self.nrmse:.3g}; variables {', '.join(self.variables)}"]
+        if self.local is not None:
+            lines.append(self.local.summary())
         if self.calls is not None:
             lines.append(f"rows: {self.calls.summary()}")
             if self.calls.fallback:

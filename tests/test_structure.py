@@ -160,3 +160,12 @@ print(json.dumps(out))
 @pytest.mark.parametrize("module", ["symfx._version", "symfx.errors"])
 def test_leaf_modules_import_nothing_from_symfx(module):
     assert _imports(module, SOURCES[module]) == set()
+
+
+def test_no_module_shadows_a_lazily_exported_name():
+    """Importing ``symfx.x`` binds the package attribute ``x`` to the module: a module named like an
+    exported function (``explain``, ``backend``) would replace the function after first use."""
+    import symfx
+
+    modules = {name.split(".")[1] for name in SOURCES if name.count(".") >= 1}
+    assert not modules & set(symfx.__all__), modules & set(symfx.__all__)

@@ -137,7 +137,8 @@ def _missing(node: fx.Node) -> fx.Node:
     raise FunctionError(f"the region reads node {node.name!r} that is neither its input nor inside it")
 
 
-def _region_of(model: nn.Module, name: str, example_inputs: Any, cfg: Config) -> Callable[[torch.Tensor], torch.Tensor]:
+def _region_of(model: nn.Module, name: str, example_inputs: Any,
+               cfg: Config) -> tuple[Callable[[torch.Tensor], torch.Tensor], int]:
     from .module import SymbolicModule
 
     if isinstance(model, SymbolicModule):
@@ -148,7 +149,7 @@ def _region_of(model: nn.Module, name: str, example_inputs: Any, cfg: Config) ->
         unit = model._units.get(region.unit)
         if unit is None or unit.neural is None:
             raise ConfigError(f"region {name!r} has no neural graph to explain (was drop_neural() called?).")
-        return region_function(unit.neural, region)
+        return region_function(unit.neural, region), region.in_features
     if example_inputs is None:
         raise ConfigError("explain(model, x, region=...) needs example_inputs= (a batch the model accepts) to find "
                           "the model's regions; or pass a SymbolicModule from symfx.compile.")
@@ -158,7 +159,7 @@ def _region_of(model: nn.Module, name: str, example_inputs: Any, cfg: Config) ->
     by_name = {r.name: r for r in regions}
     if name not in by_name:
         raise ConfigError(f"no region named {name!r}; this model's regions: {sorted(by_name)}.")
-    return region_function(units[by_name[name].unit], by_name[name])
+    return region_function(units[by_name[name].unit], by_name[name]), by_name[name].in_features
 
 
 def _module_function(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -201,7 +202,9 @@ def explain_point(model_or_fn: Any, x: Any, cfg: Config, *, region: str | None =
     if region is not None:
         if not isinstance(model_or_fn, nn.Module):
             raise ConfigError("region= names a region of a model: pass the nn.Module (or SymbolicModule).")
-        fn = _region_of(model_or_fn, region, example_inputs, cfg)
+        fn, width = _region_of(model_or_fn, region, example_inputs, cfg)
+        if point.size != width:
+            raise ConfigError(f"x has {point.size} values but region {region!r} reads {width} input features.")
         torch_in = True
     elif isinstance(model_or_fn, nn.Module):
         fn, torch_in = _module_function(model_or_fn), True
