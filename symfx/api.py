@@ -12,17 +12,24 @@ from .module import SymbolicModule
 __all__ = ["compile", "load"]
 
 
-def compile(model: nn.Module, calibration: Any, *, config: Config | None = None, **options: Any) -> SymbolicModule:
+def compile(model: nn.Module, calibration: Any, *, config: Config | None = None, executor: Any = None,
+            n_workers: int | None = None, **options: Any) -> SymbolicModule:
     """Distil the replaceable parts of ``model`` into equations and return the rewritten model.
 
     ``calibration`` is a tensor, a tuple of tensors (positional inputs), or an
     iterable of those (e.g. a DataLoader); it is streamed, never held at once.
     Options are the fields of :class:`symfx.Config` (or pass ``config=``).
     The user's ``model`` is never modified.
+
+    Fits (one per output of each region) run in this process by default; ``executor=`` runs them
+    on any ``concurrent.futures.Executor`` (a Dask cluster: ``client.get_executor()``), and
+    ``n_workers=N`` on a local pool of N processes, closed afterwards. The equations are the same
+    for the same ``seed`` and ``n_threads`` (see the README's "Scaling" section).
     """
     from .pipeline import compile_model
 
-    return compile_model(model, calibration, make_config(config, **options))
+    return compile_model(model, calibration, make_config(config, **options), executor=executor,
+                         n_workers=n_workers)
 
 
 def load(

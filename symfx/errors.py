@@ -24,3 +24,7 @@ class EngineUnavailableError(SymfxError, RuntimeError):
 
 class LoadError(SymfxError, ValueError):
     """A saved equations file is malformed, unsafe, or does not match the model."""
+
+
+class FitError(SymfxError, RuntimeError):
+    """A fit job raised: names the region, the output and the worker's message."""
