@@ -345,7 +345,7 @@ class FitRunner:
                 for future in flight:
                     future.cancel()
                 self.workers.stuck = self.workers.stuck or bool(flight)  # do not wait for running jobs
-                for pending, _ in [*waiting, *flight.values()]:
+                for pending, *_ in [*waiting, *flight.values()]:
                     pending.done.set()
                 with self._lock:
                     while not self._queue.empty():
