@@ -299,10 +299,12 @@ class FitRunner:
         capacity = _capacity(self.executor)
         waiting: list[tuple[_Pending, int]] = []
         flight: dict[cf.Future, tuple[_Pending, int, float]] = {}
+        seen: list[_Pending] = []
         try:
             while self.error is None:
                 while not self._queue.empty():
                     pending = self._queue.get_nowait()
+                    seen.append(pending)
                     waiting += [(pending, i) for i in pending.todo]  # type: ignore[attr-defined]
                 while waiting and len(flight) < capacity:
                     pending, i = waiting.pop(0)
@@ -345,7 +347,7 @@ class FitRunner:
                 for future in flight:
                     future.cancel()
                 self.workers.stuck = self.workers.stuck or bool(flight)  # do not wait for running jobs
-                for pending, *_ in [*waiting, *flight.values()]:
+                for pending in seen:
                     pending.done.set()
                 with self._lock:
                     while not self._queue.empty():
