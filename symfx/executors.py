@@ -213,7 +213,7 @@ class FitRunner:
         self.workers = workers if workers is not None else Workers()
         self.executor = self.workers.executor
         self.bar = bar
-        threads = cfg.n_threads or (1 if executor is not None else 0)  # workers x threads <= cores
+        threads = cfg.n_threads or (1 if self.executor is not None else 0)  # workers x threads <= cores
         self.job_config = cfg.replace(n_threads=threads)
         self.lost: dict[str, dict[int, str]] = {}  # region -> output -> why it stays neural
         self.stats: list[tuple[str, int, float, str]] = []  # (region, output, seconds, worker) per fit run

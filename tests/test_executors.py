@@ -192,7 +192,10 @@ def test_jobs_and_results_pickle_small(serial):
 
     from symfx.engines.base import Front
 
-    runner = executors.FitRunner(symfx.Config(**OPTIONS), executors.Workers(cf.ThreadPoolExecutor(1)))
+    default_threads = symfx.Config(**{**OPTIONS, "n_threads": 0})
+    serial_jobs = executors.FitRunner(default_threads).jobs("encoder", np.zeros((4, 2)), np.zeros((4, 1)), ("a", "b"))
+    assert serial_jobs[0].config.n_threads == 0  # serial: the engine's default (all cores)
+    runner = executors.FitRunner(default_threads, executors.Workers(cf.ThreadPoolExecutor(1)))
     X, Y = np.random.default_rng(0).normal(size=(300, 2)), np.random.default_rng(1).normal(size=(300, 3))
     jobs = runner.jobs("encoder", X, Y, ("x0", "x1"))
     assert [j.config.n_threads for j in jobs] == [1, 1, 1]  # one thread a job when an executor is given
