@@ -13,6 +13,7 @@ from .errors import (
     ChoiceError,
     ConfigError,
     EngineUnavailableError,
+    FitError,
     FunctionError,
     LoadError,
     RegionError,
@@ -25,7 +26,8 @@ from .errors import (
 __all__ = [
     "compile", "load", "distill", "load_distilled", "explain", "backend", "Config", "SymbolicModule", "Distilled",
     "OutputPruner", "SymfxError", "ConfigError", "TraceError", "CalibrationError", "EngineUnavailableError",
-    "LoadError", "RegionError", "ChoiceError", "StateError", "FunctionError", "__version__",
+    "LoadError", "RegionError", "ChoiceError", "StateError", "FunctionError", "FitError",
+    "__version__",
 ]
 
 if TYPE_CHECKING:

@@ -13,17 +13,24 @@ from .module import SymbolicModule
 __all__ = ["compile", "load", "distill", "load_distilled"]
 
 
-def compile(model: nn.Module, calibration: Any, *, config: Config | None = None, **options: Any) -> SymbolicModule:
+def compile(model: nn.Module, calibration: Any, *, config: Config | None = None, executor: Any = None,
+            n_workers: int | None = None, **options: Any) -> SymbolicModule:
     """Distil the replaceable parts of ``model`` into equations and return the rewritten model.
 
     ``calibration`` is a tensor, a tuple of tensors (positional inputs), or an
     iterable of those (e.g. a DataLoader); it is streamed, never held at once.
     Options are the fields of :class:`symfx.Config` (or pass ``config=``).
     The user's ``model`` is never modified.
+
+    Fits (one per output of each region) run in this process by default; ``executor=`` runs them
+    on any ``concurrent.futures.Executor`` (a Dask cluster: ``client.get_executor()``), and
+    ``n_workers=N`` on a local pool of N processes, closed afterwards. The equations are the same
+    for the same ``seed`` and ``n_threads`` (see the README's "Scaling" section).
     """
     from .pipeline import compile_model
 
-    return compile_model(model, calibration, make_config(config, **options))
+    return compile_model(model, calibration, make_config(config, **options), executor=executor,
+                         n_workers=n_workers)
 
 
 def load(
@@ -54,7 +61,8 @@ def load(
 
 
 def distill(fn: Callable[[Any], Any], inputs: Any, *, variable_names: Sequence[str] | None = None,
-            batched: bool = True, config: Config | None = None, **options: Any) -> Distilled:
+            batched: bool = True, config: Config | None = None, executor: Any = None, n_workers: int | None = None,
+            **options: Any) -> Distilled:
     """Distil a black-box function into equations: ``fn(x [n, k]) -> y [n] or [n, m]``.
 
     ``inputs`` is a ``[n, k]`` numpy array or torch tensor; ``fn`` is called with it as given
@@ -64,12 +72,14 @@ def distill(fn: Callable[[Any], Any], inputs: Any, *, variable_names: Sequence[s
     :class:`symfx.FunctionError`. ``variable_names`` names the ``k`` columns (default ``x0..``).
     Options are the fields of :class:`symfx.Config` (engine, tolerance, selection, time_budget,
     seed, cache_dir, pca_in/pca_out, progress, ...), with the same fit and selection as a region
-    of :func:`symfx.compile`. The best law found is returned even when it misses ``tolerance``:
-    then ``d.accepted`` is False and ``d.status`` says why.
+    of :func:`symfx.compile` (``executor=`` / ``n_workers=`` as there). The best law found is
+    returned even when it misses ``tolerance``: then ``d.accepted`` is False, ``d.status`` is
+    ``"not applied"`` and ``d.note`` says why.
     """
     from .pipeline import distill_function
 
-    return distill_function(fn, inputs, make_config(config, **options), variable_names, batched)
+    return distill_function(fn, inputs, make_config(config, **options), variable_names, batched,
+                            executor=executor, n_workers=n_workers)
 
 
 def load_distilled(path: str | os.PathLike[str], name: str | None = None) -> Distilled:
@@ -91,7 +101,8 @@ def load_distilled(path: str | os.PathLike[str], name: str | None = None) -> Dis
 
 def explain(model_or_fn: Any, x: Any, *, region: str | None = None, n_neighbors: int = 10, n_synthetic: int = 100,
             scale: Any = None, reference: Any = None, variable_names: Sequence[str] | None = None,
-            example_inputs: Any = None, config: Config | None = None, **options: Any) -> Distilled:
+            example_inputs: Any = None, config: Config | None = None, executor: Any = None,
+            n_workers: int | None = None, **options: Any) -> Distilled:
     """A local symbolic explanation (SLIME) of ``model_or_fn`` around the point ``x`` (a ``[k]`` vector).
 
     The function is sampled at the ``n_neighbors`` rows of ``reference`` nearest to ``x`` (real
@@ -110,4 +121,5 @@ def explain(model_or_fn: Any, x: Any, *, region: str | None = None, n_neighbors:
 
     return explain_point(model_or_fn, x, make_config(config, **options), region=region, n_neighbors=n_neighbors,
                          n_synthetic=n_synthetic, scale=scale, reference=reference,
-                         variable_names=variable_names, example_inputs=example_inputs)
+                         variable_names=variable_names, example_inputs=example_inputs, executor=executor,
+                         n_workers=n_workers)

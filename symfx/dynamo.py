@@ -56,6 +56,8 @@ BACKEND_OPTIONS = {
     "calibration_steps": 8,  # calls recorded before fitting
     "inductor": True,  # False: run graphs eagerly (debugging); True: compile them with Inductor
     "inductor_options": None,  # dict of Inductor config patches for compile_fx
+    "executor": None,  # a concurrent.futures.Executor the fits run on (e.g. Dask's client.get_executor())
+    "n_workers": None,  # or: a local pool of this many processes, for the fit stage only
 }
 
 
@@ -69,6 +71,8 @@ class _Settings:
     calibration_steps: int = 8
     inductor: bool = True
     inductor_options: dict[str, Any] | None = None
+    executor: Any = field(default=None, compare=False)
+    n_workers: int | None = None
 
     @classmethod
     def make(cls, options: dict[str, Any] | None, base: "_Settings | None" = None) -> "_Settings":
@@ -96,6 +100,13 @@ class _Settings:
             raise ConfigError(f"symfx backend: calibration_steps must be a positive integer, got {steps!r}.")
         if merged.inductor_options is not None and not isinstance(merged.inductor_options, dict):
             raise ConfigError("symfx backend: inductor_options must be a dict of Inductor config patches.")
+        if "executor" in own or "n_workers" in own:
+            from .executors import check_executor
+
+            try:
+                check_executor(merged.executor, merged.n_workers)
+            except ConfigError as exc:
+                raise ConfigError(f"symfx backend: {exc}") from None
         return merged
 
 
@@ -296,7 +307,8 @@ class _Job:
     def finish(self) -> _Entry:
         cfg = self.settings.config
         start = time.perf_counter()
-        fits, skipped = pipeline.fit_regions(self.regions, self.calibration.samples(), cfg)
+        fits, skipped = pipeline.fit_regions(self.regions, self.calibration.samples(), cfg,
+                                             executor=self.settings.executor, n_workers=self.settings.n_workers)
         fits = {name: fit for name, fit in fits.items() if fit.accepted}
         batches = self.calibration.validation_batches
         if cfg.validate and fits and batches:

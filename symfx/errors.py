@@ -43,3 +43,7 @@ class StateError(SymfxError, RuntimeError):
 
 class FunctionError(SymfxError, ValueError):
     """The function given to ``symfx.distill`` cannot be called on the inputs, or gives no usable rows."""
+
+
+class FitError(SymfxError, RuntimeError):
+    """A fit job raised: names the region, the output and the worker's message."""

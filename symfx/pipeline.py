@@ -177,20 +177,16 @@ def _targets(region: Region, cfg: Config) -> int:
     return region.out_features
 
 
-def fit_regions(regions: Sequence[Region], samples: Mapping[str, Samples],
-                cfg: Config) -> tuple[dict[str, Fit], list[tuple[str, str]]]:
-    """Fit every region that has enough samples, through the engine behind the fit cache.
+def fit_regions(regions: Sequence[Region], samples: Mapping[str, Samples], cfg: Config, *,
+                executor: Any = None, n_workers: int | None = None) -> tuple[dict[str, Fit], list[tuple[str, str]]]:
+    """Fit every region that has enough samples: one job per output, checked against the fit cache.
 
-    Returns every fit (accepted or not) by region name, and (region, reason) for each region
-    left neural. Progress is one bar over all fitted outputs.
+    Jobs run in-process (default), on ``executor`` (any ``concurrent.futures.Executor``, e.g. Dask's
+    ``client.get_executor()``), or on a local spawn pool of ``n_workers`` processes closed afterwards
+    (:mod:`symfx.executors`). Returns every fit (accepted or not) by region name, and (region, reason)
+    for each region left neural. Progress is one bar counting finished fits.
     """
-    from .engines import get_engine
-    from .engines.cache import cached_fit
-
-    engine = get_engine(cfg.engine)
-
-    def fit_fn(X: Any, Y: Any, variables: Any, options: Config, progress: Any = None) -> Any:
-        return cached_fit(engine, X, Y, variables, options, progress)
+    from .executors import FitRunner, mark_lost, open_executor
 
     fits: dict[str, Fit] = {}
     skipped: list[tuple[str, str]] = []
@@ -202,20 +198,27 @@ def fit_regions(regions: Sequence[Region], samples: Mapping[str, Samples],
         else:
             todo.append(region)
     total = sum(_targets(r, cfg) for r in todo)
-    with _progress(total=total, desc="symfx: fitting", unit="output", disable=not cfg.progress or not todo) as bar:
-        for region in todo:
-            bar.set_postfix_str(region.name)
-            done = [0]
+    with open_executor(executor, n_workers) as workers, \
+            _progress(total=total, desc="symfx: fitting", unit="fit", disable=not cfg.progress or not todo) as bar:
+        runner = FitRunner(cfg, workers, bar)
 
-            def advance(k: int, n: int, done: list[int] = done) -> None:
-                bar.update(k - done[0])
-                done[0] = k
+        def fit_one(region: Region) -> Fit:
+            return fit_pass.fit_region(region, samples[region.name], cfg, runner.fit_fn(region.name))
 
-            fit = fit_pass.fit_region(region, samples[region.name], cfg, fit_fn, advance)
-            bar.update(max(0, _targets(region, cfg) - done[0]))
-            fits[region.name] = fit
-            if not fit.accepted:
-                skipped.append((region.name, fit.reason or "no equation within tolerance"))
+        if workers.executor is None or not todo:
+            results = [fit_one(region) for region in todo]
+        else:  # regions in threads (selection runs here), their jobs on the executor's workers
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(min(len(todo), 32), thread_name_prefix="symfx-fit") as threads:
+                futures = [threads.submit(fit_one, region) for region in todo]
+                runner.dispatch(lambda: not all(f.done() for f in futures))
+                results = [f.result() for f in futures]
+    for region, fit in zip(todo, results):
+        fit = mark_lost(fit, runner.lost.get(region.name))
+        fits[region.name] = fit
+        if not fit.accepted:
+            skipped.append((region.name, fit.reason or "no equation within tolerance"))
     return fits, skipped
 
 
@@ -293,13 +296,16 @@ def _length(calibration: Any) -> int | None:
         return None
 
 
-def compile_model(model: nn.Module, calibration: Any, cfg: Config) -> SymbolicModule:
+def compile_model(model: nn.Module, calibration: Any, cfg: Config, *, executor: Any = None,
+                  n_workers: int | None = None) -> SymbolicModule:
     """Distil the replaceable parts of ``model`` (see :func:`symfx.compile`)."""
     if not isinstance(model, nn.Module):
         raise ConfigError(f"symfx.compile takes a torch.nn.Module, got {type(model).__name__}.")
     from .engines import get_engine
+    from .executors import check_executor
 
-    get_engine(cfg.engine)  # fail fast (e.g. PySR without Julia) before any recording
+    get_engine(cfg.engine)  # fail fast (e.g. PySR without Julia, a shut-down executor) before any recording
+    check_executor(executor, n_workers)
 
     work, was_training = working_copy(model)
     traced = trace_units(work)
@@ -333,7 +339,7 @@ def compile_model(model: nn.Module, calibration: Any, cfg: Config) -> SymbolicMo
             "Fix: check the inputs' range and the model's weights."
         )
 
-    fits, fit_skipped = fit_regions(regions, samples, cfg)
+    fits, fit_skipped = fit_regions(regions, samples, cfg, executor=executor, n_workers=n_workers)
     skipped += fit_skipped
     sm = assemble(work, {u.path: u.graph_module for u in traced.units}, regions, fits, cfg, skipped,
                   type(model).__name__)
@@ -386,12 +392,13 @@ def _record(work: nn.Module, traced: TraceResult, regions: Sequence[Region], str
 
 
 def distill_function(fn: Callable[[Any], Any], inputs: Any, cfg: Config, variable_names: Sequence[str] | None = None,
-                     batched: bool = True) -> Distilled:
+                     batched: bool = True, *, executor: Any = None, n_workers: int | None = None) -> Distilled:
     """``symfx.distill``: call ``fn`` on the rows (front end: one row region), record, split, fit."""
     rows = call_rows(fn, inputs, cfg, variable_names, batched)  # drops and counts unusable rows
     state = Calibration([rows.region], cfg)
     state.record([rows.region], {"x": rows.X, "y": rows.Y})
-    return rows.distilled(fit_regions([rows.region], state.samples(), cfg)[0])
+    fits, _ = fit_regions([rows.region], state.samples(), cfg, executor=executor, n_workers=n_workers)
+    return rows.distilled(fits)
 
 
 # ---------------------------------------------------------------------------

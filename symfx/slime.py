@@ -180,7 +180,8 @@ def _module_function(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]
 
 def explain_point(model_or_fn: Any, x: Any, cfg: Config, *, region: str | None = None, n_neighbors: int = 10,
                   n_synthetic: int = 100, scale: Any = None, reference: Any = None,
-                  variable_names: Sequence[str] | None = None, example_inputs: Any = None) -> Any:
+                  variable_names: Sequence[str] | None = None, example_inputs: Any = None, executor: Any = None,
+                  n_workers: int | None = None) -> Any:
     """See :func:`symfx.explain`."""
     from .pipeline import distill_function
 
@@ -221,7 +222,8 @@ def explain_point(model_or_fn: Any, x: Any, cfg: Config, *, region: str | None =
     def as_input(A: np.ndarray) -> Any:
         return torch.from_numpy(A) if torch_in else A
 
-    d = distill_function(fn, as_input(rows), cfg, variable_names=variable_names)
+    d = distill_function(fn, as_input(rows), cfg, variable_names=variable_names, executor=executor,
+                         n_workers=n_workers)
     Y_fresh = _outputs(fn(as_input(fresh)), len(fresh))
     keep = np.isfinite(Y_fresh).all(axis=1)
     pred = np.asarray(d(fresh[keep]), dtype=np.float64).reshape(int(keep.sum()), -1)

@@ -22,11 +22,43 @@ if TYPE_CHECKING:
 FORMAT = 2  # 2: keys from Config.key_fields
 
 
-def fit_key(engine: Engine, X: np.ndarray, Y: np.ndarray, variables: Sequence[str], options: "Config") -> str:
-    """The cache key of one ``engine.fit`` call."""
-    meta = {"format": FORMAT, "engine": getattr(engine, "name", type(engine).__name__),
-            "variables": list(variables), "options": options.key_fields("engine")}
+def fit_key(engine: "Engine | str", X: np.ndarray, Y: np.ndarray, variables: Sequence[str], options: "Config") -> str:
+    """The cache key of one ``engine.fit`` call (``engine``: the adapter or its name)."""
+    name = engine if isinstance(engine, str) else getattr(engine, "name", type(engine).__name__)
+    meta = {"format": FORMAT, "engine": name, "variables": list(variables), "options": options.key_fields("engine")}
     return key_of(meta, (X, Y))
+
+
+def _store(options: "Config") -> JsonStore:
+    return JsonStore(options.resolved_cache_dir, "fits", "fit-cache")
+
+
+def read_fronts(key: str, variables: Sequence[str], n_out: int, options: "Config") -> list[Front] | None:
+    """The cached fronts under ``key`` (``n_out`` of them), or None: absent, disabled or stale."""
+    store = _store(options)
+    if not store.enabled:
+        return None
+    return store.read(key, lambda text: _parse(text, variables, n_out))
+
+
+def write_fronts(key: str, fronts: Sequence[Front], options: "Config") -> None:
+    """Store ``fronts`` under ``key``; a member the tree format cannot hold leaves it uncached (a warning).
+
+    Only the driver writes (after collecting results), never a worker: no concurrent writers.
+    """
+    store = _store(options)
+    if not store.enabled:
+        return
+    try:
+        text = json.dumps({
+            "format": FORMAT, "key": key,
+            "fronts": [[{"tree": to_tree(c.expr), "complexity": c.complexity, "loss": c.loss} for c in front]
+                       for front in fronts],
+        }, allow_nan=False)
+    except ValueError as exc:  # a member the tree format cannot hold: not cached, still returned
+        warnings.warn(f"symfx: fit not cached ({exc}).", stacklevel=2)
+        return
+    store.write(key, text)
 
 
 def cached_fit(
@@ -41,27 +73,17 @@ def cached_fit(
 
     Caching is off when ``options.resolved_cache_dir`` is None (``cache_dir=""``).
     """
-    store = JsonStore(options.resolved_cache_dir, "fits", "fit-cache")
-    if not store.enabled:
+    if options.resolved_cache_dir is None:
         return engine.fit(X, Y, variables, options, progress)
     key = fit_key(engine, X, Y, variables, options)
     n_out = int(np.asarray(Y).reshape(len(X), -1).shape[1])
-    fronts = store.read(key, lambda text: _parse(text, variables, n_out))
+    fronts = read_fronts(key, variables, n_out, options)
     if fronts is not None:
         if progress is not None:
             progress(n_out, n_out)
         return fronts
     fronts = engine.fit(X, Y, variables, options, progress)
-    try:
-        text = json.dumps({
-            "format": FORMAT, "key": key,
-            "fronts": [[{"tree": to_tree(c.expr), "complexity": c.complexity, "loss": c.loss} for c in front]
-                       for front in fronts],
-        }, allow_nan=False)
-    except ValueError as exc:  # a member the tree format cannot hold: not cached, still returned
-        warnings.warn(f"symfx: fit not cached ({exc}).", stacklevel=2)
-        return fronts
-    store.write(key, text)
+    write_fronts(key, fronts, options)
     return fronts
 
 
