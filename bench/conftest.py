@@ -76,7 +76,7 @@ class Entry:
         t2 = time.perf_counter()
         self.device = device
         self.build_seconds, self.distil_seconds = t1 - t0, t2 - t1
-        self.accepted = bool(self.sm.distilled)
+        self.accepted = any(d.status == "symbolic" for d in self.sm.distilled)
         # Only the row dimension is dynamic (``data`` marks it), as torch.compile's automatic
         # dynamic shapes make it after a batch-size change: one graph serves every row count.
         # ``dynamic=True`` would also make the feature width symbolic, and a symbolic column

@@ -96,9 +96,9 @@ def fit(module, calib, k, m, args):
         return None, {"error": f"{type(exc).__name__}: {exc}"[:500], "fit_s": time.perf_counter() - start}
     info = {"fit_s": round(time.perf_counter() - start, 1), "rows": int(x[0].shape[0]),
             "regions": [{"name": d.name, "nrmse": round(float(d.nrmse), 4), "n_exprs": len(d.exprs),
-                         "expr0": str(d.exprs[0])[:200]} for d in sm.distilled],
+                         "expr0": str(d.exprs[0])[:200], "status": d.status} for d in sm.distilled],
             "skipped": [f"{n}: {r}" for n, r in sm.skipped][:5]}
-    if not sm.distilled:
+    if not any(d.status == "symbolic" for d in sm.distilled):
         return None, info
     sm.drop_neural()
     return sm, info

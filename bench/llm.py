@@ -131,13 +131,14 @@ def distil_mlp(mlp: nn.Module, x: torch.Tensor, k: int, m: int, args: argparse.N
             mlp, batches, pca_in=k, pca_out=m, max_inputs=k, tolerance=args.tolerance,
             time_budget=args.time_budget, seed=args.seed, progress=False, cache_dir=args.cache_dir,
             selection=args.selection, engine_options=json.loads(args.engine_options),
+            n_workers=args.workers or None,
         )
         if args.drop_neural:
             sm.drop_neural()  # the original MLP's weights are no longer held (param_mib)
     except Exception as exc:  # report precisely, keep the rest of the benchmark going
         return SymbolicFit(None, time.perf_counter() - start, reason=f"{type(exc).__name__}: {exc}"[:500])
     seconds = time.perf_counter() - start
-    distilled = list(getattr(sm, "distilled", []))
+    distilled = [d for d in getattr(sm, "distilled", []) if d.status == "symbolic"]
     if not distilled:
         reasons = "; ".join(f"{n}: {r}" for n, r in getattr(sm, "skipped", []))[:500]
         return SymbolicFit(None, seconds, reason=f"nothing distilled ({reasons})")
@@ -263,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep-neural", dest="drop_neural", action="store_false",
                    help="do not call drop_neural() (keeps the original MLP weights alive)")
     p.add_argument("--calib-batch", type=int, default=512, help="rows per calibration batch given to symfx")
+    p.add_argument("--workers", type=int, default=0,
+                   help="fit the outputs on a local pool of N processes (symfx n_workers; 0: in this process)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache-dir", default="", help="symfx equation cache ('' disables: fit from scratch)")
     p.add_argument("--out", default=str(RESULTS / "llm.json"))

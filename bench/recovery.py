@@ -257,9 +257,10 @@ def compile_law(model, law: Law, options: dict, seed: int):
 
 def distil_compile(model, law: Law, options: dict, seed: int) -> tuple[sympy.Expr | None, float, list]:
     sm, elapsed = compile_law(model, law, options, seed)
-    if not getattr(sm, "distilled", None):
+    applied = [d for d in getattr(sm, "distilled", []) if getattr(d, "status", "symbolic") == "symbolic"]
+    if not applied:  # a law found but not applied is not a recovery here (bench/discovery.py counts it apart)
         return None, elapsed, []
-    d = sm.distilled[0]
+    d = applied[0]
     front = list(getattr(d, "front", []) or [])
     expr = d.exprs[0] if d.exprs else None
     return expr, elapsed, front
