@@ -69,6 +69,18 @@ class Fit:
         """Apply it: a law was chosen and it is within tolerance of the network."""
         return self.chosen is not None and self.applied
 
+    def front_of(self, output: int) -> tuple[Candidate, ...]:
+        """The scored front of one fitted output; a bad index is a :class:`ChoiceError` naming the valid ones."""
+        n = len(self.fronts)
+        try:
+            index = operator.index(output)
+        except TypeError:
+            index = -1
+        if not 0 <= index < n:
+            raise ChoiceError(f"{self.region}: no output {output!r}; this region has {n} fitted output(s): "
+                              f"output= takes {list(range(n))}")
+        return self.fronts[index]
+
     @property
     def found(self) -> bool:
         """A law was chosen (applied or not); ``exprs`` and ``output_nrmse`` describe it."""
@@ -289,15 +301,8 @@ def with_choice(fit: Fit, output: int, complexity: int) -> Fit:
     Without an output projection the region's error becomes the worst output's held-out error
     (each output is its own column); with one it is kept (the mix cannot be recomputed here).
     """
-    n, given = len(fit.fronts), output
-    try:
-        output = operator.index(output)
-    except TypeError:
-        output = -1
-    if not 0 <= output < n:
-        raise ChoiceError(f"{fit.region}: no output {given!r}; this region has {n} fitted output(s): "
-                          f"output= takes {list(range(n))}")
-    front = fit.fronts[output]
+    front = fit.front_of(output)
+    output = operator.index(output)
     matches = [i for i, e in enumerate(front) if e.complexity == complexity]
     if not matches:
         raise ChoiceError(

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 import sympy
 
-from .errors import ChoiceError
 from .lowering import round_expr
 
 if TYPE_CHECKING:
@@ -161,10 +160,7 @@ class Distilled:
 
     # ----------------------------------------------------------------- reading the front
     def _front(self, output: int) -> tuple[Candidate, ...]:
-        if not 0 <= output < len(self.fit.fronts):
-            raise ChoiceError(f"{self.name}: output {output!r} does not exist; valid outputs are "
-                              f"0..{len(self.fit.fronts) - 1}")
-        return self.fit.fronts[output]
+        return self.fit.front_of(output)
 
     def latex(self, output: int = 0, digits: int = 4) -> str:
         """LaTeX of the chosen equation of ``output``, constants rounded to ``digits`` significant digits."""

@@ -165,7 +165,7 @@ def test_latex_table_pandas_choose_and_call(poly):
                                * np.ones(50))
     with pytest.raises(ValueError, match="no front member of complexity 999"):
         poly.choose(complexity=999)
-    with pytest.raises(symfx.ChoiceError, match="output 3 does not exist; valid outputs are 0..0"):
+    with pytest.raises(symfx.ChoiceError, match=r"no output 3; this region has 1 fitted output\(s\)"):
         poly.table(output=3)
 
 
