@@ -229,10 +229,13 @@ def fit_region(
                region_err, projection, seconds, reason, applied=applied)
 
 
-#: knee rule: members whose held-out error is within this factor of the best one compete
+#: knee rule: members whose held-out error is within this factor of the best one compete ...
 KNEE_WINDOW = 3.0
+#: ... and so do all members within this multiple of ``tolerance``: a long member that fits the
+#: network's own error far below tolerance must not push the law out of the running
+KNEE_TOLERANCE_WINDOW = 2.0
 #: knee rule: each added node must cut the held-out error by at least this much (in log-error)
-KNEE_RATE = 0.1
+KNEE_RATE = 0.2
 #: held-out errors below this count as equal (float32 rounding of the network's outputs)
 KNEE_FLOOR = 1e-6
 
@@ -262,14 +265,16 @@ def select(entries: Sequence[Candidate], rule: str, tolerance: float) -> int | N
 
     - ``"knee"`` (default, for laws learned by an imperfect network): a trained network is
       typically 0.3–3 % off the law it learned, and longer members fit that error, not the law.
-      Among safe members whose held-out error ``e`` is within ``KNEE_WINDOW`` (3x) of the best,
-      sized by :func:`readable_size` ``s``, choose the one minimising ``ln(e) + KNEE_RATE * s``.
-      That is the knee of the front: walking the lower convex hull of (size, ln e), a larger
-      member is taken only while its PySR score (drop in log-error per added node,
-      ``ln(e_prev / e) / (s - s_prev)``) is at least ``KNEE_RATE`` = 0.1, i.e. while every
-      added node buys ~10 % less error. The law after the crowd of poor fits has a steep drop
-      (37 % -> 0.9 % for one node: score 3.7); "law + corrections" mimics a flat one (1.4 % ->
-      0.7 % for 57 nodes: 0.012; 1.26 % -> 1.1 % for 7 nodes: 0.019). Errors are floored at
+      Among safe members whose held-out error ``e`` is within ``KNEE_WINDOW`` (3x) of the best
+      or within ``KNEE_TOLERANCE_WINDOW`` (2x) of ``tolerance``, sized by :func:`readable_size`
+      ``s``, choose the one minimising ``ln(e) + KNEE_RATE * s``. That is the knee of the front:
+      walking the lower convex hull of (size, ln e), a larger member is taken only while its PySR
+      score (drop in log-error per added node, ``ln(e_prev / e) / (s - s_prev)``) is at least
+      ``KNEE_RATE`` = 0.2, i.e. while every added node buys ~20 % less error. The law after the
+      crowd of poor fits has a steep drop (37 % -> 0.9 % for one node: score 3.7); "law +
+      corrections" mimics a flat one (1.4 % -> 0.7 % for 57 nodes: 0.012; 1.26 % -> 1.1 % for 7
+      nodes: 0.019; x0**3 + x0**2 + x0 at 0.27 % -> a 35-node mimic of the network's own error at
+      0.017 %: 0.10, and -> an 18-node one at 0.064 %: 0.145). Errors are floored at
       ``KNEE_FLOOR``. Exact constants are preferred through the size: a fitted decimal costs
       one node more than a named constant (``4*pi``).
     - ``"simplest"``: the simplest member within ``tolerance``; the most accurate when none is.
@@ -291,7 +296,7 @@ def select(entries: Sequence[Candidate], rule: str, tolerance: float) -> int | N
         if not front or err[i] < err[front[-1]]:
             front.append(i)
     best = min(err[i] for i in front)
-    inside = [i for i in front if err[i] <= KNEE_WINDOW * best]
+    inside = [i for i in front if err[i] <= max(KNEE_WINDOW * best, KNEE_TOLERANCE_WINDOW * tolerance)]
     return min(inside, key=lambda i: (math.log(err[i]) + KNEE_RATE * size[i], size[i]))
 
 
