@@ -176,7 +176,12 @@ def fit_region(
     hi = samples.x_max.detach().double().cpu().numpy()
     rng = np.random.default_rng(config.seed)
     width = hi - lo
-    box = rng.uniform(lo - config.domain_margin * width, hi + config.domain_margin * width, size=(512, lo.shape[0]))
+    low, high = lo - config.domain_margin * width, hi + config.domain_margin * width
+    # a feature that never changed sign keeps it in the widened box (a distance stays positive, so
+    # 1/r**3 has no pole there): it widens toward zero, not across it
+    low = np.where((lo >= 0) & (low < 0), lo * (1 - config.domain_margin), low)
+    high = np.where((hi <= 0) & (high > 0), hi * (1 - config.domain_margin), high)
+    box = rng.uniform(low, high, size=(512, lo.shape[0]))
     domain = np.concatenate([to_vars(box), Zh])
 
     symbols = [sympy.Symbol(v) for v in variables]

@@ -59,8 +59,9 @@ def _evaluate(exprs: list[sympy.Expr], variables: tuple[str, ...], X: np.ndarray
 
 
 def _find(sm, word: str):
+    """The applied region whose name holds ``word`` (a law found but not applied is not a recovery)."""
     for d in sm.distilled:
-        if word in d.name:
+        if word in d.name and d.status == "symbolic":
             return d
     return None
 
@@ -156,7 +157,9 @@ def run_nbody(kind: str, seed: int = 0, quick: bool = False, slow: bool = False,
                        operators=("add", "sub", "mul", "div"),
                        # more GP generations per second of budget than the engine's cautious default:
                        # m_src·(a·dx + b·dy)/r³ needs ~40 generations, and 2-D systems have few outputs
-                       engine_options={"derived": False, "generations_per_second": 6.0}, **wide)
+                       # and patience: its front plateaus for a while before the law appears, so
+                       # the genetic stage must not stop at the first plateau (engine default: 2 chunks)
+                       engine_options={"derived": False, "generations_per_second": 6.0, "patience": 8}, **wide)
     result.metrics["compile_seconds"] = time.perf_counter() - t0
     result.report = sm.report()
     edge = _find(sm, "edge")

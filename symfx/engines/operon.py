@@ -187,7 +187,7 @@ class OperonEngine:
             t_gp = time.perf_counter()
             # the generation cap comes from the budget alone (the fast pass's share of it, not the time
             # it happened to take), so the same seed gives the same front on a busy machine too
-            nominal = (0.5 if settings["fast_pass"] else 0.75) * budget
+            nominal = 0.75 * budget  # the GP's share when the fast pass is quick (the rest is for polishing)
             gp_exprs = self._gp(X, y, variables, all_bases, options, settings, gp_time, rng, stats, nominal)
             stats["gp_s"] = time.perf_counter() - t_gp
             stats["gp_front"] = len(gp_exprs)
