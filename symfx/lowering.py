@@ -36,6 +36,7 @@ def _np_safe(fn: Callable[..., Any]) -> Callable[..., Any]:
         with np.errstate(all="ignore"):
             return fn(*args)
 
+    call.raw = fn  # type: ignore[attr-defined]  # evaluate() holds one errstate for the whole walk
     return call
 
 
@@ -118,8 +119,18 @@ def op_of(expr: sympy.Expr) -> Op:
 
 
 def complexity(expr: sympy.Expr) -> int:
-    """Node count of the expression tree: the one complexity measure all engines are judged by."""
-    return sum(1 for _ in sympy.preorder_traversal(expr))
+    """Node count of the expression tree: the one complexity measure all engines are judged by.
+
+    A constant is one node however sympy writes it: ``1/sqrt(2*pi)`` (sympy's
+    ``sqrt(2)/(2*sqrt(pi))``) costs what ``0.3989`` costs, and the numeric factors of a product
+    (terms of a sum) count once together (``2*pi*x`` is a coefficient times x: 3 nodes, as
+    ``6.283*x`` is) — lowering folds each to one number anyway.
+    """
+    if not expr.free_symbols:
+        return 1
+    consts = [a for a in expr.args if not a.free_symbols]
+    shared = isinstance(expr, (sympy.Mul, sympy.Add)) and len(consts) > 1
+    return 1 + sum(complexity(a) for a in expr.args if a.free_symbols) + (1 if shared else len(consts))
 
 
 def constant_value(expr: sympy.Expr) -> float:
@@ -186,6 +197,14 @@ def evaluate(expr: sympy.Expr, env: Mapping[sympy.Symbol, Any], *, backend: str 
     the operators that the rewritten graph will run.
     """
     cache: dict[sympy.Expr, Any] = {}
+    constant: dict[sympy.Expr, bool] = {}
+
+    def is_constant(node: sympy.Expr) -> bool:  # memoised bottom-up: free_symbols is not cached
+        hit = constant.get(node)
+        if hit is None:
+            hit = all(is_constant(a) for a in node.args) if node.args else not node.free_symbols
+            constant[node] = hit
+        return hit
 
     def walk(node: sympy.Expr) -> Any:
         hit = cache.get(node)
@@ -193,7 +212,7 @@ def evaluate(expr: sympy.Expr, env: Mapping[sympy.Symbol, Any], *, backend: str 
             return hit
         if isinstance(node, sympy.Symbol):
             value = env[node]
-        elif not node.free_symbols:
+        elif is_constant(node):
             try:
                 value = constant_value(node)
             except ValueError:
@@ -207,7 +226,7 @@ def evaluate(expr: sympy.Expr, env: Mapping[sympy.Symbol, Any], *, backend: str 
                 if op.name == "erf":
                     value = _np_erf(args[0])
                 else:
-                    fn = op.numpy
+                    fn = getattr(op.numpy, "raw", op.numpy)
                     value = args[0]
                     if op.arity == -1:
                         for arg in args[1:]:
@@ -219,7 +238,11 @@ def evaluate(expr: sympy.Expr, env: Mapping[sympy.Symbol, Any], *, backend: str 
         cache[node] = value
         return value
 
-    return walk(sympy.sympify(expr) if not isinstance(expr, sympy.Basic) else expr)
+    root = sympy.sympify(expr) if not isinstance(expr, sympy.Basic) else expr
+    if backend != "numpy":
+        return walk(root)
+    with np.errstate(all="ignore"):
+        return walk(root)
 
 
 def _np_erf(x: Any) -> Any:

@@ -7,7 +7,9 @@ Per output, within ``options.time_budget`` seconds:
 2. pyoperon (C++ NSGA-2 genetic programming) on the inputs plus the pairwise norms, for what the
    library cannot express. Derived columns are substituted back afterwards.
 3. Every candidate gets its constants refitted in float64 and snapped to simple numbers
-   (``snap``) while the loss stays within an allowance derived from ``options.tolerance``.
+   (``snap``) while the loss stays within an allowance derived from ``options.tolerance``; then
+   every constant left is written with the fewest significant digits (at most 4) that keep the
+   loss within that allowance (``snap.precision``).
 
 The merged candidates are reduced to one Pareto front per output (complexity = node count).
 """
@@ -210,20 +212,29 @@ class OperonEngine:
         # member, so that the same seed gives the same equations (stats["post_s"] shows the cost)
         deadline = start + POLISH_SAFETY * budget
         seen: set[sympy.Expr] = set()
-        for expr in exprs:
-            for cand in self._polish(expr, env_sub, y_sub, var, tol, settings, deadline):
+        forced = 0
+        polished = [c for e in exprs for c in self._polish(e, env_sub, y_sub, var, tol, settings, deadline)]
+        # the fast pass's sums are snapped already; unpolished GP members and the mean are not
+        raw = [(e, None) for e in ready + rest + [sympy.Float(mean)]]
+        candidates = []  # the mean comes back rounded, like every other candidate
+        done: set[sympy.Expr] = set()
+        for cand, budget in polished + raw:
+            if cand in done:
+                continue
+            done.add(cand)
+            if settings["snap"]:  # the precision step: no constant printed with more digits than the data support
+                own = lambda m: snap.allowed_mse(m, var, tol)  # noqa: E731  (unsnapped: from its own loss)
+                cand, n = snap.precision(cand, env_sub, y_sub, own if budget is None else budget)
+                forced += n
+            else:
                 cand = snap.tidy(cand)
-                if cand in seen:
-                    continue
-                seen.add(cand)
-                loss = snap.mse_of(cand, env, y)
-                if math.isfinite(loss):
-                    candidates.append(Candidate(cand, complexity(cand), loss))
-        for expr in ready + rest:
-            expr = snap.tidy(expr)
-            loss = snap.mse_of(expr, env, y)
+            if cand in seen:
+                continue
+            seen.add(cand)
+            loss = snap.mse_of(cand, env, y)
             if math.isfinite(loss):
-                candidates.append(Candidate(expr, complexity(expr), loss))
+                candidates.append(Candidate(cand, complexity(cand), loss))
+        stats["forced_digits"] = forced
         stats["post_s"] = time.perf_counter() - t_post
         stats["total_s"] = time.perf_counter() - start
         return pareto(candidates)
@@ -340,14 +351,16 @@ class OperonEngine:
             out.append(derived.substitute(expr, cols))
         return out
 
-    def _polish(self, expr, env, y, var, tol, settings, deadline) -> list[sympy.Expr]:
-        """The float64-refitted, snapped form of ``expr`` (one candidate, replacing the raw one).
+    def _polish(self, expr, env, y, var, tol, settings, deadline) -> list[tuple[sympy.Expr, float | None]]:
+        """The float64-refitted, snapped form of ``expr`` (one candidate, replacing the raw one),
+        with the MSE allowance it was snapped within (the precision step spends what is left of it;
+        None: not snapped, the allowance comes from its own loss).
 
         A snapped form usually has the same node count as the raw one and a hair more loss, so
         offering both would let the Pareto filter drop the snapped one; it replaces it instead.
         """
         if not settings["snap"] or time.perf_counter() > deadline:
-            return [expr]
+            return [(expr, None)]
         expr = snap.tidy(snap.merge_constants(expr))
         raw_mse = snap.mse_of(expr, env, y)
         fitted = snap.refit(expr, env, y, deadline=deadline)
@@ -355,10 +368,11 @@ class OperonEngine:
         if not math.isfinite(mse) or mse > raw_mse:
             fitted, mse = expr, raw_mse
         if not math.isfinite(mse) or math.sqrt(mse / var) > 10 * tol:
-            return [fitted]
-        snapped = snap.snap(fitted, env, y, snap.allowed_mse(mse, var, tol), deadline=deadline,
+            return [(fitted, None)]
+        budget = snap.allowed_mse(mse, var, tol)
+        snapped = snap.snap(fitted, env, y, budget, deadline=deadline,
                             rel_named=snap.named_window(math.sqrt(mse / var)))
-        return [snap.simplest_form(snap.tidy(snapped))]
+        return [(snap.simplest_form(snap.tidy(snapped)), budget)]
 
 
 def _front_score(front: Sequence[dict], var: float, max_length: int) -> float:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import sympy
@@ -35,44 +35,77 @@ def _simple_int(p: int, digits: int = 2) -> bool:
     return p != 0 and significant_digits(p) <= digits
 
 
+def round_sig(c: float, digits: int) -> float:
+    """``c`` written with ``digits`` significant digits (``round_sig(0.398942, 2) == 0.4``)."""
+    return float(f"{c:.{digits}g}")
+
+
+def short(value: float) -> sympy.Expr:
+    """A rounded value as sympy: an Integer when it is one (``3``, not ``3.0``), else a Float."""
+    if value.is_integer() and abs(value) < 100:
+        return sympy.Integer(int(value))
+    return sympy.Float(value)
+
+
 def nice_values(c: float, rel: float = 0.05, rel_transcendental: float = 2e-3) -> list[sympy.Expr]:
     """Simple numbers near ``c``, simplest first (0 always comes first).
 
-    Integers and fractions p/q (q <= 4) within ``rel`` of ``c``, where p has at most two
-    significant digits (2, 3/4, 250 are simple; 30638 and 27/22 are not); p/q times or over a
-    named constant (pi, e, sqrt(2), sqrt(pi), sqrt(2*pi), ln 2) only within
-    ``rel_transcendental``. A law's pi is fitted to a few 1e-4 (``sin(pi*x0)``, ``1/(4*pi)``),
-    while a 5 % window put pi into arbitrary coefficients (a GNN message's ``0.8486*dy``
-    printed as ``2.662*dy/pi``).
+    In this order: integers and fractions p/q (q <= 4) within ``rel`` of ``c``, where p has at
+    most two significant digits and |p| < 100 (2, 3/4, 25/2 are simple; 30638 and 27/22 are
+    not); ``c`` written with one, then two significant digits (0.4, 0.35: a plain short decimal
+    is preferred to a named constant whenever both fit); then p/q times or over ONE named constant
+    (pi, e, sqrt(2), sqrt(pi), sqrt(2*pi), ln 2; |p| <= 12, q in 1, 2, 4) within
+    ``rel_transcendental`` only. A law's pi is fitted to a few 1e-4 (``sin(pi*x0)``,
+    ``1/(4*pi)``), while a wide window puts pi or ln 2 into arbitrary coefficients (a GNN
+    message's ``0.8486*dy`` printed as ``2.662*dy/pi``, a plain 0.4 as ``5/(4*pi)``).
     """
     out: list[tuple[sympy.Expr, float]] = [(sympy.Integer(0), math.inf)]
     if not math.isfinite(c) or c == 0.0:
         return [sympy.Integer(0)]
     for q in _FRACTIONS:
         p = round(c * q)
-        if _simple_int(p):
+        if _simple_int(p) and abs(p) < 100:
             out.append((sympy.Rational(p, q), rel))
+    for digits in (1, 2):
+        value = round_sig(c, digits)
+        if not value.is_integer():  # integers come with their own window above
+            out.append((sympy.Float(value), math.inf))
     for const in _NAMED:
         value = float(const)
         for q in (1, 2, 4):
             p = round(c * q / value)
-            if _simple_int(p, 1) or abs(p) <= 12:
+            if 0 < abs(p) <= 12:
                 out.append((sympy.Rational(p, q) * const, rel_transcendental))
     for const in _NAMED:  # 1/(4*pi) in Coulomb's law, 1/(2*pi) of a frequency
         value = float(const)
         for q in (1, 2, 4):
             p = round(c * q * value)
-            if _simple_int(p, 1) or abs(p) <= 12:
+            if 0 < abs(p) <= 12:
                 out.append((sympy.Rational(p, q) / const, rel_transcendental))
-    seen: set[sympy.Expr] = set()
+    seen: set[float] = set()
     kept = []
     for v, window in out:
-        if v in seen:
+        fv = float(v)
+        if fv in seen:
             continue
-        seen.add(v)
-        if v == 0 or abs(float(v) - c) <= window * abs(c):
+        seen.add(fv)
+        if v == 0 or abs(fv - c) <= window * abs(c):
             kept.append(v)
     return kept
+
+
+def simple_constant(c: sympy.Expr) -> bool:
+    """A readable exact constant: a rational with numerator and denominator below 100, or such a
+    rational times or over ONE named constant (``3/4``, ``pi/2``, ``1/sqrt(2*pi)``, ``log(2)/4``);
+    not a product of several (``21*exp(-1)/(8*sqrt(pi))``) and not a Float."""
+    def small(r: sympy.Expr) -> bool:
+        return bool(r.is_Rational) and abs(r.p) < 100 and r.q < 100
+
+    if small(c):
+        return True
+    if c.atoms(sympy.Float):
+        return False
+    return any(small(c / k**s) for k in _NAMED for s in (1, -1))
 
 
 def tidy(expr: sympy.Expr, rel: float = 1e-6) -> sympy.Expr:
@@ -109,7 +142,9 @@ def merge_constants(expr: sympy.Expr) -> sympy.Expr:
     """
     if not expr.args or not expr.free_symbols:
         return expr
-    expr = expr.func(*[merge_constants(a) for a in expr.args])
+    args = [merge_constants(a) for a in expr.args]
+    if any(new is not old for new, old in zip(args, expr.args)):
+        expr = expr.func(*args)
     if not isinstance(expr, sympy.Mul):
         return expr
     coef = sympy.Integer(1)
@@ -163,16 +198,18 @@ class _OutOfTime(Exception):
 
 
 def refit(
-    expr: sympy.Expr, env: dict, y: np.ndarray, max_nfev: int = 20, deadline: float = math.inf
+    expr: sympy.Expr, env: dict, y: np.ndarray, max_nfev: int = 20, deadline: float = math.inf,
+    frozen: frozenset[float] | set[float] = frozenset(),
 ) -> sympy.Expr:
     """The expression with its float constants re-optimised by least squares in float64.
 
+    Floats whose value is in ``frozen`` (short decimals already snapped) stay as they are.
     Bounded: at most ``max_nfev`` Levenberg-Marquardt iterations, at most 10 constants, and it
     gives up (returning ``expr``) at ``deadline`` (``time.perf_counter()``).
     """
     import time
 
-    floats = _floats(expr)
+    floats = [f for f in _floats(expr) if float(f) not in frozen]
     if not floats or len(floats) > 10 or time.perf_counter() > deadline:
         return expr
     from scipy.optimize import least_squares
@@ -208,10 +245,12 @@ def refit(
 def named_window(nrmse: float) -> float:
     """How far (relative) a constant may sit from p/q times a named constant and still try it.
 
-    2e-3 for a near-exact fit; a network that is 1 % off the law fits its constants about that
-    far off (``12.53`` for ``4*pi``), so the window widens with the fit's own error, up to 1 %.
+    1e-3 for a near-exact fit, widening with the fit's own error up to 3e-3 (a network 1 % off
+    fits ``12.53`` for ``4*pi``). Never wider: within 1 % nearly every number is p/q times or
+    over some named constant, and ``0.4`` came back as ``5/(4*pi)``. Where the window misses,
+    the constant prints as a short decimal instead (``12.5``), which is readable and honest.
     """
-    return min(1e-2, max(2e-3, 0.5 * nrmse))
+    return min(3e-3, max(1e-3, 0.3 * nrmse))
 
 
 def snap(
@@ -220,6 +259,9 @@ def snap(
 ) -> sympy.Expr:
     """Snap float constants one by one (largest first) while the MSE stays within ``budget_mse``.
 
+    Each constant takes the first of :func:`nice_values` that fits (simplest first; the others
+    refitted if needed, except for a short decimal, which must fit as it is); a short decimal it
+    snaps to (``0.35``) stays fixed in later refits.
     Named constants are tried within ``rel_named`` (see :func:`named_window`). Stops early
     (returning what is snapped so far) at ``deadline`` (``time.perf_counter()``).
     """
@@ -227,6 +269,7 @@ def snap(
 
     current = expr
     tried: set[float] = set()
+    fixed: set[float] = set()  # short decimals snapped to: not refitted again
     while time.perf_counter() < deadline:
         floats = [f for f in _floats(current) if float(f) not in tried]
         if not floats:
@@ -235,15 +278,138 @@ def snap(
         tried.add(float(f))
         for value in nice_values(float(f), rel_transcendental=rel_named):
             trial = current.xreplace({f: value})
+            # a short decimal is a rounding, not a law: it fits as it is or not at all
+            if mse_of(trial, env, y) > budget_mse and refit_rest and not value.is_Float and trial.atoms(sympy.Float):
+                trial = refit(trial, env, y, max_nfev=10, deadline=deadline, frozen=fixed)
+            if mse_of(trial, env, y) <= budget_mse:
+                current = trial
+                if value.is_Float:
+                    fixed.add(float(value))
+                    tried.add(float(value))
+                break
+    return current
+
+
+def readable_coefficients(expr: sympy.Expr) -> sympy.Expr:
+    """Numeric factors of a product (or terms of a sum) that together are not one simple constant
+    (:func:`simple_constant`) become one Float, for :func:`precision` to round: ``27/22``,
+    ``21*exp(-1)/(8*sqrt(pi))``, ``0.35*pi``, ``30638``. The value is unchanged."""
+    if not expr.args or not expr.free_symbols:
+        return expr
+    args = [readable_coefficients(a) for a in expr.args]
+    if any(new is not old for new, old in zip(args, expr.args)):
+        expr = expr.func(*args)
+    if not isinstance(expr, (sympy.Mul, sympy.Add)):
+        return expr
+    consts = [a for a in expr.args if not a.free_symbols]
+    if not consts or (len(consts) == 1 and consts[0].is_Float):
+        return expr
+    group = expr.func(*consts)
+    if simple_constant(group):
+        return expr
+    rest = [a for a in expr.args if a.free_symbols]
+    return expr.func(sympy.Float(float(group)), *rest)
+
+
+def _digit_trials(c: float, max_digits: int) -> list[float]:
+    """``c`` with 1, 2, ... digits, up to the first form that is ``c`` itself or ``max_digits``."""
+    out = []
+    for digits in range(1, max_digits + 1):
+        value = round_sig(c, digits)
+        if value == c:
+            break
+        out.append(value)
+    return out
+
+
+def precision(expr: sympy.Expr, env: dict, y: np.ndarray, budget_mse: float | Callable[[float], float],
+              max_digits: int = 4) -> tuple[sympy.Expr, int]:
+    """Every Float written with the fewest significant digits (1..``max_digits``) that keep the
+    MSE within ``budget_mse``: the data support no more digits than that. Returns the expression
+    and how many constants were forced to ``max_digits`` beyond the budget. ``budget_mse`` may be
+    a function of the expression's own MSE (computed only where there is something to round).
+
+    Composite coefficients are made one number first and redundant scales merged
+    (:func:`readable_coefficients`, :func:`merge_constants`). Constants are rounded largest first,
+    each as short as the budget left allows. A constant that needs more than ``max_digits`` digits
+    marks an ill-conditioned mimic (``exp(20.13*x)``): it is written with ``max_digits`` digits
+    anyway and the caller recomputes the loss of what is printed, so the candidate competes on its
+    true, higher loss (what is printed is what is applied; dropping it instead would hide it).
+
+    Cost: one batched evaluation (every constant at every digit count, as numpy broadcasting over
+    a trial axis) and one check of the result; one evaluation per trial only where the batched
+    first-order estimate was wrong.
+    """
+    current = tidy(merge_constants(readable_coefficients(expr)))
+    floats = [f for f in _floats(current) if math.isfinite(float(f))]
+    trials = [_digit_trials(float(f), max_digits) for f in floats]
+    if not any(trials):
+        return current, 0
+    chosen, budget_mse = _batched_choice(current, floats, trials, env, y, budget_mse, max_digits)
+    if chosen is not None:
+        out = current.xreplace({f: short(v) for f, v in zip(floats, chosen) if v != float(f)})
+        changed = sum(v != float(f) for f, v in zip(floats, chosen))
+        # one changed constant: the batch evaluated exactly that expression
+        if changed <= 1 or mse_of(out, env, y) <= budget_mse:
+            return out, 0
+    if callable(budget_mse):
+        budget_mse = budget_mse(mse_of(current, env, y))
+    forced = 0  # the exact path: one evaluation per trial
+    for f, options in zip(floats, trials):
+        for value in options:
+            trial = current.xreplace({f: short(value)})
             if mse_of(trial, env, y) <= budget_mse:
                 current = trial
                 break
-            if refit_rest and trial.atoms(sympy.Float):
-                trial = refit(trial, env, y, max_nfev=10, deadline=deadline)
-                if mse_of(trial, env, y) <= budget_mse:
-                    current = trial
-                    break
-    return current
+        else:
+            if len(options) == max_digits:  # more digits than max_digits: ill-conditioned
+                current = current.xreplace({f: short(options[-1])})
+                forced += 1
+    return current, forced
+
+
+def _batched_choice(expr, floats, trials, env, y, budget_mse, max_digits):
+    """Per float, the shortest trial value that keeps the estimated MSE within budget (largest
+    float first), estimated from single-constant changes evaluated in one broadcast pass and
+    added up to first order; and the budget (a callable one evaluated on the unchanged
+    expression). None where the batch cannot be evaluated or a float is forced."""
+    base = np.array([float(f) for f in floats])
+    rows = [base]
+    index = []
+    for j, options in enumerate(trials):
+        index.append(range(len(rows), len(rows) + len(options)))
+        for value in options:
+            row = base.copy()
+            row[j] = value
+            rows.append(row)
+    grid = np.array(rows)
+    params = [sympy.Dummy(f"c{j}") for j in range(len(floats))]
+    template = expr.xreplace(dict(zip(floats, params)))
+    local = {k: np.asarray(v)[None, ...] for k, v in env.items()}
+    local.update({p: grid[:, j:j + 1] for j, p in enumerate(params)})
+    try:
+        with np.errstate(all="ignore"):
+            pred = np.broadcast_to(np.asarray(evaluate(template, local), dtype=np.float64), (len(grid), len(y)))
+    except (ValueError, TypeError):
+        return None, budget_mse
+    if callable(budget_mse):
+        base_mse = float(np.mean((pred[0] - y) ** 2))
+        budget_mse = budget_mse(base_mse if math.isfinite(base_mse) else math.inf)
+    current = pred[0].copy()
+    chosen = []
+    for j, options in enumerate(trials):
+        pick = float(base[j])
+        for k, r in enumerate(index[j]):
+            trial = current + (pred[r] - pred[0])
+            mse = float(np.mean((trial - y) ** 2))
+            if np.isfinite(mse) and mse <= budget_mse:
+                pick, current = options[k], trial
+                break
+        else:
+            if len(options) == max_digits:
+                return None, budget_mse  # forced: the exact path decides
+        chosen.append(pick)
+    return chosen, budget_mse
 
 
 def simplest_form(expr: sympy.Expr) -> sympy.Expr:
