@@ -195,6 +195,21 @@ def _near_simple(value: float, rel: float = 1e-5) -> bool:
     return False
 
 
+_NAMED = (sympy.pi, sympy.E, sympy.sqrt(2), sympy.sqrt(sympy.pi), sympy.sqrt(2 * sympy.pi), sympy.log(2))
+
+
+def _one_named(product: sympy.Mul) -> bool:
+    """The constant factors of ``product``: one Float, or exactly a rational, a surd (``sqrt(3)/2``)
+    or a rational times or over one named constant."""
+    consts = [a for a in product.args if not a.free_symbols]
+    if not consts:
+        return True
+    if any(isinstance(a, sympy.Float) for a in consts):
+        return len(consts) == 1  # a decimal times pi: write one number
+    c = sympy.Mul(*consts)
+    return bool(c.is_Rational or (c**2).is_Rational or any((c / k**s).is_Rational for k in _NAMED for s in (1, -1)))
+
+
 def unreadable_constants(expr: sympy.Expr | str) -> list[str]:
     """Constants a reader cannot take in at a glance: the list of them as printed (empty: readable).
 
@@ -202,12 +217,17 @@ def unreadable_constants(expr: sympy.Expr | str) -> list[str]:
     of a simple fraction p/q (q <= 12) without being it (float32 noise: ``1.0000001``), and integers or
     fraction parts with 3 or more digits (``30638``, ``x/512``). Accepted: small integers and
     fractions (``x/2``, ``3*x/4``), surds and named constants (``sqrt(2)``, ``pi``), short decimals
-    (``2.5``, ``0.3``). Strings are parsed with sympy (bench-side only: the equations are ours).
+    (``2.5``, ``0.3``). A product's exact constant factors must together be a small rational times
+    at most ONE named constant (``sqrt(2)/(2*sqrt(pi))`` is 1/sqrt(2*pi): fine;
+    ``21*exp(-1)/(8*sqrt(pi))`` and ``0.35*pi`` are not). Strings are parsed with sympy (bench-side
+    only: the equations are ours).
     """
     if isinstance(expr, str):
         expr = sympy.parse_expr(expr)
     bad: list[str] = []
     for atom in sympy.preorder_traversal(expr):
+        if isinstance(atom, sympy.Mul) and not _one_named(atom):
+            bad.append(str(sympy.Mul(*[a for a in atom.args if not a.free_symbols])))
         if isinstance(atom, sympy.Float):
             v = float(atom)
             if not math.isfinite(v):

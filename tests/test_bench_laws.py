@@ -59,13 +59,15 @@ def test_accuracy_targets_are_spread_and_stable():
 
 
 @pytest.mark.parametrize("text", ["30638*x", "1.00000011920929*x", "0.398940341564092*x", "x/512",
-                                  "1.0000001*x", "0.49999997*x + 1", "x**0.333333333333333", "250.0*x"])
+                                  "1.0000001*x", "0.49999997*x + 1", "x**0.333333333333333", "250.0*x",
+                                  "21*exp(-1)*x/(8*sqrt(pi))", "0.35*pi*x", "pi**2*x"])
 def test_unreadable_constants_flags(text):
     assert laws.unreadable_constants(text), text
 
 
 @pytest.mark.parametrize("text", ["x/2", "3*x/4", "sqrt(2)*x", "pi*x", "2.5*x", "0.3*x*sin(2*pi*x)",
-                                  "x**2 - 1", "exp(-x**2/2)", "3.0*x", "-x/10", "1.25*x + 0.001"])
+                                  "x**2 - 1", "exp(-x**2/2)", "3.0*x", "-x/10", "1.25*x + 0.001",
+                                  "sqrt(2)*exp(-x**2/2)/(2*sqrt(pi))", "log(2)*x/4", "sqrt(3)*x/2"])
 def test_unreadable_constants_accepts(text):
     assert laws.unreadable_constants(text) == [], text
 

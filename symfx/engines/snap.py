@@ -95,8 +95,8 @@ def nice_values(c: float, rel: float = 0.05, rel_transcendental: float = 2e-3) -
 
 
 def simple_constant(c: sympy.Expr) -> bool:
-    """A readable exact constant: a rational with numerator and denominator below 100, or such a
-    rational times or over ONE named constant (``3/4``, ``pi/2``, ``1/sqrt(2*pi)``, ``log(2)/4``);
+    """A readable exact constant: a rational with numerator and denominator below 100, its square
+    root (``sqrt(3)/2``), or such a rational times or over ONE named constant (``3/4``, ``pi/2``, ``1/sqrt(2*pi)``, ``log(2)/4``);
     not a product of several (``21*exp(-1)/(8*sqrt(pi))``) and not a Float."""
     def small(r: sympy.Expr) -> bool:
         return bool(r.is_Rational) and abs(r.p) < 100 and r.q < 100
@@ -105,7 +105,7 @@ def simple_constant(c: sympy.Expr) -> bool:
         return True
     if c.atoms(sympy.Float):
         return False
-    return any(small(c / k**s) for k in _NAMED for s in (1, -1))
+    return small(c**2) or any(small(c / k**s) for k in _NAMED for s in (1, -1))
 
 
 def tidy(expr: sympy.Expr, rel: float = 1e-6) -> sympy.Expr:

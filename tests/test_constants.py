@@ -1,0 +1,126 @@
+"""Readable constants (#13): every front member the engine returns prints its constants readably
+(bench/laws.py's ``unreadable_constants`` rules), the right law is still chosen, and named-constant
+snapping is not generous (a plain 0.4 stays 0.4). Fast: the sparse pass only, synthetic data."""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sympy
+
+from symfx.config import Config
+from symfx.engines import get_engine, snap
+from symfx.lowering import complexity, evaluate_columns
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("symfx_bench_laws", ROOT / "bench" / "laws.py")
+laws = importlib.util.module_from_spec(_spec)
+sys.modules.setdefault(_spec.name, laws)
+_spec.loader.exec_module(laws)
+
+x0, x1 = sympy.symbols("x0 x1")
+FAST = Config(time_budget=2, cache_dir="", progress=False, engine_options={"gp": False})
+
+
+def _fit(truth: sympy.Expr, lo: float, hi: float, noise: float = 0.0, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(lo, hi, size=(800, 2))
+    y = evaluate_columns([truth], [x0, x1], X)[:, 0]
+    y = y + noise * np.std(y) * rng.standard_normal(len(y))
+    return X, y, get_engine("operon").fit(X, y[:, None], ["x0", "x1"], FAST)[0]
+
+
+def _chosen(front, X, y, tol: float = 1e-2) -> sympy.Expr:
+    """The simplest member within ``tol`` (normalized RMSE against the data)."""
+    for cand in front:
+        pred = evaluate_columns([cand.expr], [x0, x1], X)[:, 0]
+        if np.sqrt(np.mean((pred - y) ** 2)) / np.std(y) <= tol:
+            return cand.expr
+    raise AssertionError([str(c.expr) for c in front])
+
+
+@pytest.mark.parametrize(
+    "truth, lo, hi, noise",
+    [
+        (sympy.exp(-x0**2 / 2) / sympy.sqrt(2 * sympy.pi) + x1, -2.0, 2.0, 0.0),  # 1/sqrt(2*pi)
+        (sympy.Rational(3, 10) * x0**2 + x1, 0.5, 2.0, 0.0),  # 0.3
+        (4 * sympy.pi * x0**2 * x1, 0.5, 2.0, 0.0),  # 4*pi
+        (sympy.Rational(3, 10) * x0**2 + x1, 0.5, 2.0, 0.005),  # noise: the refitted 0.3 is ugly
+    ],
+)
+def test_every_front_member_is_readable_and_the_law_is_chosen(truth, lo, hi, noise):
+    X, y, front = _fit(truth, lo, hi, noise)
+    for cand in front:
+        assert laws.unreadable_constants(cand.expr) == [], (str(cand.expr), [str(c.expr) for c in front])
+        assert cand.complexity == complexity(cand.expr)
+    chosen = _chosen(front, X, y, tol=1e-2 if noise == 0 else 2 * noise)
+    assert sympy.simplify(chosen - truth) == 0, (chosen, [str(c.expr) for c in front])
+
+
+def test_named_constant_costs_one_node():
+    normal = sympy.exp(-x0**2 / 2) / sympy.sqrt(2 * sympy.pi)
+    assert complexity(normal) == complexity(sympy.Float(0.3989) * sympy.exp(-x0**2 / 2))
+    assert complexity(2 * sympy.pi * x0) == complexity(sympy.Float(6.283) * x0) == 3
+    assert complexity(x0**2 + 1) == 5
+
+
+def test_plain_constant_is_not_snapped_to_named_ones():
+    """The generosity bug: with a network 2 % off, 0.4 came back as 5/(4*pi) or log(2)/..."""
+    rng = np.random.default_rng(1)
+    X = rng.uniform(0.5, 2.0, size=(600, 2))
+    env = snap.env_of([x0, x1], X)
+    for c in (0.4, 0.35, 1.7, 0.45):
+        y = c * X[:, 0] * X[:, 1] + X[:, 1] ** 2
+        y = y + 0.02 * np.std(y) * rng.standard_normal(len(y))
+        expr = sympy.Float(c * 1.0013) * x0 * x1 + x1**2
+        mse = snap.mse_of(expr, env, y)
+        nrmse = float(np.sqrt(mse / np.var(y)))
+        out = snap.snap(expr, env, y, snap.allowed_mse(mse, float(np.var(y)), 0.05),
+                        rel_named=snap.named_window(nrmse))
+        out, _ = snap.precision(out, env, y, snap.allowed_mse(mse, float(np.var(y)), 0.05))
+        coef = out.coeff(x0 * x1)
+        assert not coef.has(sympy.pi, sympy.E, sympy.log(2)) and not coef.atoms(sympy.Pow), out
+        assert abs(float(coef) - c) <= 0.011 * c, out
+        assert laws.unreadable_constants(out) == [], out
+    # nearly every number is within 1 % of p/q times a named constant: the window stays tight
+    assert snap.named_window(0.05) <= 3e-3
+    # a product of named constants is made one number, then written short
+    messy = sympy.Rational(21, 8) * sympy.exp(-1) / sympy.sqrt(sympy.pi) * x0
+    y = float(messy.subs(x0, 1)) * X[:, 0]
+    out, _ = snap.precision(messy, env, y, 1e-6 * float(np.var(y)))
+    assert laws.unreadable_constants(out) == [] and not out.has(sympy.pi), out
+
+
+def test_precision_merges_scales_and_removes_float32_noise():
+    rng = np.random.default_rng(2)
+    X = rng.uniform(0.5, 2.0, size=(500, 2))
+    env = snap.env_of([x0, x1], X)
+    y = X[:, 0] * (-0.1142 * X[:, 0] - 0.1588 * X[:, 1])
+    budget = 1e-6 * float(np.var(y))
+    scaled = sympy.Integer(30638) * x0 * (sympy.Float(-3.7274e-6) * x0 + sympy.Float(-5.18307e-6) * x1)
+    out, forced = snap.precision(scaled, env, y, budget)
+    assert laws.unreadable_constants(out) == [] and forced == 0, out
+    assert snap.mse_of(out, env, y) <= budget
+    noisy = sympy.Float(1.00000011920929) * x0 + x1
+    assert snap.precision(noisy, env, X[:, 0] + X[:, 1], 1e-12)[0] == x0 + x1
+    assert snap.tidy(sympy.Float(0.49999997) * x0) == x0 / 2
+
+
+def test_precision_uses_fewest_digits_and_forces_ill_conditioned_constants():
+    rng = np.random.default_rng(3)
+    X = rng.uniform(0.0, 1.0, size=(400, 2))
+    env = snap.env_of([x0, x1], X)
+    y = 0.398940341564092 * np.exp(-X[:, 0] ** 2 / 2)
+    var = float(np.var(y))
+    loose, _ = snap.precision(sympy.Float(0.398940341564092) * sympy.exp(-x0**2 / 2), env, y, var * 0.05**2)
+    assert str(loose) == "0.4*exp(-x0**2/2)"  # 5 % allowed: one digit is all the data support
+    tight, _ = snap.precision(sympy.Float(0.398940341564092) * sympy.exp(-x0**2 / 2), env, y, var * 1e-3**2)
+    assert str(tight) == "0.3989*exp(-x0**2/2)"
+    # exp(20.123456*x0) moves by 20 % when its constant moves in the 5th digit: 4 digits are forced
+    c = 20.123456
+    y = np.exp(c * X[:, 0])
+    out, forced = snap.precision(sympy.exp(sympy.Float(c) * x0), env, y, 1e-12 * float(np.var(y)))
+    assert forced == 1 and out == sympy.exp(sympy.Float(20.12) * x0), out
