@@ -1,10 +1,15 @@
-"""Float64 constant refitting and snapping of constants to simple numbers.
+"""Float64 constant refitting, snapping of constants to simple numbers, and their final precision.
 
 Operon optimises constants in float32 and prints ``2.9987*x0 + 1.2e-9``; the law is ``3*x0``.
 Here every candidate gets its constants refitted in float64 (Levenberg-Marquardt), then each
-constant is tried at nearby simple values (0, integers, halves, thirds, quarters, those times
-pi or e, and over pi or e, as in 1/(4*pi)) — kept only while the loss stays within an allowance
-the caller sets from the tolerance. Snapping to 0 drops a negligible term altogether.
+constant is tried at nearby simple values, simplest first: 0, small integers and fractions, the
+constant with one or two significant digits (0.4), and only then p/q times or over ONE named
+constant (pi, e, sqrt(2), sqrt(pi), sqrt(2*pi), ln 2) within a tight window — kept only while the
+loss stays within an allowance the caller sets from the tolerance. Snapping to 0 drops a
+negligible term altogether. Last, :func:`precision` writes every constant left with the fewest
+significant digits (at most 4) that the same allowance supports, after folding composite
+coefficients into one number (``27/22 * 0.1405`` -> ``0.1724``). float32 noise (``1.0000001``)
+becomes the exact value (:func:`tidy`).
 """
 from __future__ import annotations
 
@@ -51,8 +56,7 @@ def nice_values(c: float, rel: float = 0.05, rel_transcendental: float = 2e-3) -
     """Simple numbers near ``c``, simplest first (0 always comes first).
 
     In this order: integers and fractions p/q (q <= 4) within ``rel`` of ``c``, where p has at
-    most two significant digits and |p| < 100 (2, 3/4, 25/2 are simple; 30638 and 27/22 are
-    not); ``c`` written with one, then two significant digits (0.4, 0.35: a plain short decimal
+    most two significant digits and |p| < 100 (2, 3/4, 25/2; never 30638 or 27/22); ``c`` written with one, then two significant digits (0.4, 0.35: a plain short decimal
     is preferred to a named constant whenever both fit); then p/q times or over ONE named constant
     (pi, e, sqrt(2), sqrt(pi), sqrt(2*pi), ln 2; |p| <= 12, q in 1, 2, 4) within
     ``rel_transcendental`` only. A law's pi is fitted to a few 1e-4 (``sin(pi*x0)``,
@@ -95,9 +99,10 @@ def nice_values(c: float, rel: float = 0.05, rel_transcendental: float = 2e-3) -
 
 
 def simple_constant(c: sympy.Expr) -> bool:
-    """A readable exact constant: a rational with numerator and denominator below 100, its square
-    root (``sqrt(3)/2``), or such a rational times or over ONE named constant (``3/4``, ``pi/2``, ``1/sqrt(2*pi)``, ``log(2)/4``);
-    not a product of several (``21*exp(-1)/(8*sqrt(pi))``) and not a Float."""
+    """A readable exact constant: a rational with numerator and denominator below 100 (``3/4``),
+    its square root (``sqrt(3)/2``), or such a rational times or over ONE named constant
+    (``pi/2``, ``1/sqrt(2*pi)``, ``log(2)/4``); not a product of several
+    (``21*exp(-1)/(8*sqrt(pi))``) and not a Float (those :func:`precision` rounds)."""
     def small(r: sympy.Expr) -> bool:
         return bool(r.is_Rational) and abs(r.p) < 100 and r.q < 100
 
