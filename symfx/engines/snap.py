@@ -180,12 +180,16 @@ def merge_constants(expr: sympy.Expr) -> sympy.Expr:
 def allowed_mse(mse: float, var: float, tolerance: float) -> float:
     """How much worse a simplified candidate may fit: 10 % relative or 5 % of the tolerance.
 
-    Never pushes a candidate that was inside 0.9 x tolerance out of it.
+    Never pushes a candidate that was inside 0.9 x tolerance out of it, and one between 0.9 x
+    tolerance and the tolerance keeps half its headroom (the precision step spends the whole
+    allowance, and the whole-model check on other rows must not then find it just over).
     """
     nrmse = math.sqrt(max(mse, 0.0) / var) if var > 0 else 0.0
     limit = max(1.1 * nrmse, nrmse + 0.05 * tolerance)
     if nrmse <= 0.9 * tolerance:
         limit = min(limit, 0.9 * tolerance)
+    elif nrmse <= tolerance:
+        limit = min(limit, 0.5 * (nrmse + tolerance))
     return var * limit**2
 
 
