@@ -105,6 +105,7 @@ def _quiet(_: str) -> None:
     pass
 
 
+@pytest.mark.slow  # 85 s (3000 GNN training steps, then the fit): over make test's share; `make demo` runs it
 def test_springs_quick_recovers_hooke() -> None:
     res = run_nbody("springs", seed=0, quick=True, progress=False, log=_quiet)
     assert res.checks["edge region found and distilled"], res.report

@@ -1,8 +1,9 @@
 """Fits on any executor (issue #16): the same equations serial, on a local pool and on a Dask cluster;
 a job that raises, hangs or loses its worker; an executor that is shut down.
 
-The engine runs its sparse pass only (``gp=False``) with a budget far above what the small fits
-need, so no time cap binds and every mode must give the very same fronts. The Dask cluster is
+The engine runs its sparse pass only (``gp=False``, ``snap=False``: the refit and snapping are
+the engine's business, tested elsewhere, and were 3/4 of each job's time here) with a budget far
+above what the small fits need, so no time cap binds and every mode must give the very same fronts. The Dask cluster is
 started in-process on loopback and shut down at the end of the module.
 """
 from __future__ import annotations
@@ -22,7 +23,7 @@ from symfx import executors
 from symfx.errors import ConfigError, FitError, SymfxError
 
 OPTIONS = dict(time_budget=30, n_threads=1, tolerance=0.5, max_samples=384, cache_dir="", progress=False,
-               validate=False, engine_options={"gp": False})
+               validate=False, engine_options={"gp": False, "snap": False})
 
 
 class TwoMLPs(nn.Module):

@@ -2,6 +2,7 @@
 sm.distilled with status "not applied", the graph keeps the network, and naming it applies it."""
 from __future__ import annotations
 
+import pytest
 import sympy
 import torch
 import torch.nn as nn
@@ -11,7 +12,8 @@ import symfx
 from .conftest import train_lbfgs
 
 
-def _product_net() -> tuple[nn.Module, torch.Tensor]:
+@pytest.fixture(scope="module")
+def product_net() -> tuple[nn.Module, torch.Tensor]:
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(2, 32), nn.Tanh(), nn.Linear(32, 1))
     X = torch.rand(1024, 2) + 0.5
@@ -20,8 +22,8 @@ def _product_net() -> tuple[nn.Module, torch.Tensor]:
     return net, X
 
 
-def test_a_law_off_the_network_is_reported_not_applied_and_can_be_applied_by_name(tmp_path):
-    net, X = _product_net()
+def test_a_law_off_the_network_is_reported_not_applied_and_can_be_applied_by_name(tmp_path, product_net):
+    net, X = product_net
     sm = symfx.compile(net, X, time_budget=2, tolerance=1e-7, progress=False, cache_dir="")
     [d] = sm.distilled
     assert d.status == "not applied" and not d.active
@@ -44,8 +46,8 @@ def test_a_law_off_the_network_is_reported_not_applied_and_can_be_applied_by_nam
         assert [e.name for e in symfx.load(tmp_path / "forced.json", net).distilled] == [d.name]
 
 
-def test_the_same_law_within_tolerance_is_applied():
-    net, X = _product_net()
+def test_the_same_law_within_tolerance_is_applied(product_net):
+    net, X = product_net
     sm = symfx.compile(net, X, time_budget=2, tolerance=5e-2, progress=False, cache_dir="")
     [d] = sm.distilled
     assert d.status == "symbolic" and d.note is None

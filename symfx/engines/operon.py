@@ -55,6 +55,8 @@ DEFAULTS: dict[str, Any] = {
 
 #: polishing stops at this multiple of the time budget (a safety net; see fit's step 3)
 POLISH_SAFETY = 2.0
+#: the GP's time-based safety net sits at this multiple of its share (see ``_gp``)
+GP_SAFETY = 2.0
 
 
 def tree_to_sympy(tree: Any, hash_to_name: dict[int, str], symbols: dict[str, sympy.Symbol]) -> sympy.Expr:
@@ -282,11 +284,14 @@ class OperonEngine:
 
         Stops when the front has not improved for ``patience`` chunks, at the deterministic cap of
         ``generations_per_second * nominal_seconds`` generations (the GP's share of the budget, known
-        before anything runs), or when the next chunk would overrun
-        ``seconds`` by more than half a chunk (only this safety net depends on the machine's speed;
-        the others make the same seed give the same front).
+        before anything runs), or when the next chunk would overrun ``GP_SAFETY * seconds`` by more
+        than half a chunk (only this safety net depends on the machine's speed; the others make the
+        same seed give the same front). The net sits at twice the GP's time so that a machine busy
+        with other work (a CI runner, a second fit) still reaches the cap: stopping at ``seconds``
+        made the demos' equations change with the load.
         """
         t0 = time.perf_counter()
+        seconds = GP_SAFETY * seconds
         # Operon sees the inputs plus the pairwise norms (not the differences: sub is one node away)
         cols = [b for b in all_bases if not b.derived or b.nonlinear]
         names = [str(b.symbol) for b in cols]
