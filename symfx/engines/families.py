@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 import sympy
 
-from .basis import number, polynomial_terms, power_terms, unary_terms
+from .basis import monomial_degree, number, polynomial_terms, power_terms, unary_terms
 from .derived import Base
 
 
@@ -99,8 +99,21 @@ def _monomials(originals: Sequence[Base], degree: int) -> list[tuple[sympy.Expr,
     return out
 
 
+#: rational_nullspace: drops whose residual is within this factor of the best one tie
+TIE_FACTOR = 1.5
+
+
+def _monomial_values(mono: sympy.Expr, originals: Sequence[Base]) -> np.ndarray:
+    exps = sympy.Poly(mono, *[b.expr for b in originals]).monoms()[0]
+    out = np.ones(len(originals[0].values))
+    for b, e in zip(originals, exps):
+        if e:
+            out = out * b.values**e
+    return out
+
+
 def rational_nullspace(
-    bases: Sequence[Base], y: np.ndarray, max_terms: int = 8, rows: int = 800, deadline: float = math.inf,
+    bases: Sequence[Base], y: np.ndarray, max_terms: int = 16, rows: int = 800, deadline: float = math.inf,
 ) -> list[sympy.Expr]:
     """Sparse rational laws ``P(x) / Q(x)`` over low-degree monomials, for any input count.
 
@@ -112,7 +125,8 @@ def rational_nullspace(
     ``|y*Q - P| / |y*Q|`` (a generalized eigenproblem on the Schur complement), so a polynomial
     that is nearly zero on the data cannot pass for a null vector. Supports shrink by backward
     elimination (drop the column whose removal raises that residual least), keeping the best of
-    every size up to ``max_terms``. Degree 3 for up to two inputs, 2 up to five, 1 up to eight.
+    every size up to ``max_terms``. The degree comes from the monomial budget
+    (``basis.monomial_degree``: 6 for one input, 5 for two, 3 for three, 2 up to five, 1 beyond).
     The coefficients are rough (the residual is weighted by ``Q``); the caller refits them.
     """
     from scipy.linalg import eigh
@@ -121,7 +135,7 @@ def rational_nullspace(
     n_in = len(originals)
     if not 1 <= n_in <= 8:
         return []
-    degree = 3 if n_in <= 2 else 2 if n_in <= 5 else 1
+    degree = monomial_degree(n_in)
     idx = np.random.default_rng(0).choice(len(y), min(len(y), rows), replace=False)
     monos = _monomials(originals, degree)
     M = np.column_stack([v[idx] for _, v in monos])
@@ -153,17 +167,23 @@ def rational_nullspace(
 
     active = [k for k in range(2 * m) if ok[k]]
     kept: list[tuple[float, tuple[int, ...], np.ndarray]] = []
+    degree_of = [sympy.Poly(e, *[b.expr for b in originals]).total_degree() for e, _ in monos] * 2
     while len(active) > 2 and time.perf_counter() < deadline:
-        best = None
+        trials = []
         for k in active:
             rest = [i for i in active if i != k]
             if not any(i < m for i in rest) or not any(i >= m for i in rest):
                 continue  # a numerator and a denominator term must remain
-            lam, coef = residual(rest)
-            if best is None or lam < best[0]:
-                best = (lam, k, coef)
-        if best is None:
+            trials.append((*residual(rest), k))
+        if not trials:
             break
+        # P*R/(Q*R) fits as well as P/Q for any common factor R the degree leaves room for, so
+        # drops that cost (nearly) nothing tie; of those, drop the highest-degree term first:
+        # the common factor goes before the law's own terms
+        low = min(t[0] for t in trials)
+        ties = [t for t in trials if t[0] <= TIE_FACTOR * low + 1e-12]
+        best = max(ties, key=lambda t: (degree_of[t[2]], -t[0]))
+        best = (best[0], best[2], best[1])
         active.remove(best[1])
         if len(active) <= max_terms:
             kept.append((best[0], tuple(sorted(active, key=lambda k: k >= m)), best[2]))
@@ -175,13 +195,14 @@ def rational_nullspace(
         if any(not math.isfinite(t[0]) for t in num + den):
             continue
         common = sympy.gcd_list([t[1] for t in num] + [t[1] for t in den])  # x1 in x0*x1**2/(x0*x1 + x1**2)
-        if common != 1:
+        if common != 1:  # the pole check below sees the cancelled denominator (x1 may change sign)
             num = [(t[0], sympy.cancel(t[1] / common)) for t in num]
-            den = [(t[0], sympy.cancel(t[1] / common), t[2]) for t in den]
+            den = [(t[0], e, _monomial_values(e, originals)) for t, e in
+                   ((t, sympy.cancel(t[1] / common)) for t in den)]
         lead = max(den, key=lambda t: abs(t[0]))[0]
         q = sum(t[0] / lead * t[2] for t in den)
         if np.min(np.abs(q)) < 1e-3 * np.max(np.abs(q)):
-            continue  # a pole inside the data (checked before the common factor, which keeps its sign)
+            continue  # a pole inside the data
         top = sympy.Add(*[number(-t[0] / lead) * t[1] for t in num])  # P + y*Q = 0: y = -P/Q
         bottom = sympy.Add(*[number(t[0] / lead) * t[1] for t in den])
         out.append(top / bottom)
