@@ -101,6 +101,10 @@ def _monomials(originals: Sequence[Base], degree: int) -> list[tuple[sympy.Expr,
 
 #: rational_nullspace: drops whose residual is within this factor of the best one tie
 TIE_FACTOR = 1.5
+#: rational_nullspace: the highest degree of P and Q. A degree-d/d ratio has twice the freedom of a
+#: degree-d polynomial, so beyond cubics it mimics any smooth law (a 1-input degree-6/6 ratio fits
+#: exp and sin to the network's error) and its long members are slow to refit
+RATIONAL_DEGREE = 3
 
 
 def _monomial_values(mono: sympy.Expr, originals: Sequence[Base]) -> np.ndarray:
@@ -126,7 +130,8 @@ def rational_nullspace(
     that is nearly zero on the data cannot pass for a null vector. Supports shrink by backward
     elimination (drop the column whose removal raises that residual least), keeping the best of
     every size up to ``max_terms``. The degree comes from the monomial budget
-    (``basis.monomial_degree``: 6 for one input, 5 for two, 3 for three, 2 up to five, 1 beyond).
+    (``basis.monomial_degree``), at most ``RATIONAL_DEGREE``: 3 up to three inputs, 2 up to five,
+    1 beyond.
     The coefficients are rough (the residual is weighted by ``Q``); the caller refits them.
     """
     from scipy.linalg import eigh
@@ -135,7 +140,7 @@ def rational_nullspace(
     n_in = len(originals)
     if not 1 <= n_in <= 8:
         return []
-    degree = monomial_degree(n_in)
+    degree = monomial_degree(n_in, max_degree=RATIONAL_DEGREE)
     idx = np.random.default_rng(0).choice(len(y), min(len(y), rows), replace=False)
     monos = _monomials(originals, degree)
     M = np.column_stack([v[idx] for _, v in monos])
