@@ -98,3 +98,14 @@ def test_high_degree_polynomials_do_not_displace_a_compact_law(truth):
     entries = [Entry(c) for c in front]
     chosen = entries[select(entries, "knee", 1e-2)].expr
     assert _nrmse(chosen, truth, 1, -3.0, 3.0) < 1e-2, chosen
+
+
+@pytest.mark.parametrize("truth, lo, hi", [
+    (x1 * sympy.exp(-(x0 - 2) ** 2 / 2), 0.0, 4.0),  # a shifted gaussian factor
+    (sympy.sin(x0) / (1 + (x1 - 1) ** 2), 0.0, 3.0),  # a shifted Lorentzian factor
+])
+def test_separable_products_fit_shifted_gaussian_and_lorentzian_factors(truth, lo, hi):
+    X, y = _noisy(truth, 2, lo, hi, noise=3e-3)
+    ops = frozenset({"add", "sub", "mul", "div", "exp", "sin", "cos", "sqrt", "log"})
+    found = families.separable_products(derived.bases(X, ["x0", "x1"]), y, ops)
+    assert min(_nrmse(e, truth, 2, lo, hi) for e in found) < 1e-2, [str(e) for e in found]

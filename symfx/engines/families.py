@@ -227,7 +227,9 @@ def separable_products(
     where a greedy factor-by-factor search stalls). Each free factor is then matched to the
     single-variable term it correlates with best (powers, sin/cos, exp, tanh, as in the library;
     a flat factor is dropped), and the product is refitted. Products with fewer factors (the
-    weakest dropped one at a time) are returned too.
+    weakest dropped one at a time) are returned too; and, where it differs, the product whose
+    factors may also be the fitted shapes ``exp(quadratic)`` or ``1/quadratic`` of one variable
+    (shifted gaussians and Lorentzians, ``_factor_shapes``), whichever correlates best.
     """
     originals = [b for b in bases if not b.derived]
     if len(originals) < 2:
@@ -257,27 +259,39 @@ def separable_products(
         for k in range(n):
             prod = prod * f[k][which[k]]
         a = float(np.mean(ys - prod))
-    # match each free factor to a library term
+    # match each free factor to a library term, and (a second product) to the best of those and
+    # the fitted shapes exp(quadratic) and 1/quadratic (shifted gaussians and Lorentzians)
     factors: list[tuple[float, sympy.Expr, np.ndarray]] = []
+    shaped: list[tuple[float, sympy.Expr, np.ndarray]] = []
     for j, b in enumerate(originals):
         g = f[j][which[j]]
         gc = g - g.mean()
         if float(np.std(g)) <= 0.05 * abs(float(np.mean(g))):
             continue  # flat: this variable is not a factor
-        best = None
-        for t in [t for _, t in power_terms(b)] + unary_terms(b, operators):
-            v = t.values[idx]
-            vc = v - v.mean()
+
+        def corr(t) -> float:
+            vc = t.values[idx] - t.values[idx].mean()
             denom = float(np.linalg.norm(vc) * np.linalg.norm(gc))
-            if denom <= 0:
-                continue
-            r = abs(float(vc @ gc)) / denom
-            if best is None or r > best[0]:
-                best = (r, t)
-        if best is not None:
-            factors.append((best[0], best[1].expr, best[1].values))
+            return abs(float(vc @ gc)) / denom if denom > 0 else -1.0
+
+        library = [(corr(t), t) for _, t in power_terms(b)] + [(corr(t), t) for t in unary_terms(b, operators)]
+        if not library:
+            continue
+        r, t = max(library, key=lambda p: p[0])
+        factors.append((r, t.expr, t.values))
+        r, t = max([(r, t)] + [(corr(s), s) for s in _factor_shapes(b, f[j], which[j], idx, operators)],
+                   key=lambda p: p[0])
+        shaped.append((r, t.expr, t.values))
+    out = _products(factors, y)
+    if [t[1] for t in shaped] != [t[1] for t in factors]:
+        out += _products(shaped, y)
+    return out
+
+
+def _products(factors: list[tuple[float, sympy.Expr, np.ndarray]], y: np.ndarray) -> list[sympy.Expr]:
+    """``c * prod(factors) + a`` refitted, for all factors, then with the weakest dropped one at a time."""
     out = []
-    factors.sort(key=lambda t: -t[0])
+    factors = sorted(factors, key=lambda t: -t[0])
     while factors:
         col = np.prod([t[2] for t in factors], axis=0)
         A = np.column_stack([col, np.ones_like(y)])
@@ -286,3 +300,28 @@ def separable_products(
             out.append(number(coef[0]) * sympy.Mul(*[t[1] for t in factors]) + number(coef[1]))
         factors = factors[:-1]
     return out
+
+
+def _factor_shapes(b: Base, fb: np.ndarray, which: np.ndarray, idx: np.ndarray, operators: frozenset[str]) -> list:
+    """A free factor (values ``fb`` per bin) of one sign fitted as ``exp(c2*x**2 + c1*x)`` (a quadratic
+    in log space) and as ``1/(x**2 + p*x + q)`` (a quadratic fitted to its reciprocal), on bin centres."""
+    from .basis import Term
+
+    counts = np.bincount(which, minlength=len(fb))
+    ok = counts > 0
+    centres = np.bincount(which, b.values[idx], minlength=len(fb))[ok] / counts[ok]
+    g = fb[ok]
+    g = g * np.sign(g[np.argmax(np.abs(g))])  # the factor's sign goes into the product's constant
+    x, v, out = b.expr, b.values, []
+    with np.errstate(all="ignore"):
+        high = g > 0.02 * np.max(g)  # a gaussian's tails are lost in the noise: fit its body
+        if "exp" in operators and np.sum(high) >= 5:
+            c2, c1, _ = np.polyfit(centres[high], np.log(g[high]), 2)
+            out.append(Term(sympy.exp(sympy.Float(c2) * x**2 + sympy.Float(c1) * x), np.exp(c2 * v * v + c1 * v)))
+        if "div" in operators and np.all(high):
+            d2, d1, d0 = np.polyfit(centres, 1.0 / np.abs(g), 2)
+            if abs(d2) > 1e-12:
+                q = v * v + d1 / d2 * v + d0 / d2
+                if np.min(np.abs(q)) > 1e-3 * np.max(np.abs(q)) and (np.all(q > 0) or np.all(q < 0)):
+                    out.append(Term(1 / (x**2 + sympy.Float(d1 / d2) * x + sympy.Float(d0 / d2)), 1.0 / q))
+    return [t for t in out if np.all(np.isfinite(t.values))]
