@@ -117,7 +117,7 @@ def _monomial_values(mono: sympy.Expr, originals: Sequence[Base]) -> np.ndarray:
 
 
 def rational_nullspace(
-    bases: Sequence[Base], y: np.ndarray, max_terms: int = 16, rows: int = 800, deadline: float = math.inf,
+    bases: Sequence[Base], y: np.ndarray, max_terms: int | None = None, rows: int = 800, deadline: float = math.inf,
 ) -> list[sympy.Expr]:
     """Sparse rational laws ``P(x) / Q(x)`` over low-degree monomials, for any input count.
 
@@ -129,7 +129,7 @@ def rational_nullspace(
     ``|y*Q - P| / |y*Q|`` (a generalized eigenproblem on the Schur complement), so a polynomial
     that is nearly zero on the data cannot pass for a null vector. Supports shrink by backward
     elimination (drop the column whose removal raises that residual least), keeping the best of
-    every size up to ``max_terms``. The degree comes from the monomial budget
+    every size up to ``max_terms`` (default: 8, or two thirds of the monomial count). The degree comes from the monomial budget
     (``basis.monomial_degree``), at most ``RATIONAL_DEGREE``: 3 up to three inputs, 2 up to five,
     1 beyond.
     The coefficients are rough (the residual is weighted by ``Q``); the caller refits them.
@@ -151,6 +151,8 @@ def rational_nullspace(
     A = A / np.where(ok, scale, 1.0)
     G = A.T @ A
     m = len(monos)
+    if max_terms is None:  # sums over many inputs need long supports; few inputs get mimics from them
+        max_terms = max(8, 2 * m // 3)
 
     def residual(support: Sequence[int]) -> tuple[float, np.ndarray]:
         P = [k for k in support if k < m]
