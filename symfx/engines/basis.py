@@ -316,10 +316,31 @@ def _best_pairs(
     return [(int(i), int(j)) for (i, j), sc in zip(best_pairs, best_scores) if np.isfinite(sc)]
 
 
-def polynomial_terms(bases: Sequence[Base]) -> list[Term]:
-    """Monomials of the original variables up to degree 3 (2 beyond three inputs)."""
+#: monomial budget: the polynomial families use the largest degree whose monomial count (without
+#: the constant) stays within this, so few inputs get high degrees: 1 input degree 6, 2 inputs 5,
+#: 3 inputs 3, 4-5 inputs 2 (the count grows as binomial(n + d, d) - 1)
+MONOMIAL_BUDGET = 20
+#: ... and never beyond this degree: monomials of higher degree are too collinear on a box to
+#: tell apart from each other (and from smooth non-polynomial laws) at a network's accuracy
+MAX_DEGREE = 6
+
+
+def monomial_degree(n_inputs: int, budget: int = MONOMIAL_BUDGET, max_degree: int = MAX_DEGREE,
+                    min_degree: int = 1) -> int:
+    """The largest degree ``d <= max_degree`` whose ``binomial(n + d, d) - 1`` monomials fit ``budget``
+    (at least ``min_degree``)."""
+    d = min_degree
+    while d < max_degree and math.comb(n_inputs + d + 1, d + 1) - 1 <= budget:
+        d += 1
+    return d
+
+
+def polynomial_terms(bases: Sequence[Base], degree: int | None = None) -> list[Term]:
+    """Monomials of the original variables up to ``degree``: by default the monomial budget's
+    degree (:func:`monomial_degree`), at least 2 (a full quadratic even for many inputs)."""
     originals = [b for b in bases if not b.derived]
-    degree = 3 if len(originals) <= 3 else 2
+    if degree is None:
+        degree = monomial_degree(len(originals), min_degree=2)
     out = []
     for d in range(1, degree + 1):
         for combo in itertools.combinations_with_replacement(range(len(originals)), d):

@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 import sympy
 
-from .basis import number, polynomial_terms, power_terms, unary_terms
+from .basis import monomial_degree, number, polynomial_terms, power_terms, unary_terms
 from .derived import Base
 
 
@@ -99,8 +99,25 @@ def _monomials(originals: Sequence[Base], degree: int) -> list[tuple[sympy.Expr,
     return out
 
 
+#: rational_nullspace: drops whose residual is within this factor of the best one tie
+TIE_FACTOR = 1.5
+#: rational_nullspace: the highest degree of P and Q. A degree-d/d ratio has twice the freedom of a
+#: degree-d polynomial, so beyond cubics it mimics any smooth law (a 1-input degree-6/6 ratio fits
+#: exp and sin to the network's error) and its long members are slow to refit
+RATIONAL_DEGREE = 3
+
+
+def _monomial_values(mono: sympy.Expr, originals: Sequence[Base]) -> np.ndarray:
+    exps = sympy.Poly(mono, *[b.expr for b in originals]).monoms()[0]
+    out = np.ones(len(originals[0].values))
+    for b, e in zip(originals, exps):
+        if e:
+            out = out * b.values**e
+    return out
+
+
 def rational_nullspace(
-    bases: Sequence[Base], y: np.ndarray, max_terms: int = 8, rows: int = 800, deadline: float = math.inf,
+    bases: Sequence[Base], y: np.ndarray, max_terms: int | None = None, rows: int = 800, deadline: float = math.inf,
 ) -> list[sympy.Expr]:
     """Sparse rational laws ``P(x) / Q(x)`` over low-degree monomials, for any input count.
 
@@ -112,7 +129,9 @@ def rational_nullspace(
     ``|y*Q - P| / |y*Q|`` (a generalized eigenproblem on the Schur complement), so a polynomial
     that is nearly zero on the data cannot pass for a null vector. Supports shrink by backward
     elimination (drop the column whose removal raises that residual least), keeping the best of
-    every size up to ``max_terms``. Degree 3 for up to two inputs, 2 up to five, 1 up to eight.
+    every size up to ``max_terms`` (default: 8, or two thirds of the monomial count). The degree comes from the monomial budget
+    (``basis.monomial_degree``), at most ``RATIONAL_DEGREE``: 3 up to three inputs, 2 up to five,
+    1 beyond.
     The coefficients are rough (the residual is weighted by ``Q``); the caller refits them.
     """
     from scipy.linalg import eigh
@@ -121,7 +140,7 @@ def rational_nullspace(
     n_in = len(originals)
     if not 1 <= n_in <= 8:
         return []
-    degree = 3 if n_in <= 2 else 2 if n_in <= 5 else 1
+    degree = monomial_degree(n_in, max_degree=RATIONAL_DEGREE)
     idx = np.random.default_rng(0).choice(len(y), min(len(y), rows), replace=False)
     monos = _monomials(originals, degree)
     M = np.column_stack([v[idx] for _, v in monos])
@@ -132,6 +151,8 @@ def rational_nullspace(
     A = A / np.where(ok, scale, 1.0)
     G = A.T @ A
     m = len(monos)
+    if max_terms is None:  # sums over many inputs need long supports; few inputs get mimics from them
+        max_terms = max(8, 2 * m // 3)
 
     def residual(support: Sequence[int]) -> tuple[float, np.ndarray]:
         P = [k for k in support if k < m]
@@ -153,17 +174,23 @@ def rational_nullspace(
 
     active = [k for k in range(2 * m) if ok[k]]
     kept: list[tuple[float, tuple[int, ...], np.ndarray]] = []
+    degree_of = [sympy.Poly(e, *[b.expr for b in originals]).total_degree() for e, _ in monos] * 2
     while len(active) > 2 and time.perf_counter() < deadline:
-        best = None
+        trials = []
         for k in active:
             rest = [i for i in active if i != k]
             if not any(i < m for i in rest) or not any(i >= m for i in rest):
                 continue  # a numerator and a denominator term must remain
-            lam, coef = residual(rest)
-            if best is None or lam < best[0]:
-                best = (lam, k, coef)
-        if best is None:
+            trials.append((*residual(rest), k))
+        if not trials:
             break
+        # P*R/(Q*R) fits as well as P/Q for any common factor R the degree leaves room for, so
+        # drops that cost (nearly) nothing tie; of those, drop the highest-degree term first:
+        # the common factor goes before the law's own terms
+        low = min(t[0] for t in trials)
+        ties = [t for t in trials if t[0] <= TIE_FACTOR * low + 1e-12]
+        best = max(ties, key=lambda t: (degree_of[t[2]], -t[0]))
+        best = (best[0], best[2], best[1])
         active.remove(best[1])
         if len(active) <= max_terms:
             kept.append((best[0], tuple(sorted(active, key=lambda k: k >= m)), best[2]))
@@ -175,13 +202,14 @@ def rational_nullspace(
         if any(not math.isfinite(t[0]) for t in num + den):
             continue
         common = sympy.gcd_list([t[1] for t in num] + [t[1] for t in den])  # x1 in x0*x1**2/(x0*x1 + x1**2)
-        if common != 1:
+        if common != 1:  # the pole check below sees the cancelled denominator (x1 may change sign)
             num = [(t[0], sympy.cancel(t[1] / common)) for t in num]
-            den = [(t[0], sympy.cancel(t[1] / common), t[2]) for t in den]
+            den = [(t[0], e, _monomial_values(e, originals)) for t, e in
+                   ((t, sympy.cancel(t[1] / common)) for t in den)]
         lead = max(den, key=lambda t: abs(t[0]))[0]
         q = sum(t[0] / lead * t[2] for t in den)
         if np.min(np.abs(q)) < 1e-3 * np.max(np.abs(q)):
-            continue  # a pole inside the data (checked before the common factor, which keeps its sign)
+            continue  # a pole inside the data
         top = sympy.Add(*[number(-t[0] / lead) * t[1] for t in num])  # P + y*Q = 0: y = -P/Q
         bottom = sympy.Add(*[number(t[0] / lead) * t[1] for t in den])
         out.append(top / bottom)
@@ -201,7 +229,9 @@ def separable_products(
     where a greedy factor-by-factor search stalls). Each free factor is then matched to the
     single-variable term it correlates with best (powers, sin/cos, exp, tanh, as in the library;
     a flat factor is dropped), and the product is refitted. Products with fewer factors (the
-    weakest dropped one at a time) are returned too.
+    weakest dropped one at a time) are returned too; and, where it differs, the product whose
+    factors may also be the fitted shapes ``exp(quadratic)`` or ``1/quadratic`` of one variable
+    (shifted gaussians and Lorentzians, ``_factor_shapes``), whichever correlates best.
     """
     originals = [b for b in bases if not b.derived]
     if len(originals) < 2:
@@ -231,27 +261,39 @@ def separable_products(
         for k in range(n):
             prod = prod * f[k][which[k]]
         a = float(np.mean(ys - prod))
-    # match each free factor to a library term
+    # match each free factor to a library term, and (a second product) to the best of those and
+    # the fitted shapes exp(quadratic) and 1/quadratic (shifted gaussians and Lorentzians)
     factors: list[tuple[float, sympy.Expr, np.ndarray]] = []
+    shaped: list[tuple[float, sympy.Expr, np.ndarray]] = []
     for j, b in enumerate(originals):
         g = f[j][which[j]]
         gc = g - g.mean()
         if float(np.std(g)) <= 0.05 * abs(float(np.mean(g))):
             continue  # flat: this variable is not a factor
-        best = None
-        for t in [t for _, t in power_terms(b)] + unary_terms(b, operators):
-            v = t.values[idx]
-            vc = v - v.mean()
+
+        def corr(t) -> float:
+            vc = t.values[idx] - t.values[idx].mean()
             denom = float(np.linalg.norm(vc) * np.linalg.norm(gc))
-            if denom <= 0:
-                continue
-            r = abs(float(vc @ gc)) / denom
-            if best is None or r > best[0]:
-                best = (r, t)
-        if best is not None:
-            factors.append((best[0], best[1].expr, best[1].values))
+            return abs(float(vc @ gc)) / denom if denom > 0 else -1.0
+
+        library = [(corr(t), t) for _, t in power_terms(b)] + [(corr(t), t) for t in unary_terms(b, operators)]
+        if not library:
+            continue
+        r, t = max(library, key=lambda p: p[0])
+        factors.append((r, t.expr, t.values))
+        r, t = max([(r, t)] + [(corr(s), s) for s in _factor_shapes(b, f[j], which[j], idx, operators)],
+                   key=lambda p: p[0])
+        shaped.append((r, t.expr, t.values))
+    out = _products(factors, y)
+    if [t[1] for t in shaped] != [t[1] for t in factors]:
+        out += _products(shaped, y)
+    return out
+
+
+def _products(factors: list[tuple[float, sympy.Expr, np.ndarray]], y: np.ndarray) -> list[sympy.Expr]:
+    """``c * prod(factors) + a`` refitted, for all factors, then with the weakest dropped one at a time."""
     out = []
-    factors.sort(key=lambda t: -t[0])
+    factors = sorted(factors, key=lambda t: -t[0])
     while factors:
         col = np.prod([t[2] for t in factors], axis=0)
         A = np.column_stack([col, np.ones_like(y)])
@@ -260,3 +302,28 @@ def separable_products(
             out.append(number(coef[0]) * sympy.Mul(*[t[1] for t in factors]) + number(coef[1]))
         factors = factors[:-1]
     return out
+
+
+def _factor_shapes(b: Base, fb: np.ndarray, which: np.ndarray, idx: np.ndarray, operators: frozenset[str]) -> list:
+    """A free factor (values ``fb`` per bin) of one sign fitted as ``exp(c2*x**2 + c1*x)`` (a quadratic
+    in log space) and as ``1/(x**2 + p*x + q)`` (a quadratic fitted to its reciprocal), on bin centres."""
+    from .basis import Term
+
+    counts = np.bincount(which, minlength=len(fb))
+    ok = counts > 0
+    centres = np.bincount(which, b.values[idx], minlength=len(fb))[ok] / counts[ok]
+    g = fb[ok]
+    g = g * np.sign(g[np.argmax(np.abs(g))])  # the factor's sign goes into the product's constant
+    x, v, out = b.expr, b.values, []
+    with np.errstate(all="ignore"):
+        high = g > 0.02 * np.max(g)  # a gaussian's tails are lost in the noise: fit its body
+        if "exp" in operators and np.sum(high) >= 5:
+            c2, c1, _ = np.polyfit(centres[high], np.log(g[high]), 2)
+            out.append(Term(sympy.exp(sympy.Float(c2) * x**2 + sympy.Float(c1) * x), np.exp(c2 * v * v + c1 * v)))
+        if "div" in operators and np.all(high):
+            d2, d1, d0 = np.polyfit(centres, 1.0 / np.abs(g), 2)
+            if abs(d2) > 1e-12:
+                q = v * v + d1 / d2 * v + d0 / d2
+                if np.min(np.abs(q)) > 1e-3 * np.max(np.abs(q)) and (np.all(q > 0) or np.all(q < 0)):
+                    out.append(Term(1 / (x**2 + sympy.Float(d1 / d2) * x + sympy.Float(d0 / d2)), 1.0 / q))
+    return [t for t in out if np.all(np.isfinite(t.values))]

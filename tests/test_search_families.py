@@ -1,0 +1,111 @@
+"""Search families sized by a monomial budget (issue #13): high-degree polynomials of few inputs,
+sparse rationals with non-centred quadratic denominators, rationals whose degree leaves room for a
+common factor of numerator and denominator."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sympy
+
+from symfx.config import Config
+from symfx.engines import basis, derived, families, get_engine
+from symfx.lowering import evaluate_columns
+
+x0, x1, x2, x3 = sympy.symbols("x0:4")
+
+
+def _noisy(expr, n_in, lo, hi, noise, n=2000, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(lo, hi, size=(n, n_in))
+    y = evaluate_columns([expr], list(sympy.symbols(f"x0:{n_in}")), X)[:, 0]
+    return X, y + noise * np.std(y) * rng.standard_normal(n)
+
+
+def _nrmse(expr, truth, n_in, lo, hi):
+    X = np.random.default_rng(9).uniform(lo, hi, size=(2000, n_in))
+    syms = list(sympy.symbols(f"x0:{n_in}"))
+    t = evaluate_columns([truth], syms, X)[:, 0]
+    p = evaluate_columns([expr], syms, X)[:, 0]
+    return float(np.sqrt(np.mean((p - t) ** 2)) / np.std(t))
+
+
+def test_monomial_budget_gives_few_inputs_high_degrees():
+    assert [basis.monomial_degree(n) for n in range(1, 7)] == [6, 5, 3, 2, 2, 1]
+    assert basis.monomial_degree(32, min_degree=2) == 2  # many inputs keep the full quadratic
+    # the polynomial library of one input reaches degree 6, of two inputs degree 5
+    X = np.random.default_rng(0).uniform(-1, 1, size=(100, 2))
+    one = {str(t.expr) for t in basis.polynomial_terms(derived.bases(X[:, :1], ["x0"]))}
+    assert "x0**6" in one and "x0**7" not in one
+    two = basis.polynomial_terms(derived.bases(X, ["x0", "x1"], norms=False, differences=False))
+    assert max(sympy.Poly(t.expr, x0, x1).total_degree() for t in two) == 5
+
+
+def test_degree_five_polynomial_of_one_input_recovered_from_noisy_samples():
+    truth = x0**5 - 2 * x0**3 + x0 + 1
+    X, y = _noisy(truth, 1, -1.5, 1.5, noise=3e-3)
+    cfg = Config(time_budget=2, cache_dir="", progress=False, engine_options={"gp": False})
+    front = get_engine("operon").fit(X, y[:, None], ["x0"], cfg)[0]
+    assert any(sympy.expand(c.expr - truth) == 0 for c in front), [str(c.expr) for c in front]
+
+
+def test_rational_with_non_centred_quadratic_denominator_recovered():
+    # ten terms (1 over a constant, four linear and four square terms): beyond the old support cap of 8
+    truth = 10 / (4 + (x0 - 2) ** 2 + (x1 - 1) ** 2 + (x2 - 3) ** 2 + (x3 - 2) ** 2)
+    X, y = _noisy(truth, 4, 0.0, 4.0, noise=3e-3)
+    found = families.rational_nullspace(derived.bases(X, ["x0", "x1", "x2", "x3"]), y)
+    assert min(_nrmse(e, truth, 4, 0.0, 4.0) for e in found) < 2e-3, [str(e) for e in found]
+
+
+def test_rational_nullspace_cancelled_monomial_factor_is_no_pole(monkeypatch):
+    """At degree 5 the elimination keeps x1*P/(x1*Q); x1 changes sign on the data, the law does not
+    have a pole: the pole check must look at the cancelled denominator."""
+    monkeypatch.setattr(families, "RATIONAL_DEGREE", 5)
+    truth = (x0**3 - 3 * x0 * x1 + 4) / (x0**2 + 2)
+    X, y = _noisy(truth, 2, -2.0, 2.0, noise=3e-3)
+    found = families.rational_nullspace(derived.bases(X, ["x0", "x1"]), y)
+    assert min([_nrmse(e, truth, 2, -2.0, 2.0) for e in found] or [np.inf]) < 3e-3, [str(e) for e in found]
+
+
+@pytest.mark.parametrize("truth, lo, hi", [
+    ((x0**3 - 3 * x0 * x1 + 4) / (x0**2 + 2), -2.0, 2.0),
+    ((x0**3 - 3 * x0 * x1 + 4) / (x0**2 + 2), 0.5, 3.0),
+    (x0 + 1 / (1 + x0**2 + x1**2), -2.0, 2.0),
+    ((x0 * x1 + 2 * x1**2 - 1) / (x0**2 + x1 + 3), 0.5, 3.0),
+])
+def test_rational_nullspace_drops_a_common_factor_before_the_law(truth, lo, hi):
+    """Degree 3 leaves room for P*R/(Q*R), which fits as well as P/Q, so the elimination's near-ties
+    must drop R's high-degree terms first."""
+    X, y = _noisy(truth, 2, lo, hi, noise=3e-3)
+    found = families.rational_nullspace(derived.bases(X, ["x0", "x1"]), y)
+    assert min([_nrmse(e, truth, 2, lo, hi) for e in found] or [np.inf]) < 3e-3, [str(e) for e in found]
+
+
+@pytest.mark.parametrize("truth", [sympy.sin(2 * x0) + x0, sympy.exp(-x0**2)])
+def test_high_degree_polynomials_do_not_displace_a_compact_law(truth):
+    """With degree-6 monomials on the table, the knee rule still prefers the compact law."""
+    from symfx.passes.fit import select
+
+    X, y = _noisy(truth, 1, -2.0, 2.0, noise=3e-3)
+    cfg = Config(time_budget=2, cache_dir="", progress=False, engine_options={"gp": False})
+    front = get_engine("operon").fit(X[:1500], y[:1500, None], ["x0"], cfg)[0]
+
+    class Entry:
+        def __init__(self, c):
+            p = evaluate_columns([c.expr], [x0], X[1500:])[:, 0]
+            self.expr, self.complexity, self.safe = c.expr, c.complexity, True
+            self.nrmse = float(np.sqrt(np.mean((p - y[1500:]) ** 2)) / np.std(y[1500:]))
+
+    entries = [Entry(c) for c in front]
+    chosen = entries[select(entries, "knee", 1e-2)].expr
+    assert _nrmse(chosen, truth, 1, -3.0, 3.0) < 1e-2, chosen
+
+
+@pytest.mark.parametrize("truth, lo, hi", [
+    (x1 * sympy.exp(-(x0 - 2) ** 2 / 2), 0.0, 4.0),  # a shifted gaussian factor
+    (sympy.sin(x0) / (1 + (x1 - 1) ** 2), 0.0, 3.0),  # a shifted Lorentzian factor
+])
+def test_separable_products_fit_shifted_gaussian_and_lorentzian_factors(truth, lo, hi):
+    X, y = _noisy(truth, 2, lo, hi, noise=3e-3)
+    ops = frozenset({"add", "sub", "mul", "div", "exp", "sin", "cos", "sqrt", "log"})
+    found = families.separable_products(derived.bases(X, ["x0", "x1"]), y, ops)
+    assert min(_nrmse(e, truth, 2, lo, hi) for e in found) < 1e-2, [str(e) for e in found]
