@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from symfx import tree
-from symfx.lowering import HELPER_ATEN, OPS, emit_exprs, evaluate
+from symfx.lowering import HELPER_ATEN, OPS, emit_exprs, evaluate, numpy_program
 from symfx.tree import from_tree, to_tree
 
 SYMS = sympy.symbols("x0 x1 x2")
@@ -127,6 +127,17 @@ def test_emitted_graph_agrees_with_numpy(expr: sympy.Expr, seed: int) -> None:
     got = run_graph(gm, X)[0]
     assert got.dtype == torch.float64 and tuple(got.shape) == X.shape[1:]
     assert_agree(got.numpy(), reference(expr, X), expr)
+
+
+@PROPERTY
+@given(expr=EXPRS, seed=st.integers(0, 2**32 - 1))
+def test_compiled_numpy_program_agrees_with_evaluate(expr: sympy.Expr, seed: int) -> None:
+    # refit evaluates one compiled program per least-squares fit: it must be evaluate, bit for bit
+    X = inputs(seed)
+    env = {s: X[i] for i, s in enumerate(SYMS)}
+    with np.errstate(all="ignore"):
+        got = np.broadcast_to(np.asarray(numpy_program(expr)(env), dtype=np.float64), X.shape[1:])
+    np.testing.assert_array_equal(got, reference(expr, X), err_msg=str(expr))
 
 
 def _lowers(expr: sympy.Expr) -> bool:
