@@ -45,6 +45,17 @@ def round_sig(c: float, digits: int) -> float:
     return float(f"{c:.{digits}g}")
 
 
+def replace_numbers(expr: sympy.Expr, mapping: dict) -> sympy.Expr:
+    """``expr.xreplace(mapping)``, without sympy's re-evaluation of every node when all the new
+    values are Floats (the structure is unchanged then; an Integer, 0 or pi may fold, so those
+    are substituted with evaluation). Evaluating exp/sin/tanh of symbolic arguments ran
+    polynomial gcds: seconds per GP member."""
+    if all(isinstance(v, sympy.Float) for v in mapping.values()):
+        with sympy.evaluate(False):
+            return expr.xreplace(mapping)
+    return expr.xreplace(mapping)
+
+
 def short(value: float) -> sympy.Expr:
     """A rounded value as sympy: an Integer when it is one (``3``, not ``3.0``), else a Float."""
     if value.is_integer() and abs(value) < 100:
@@ -210,6 +221,73 @@ class _OutOfTime(Exception):
     pass
 
 
+class _Template:
+    """``expr`` with its float constants as parameters, compiled once (``numpy_program``).
+
+    Refitting and snapping then work on the vector ``theta`` of constants: each trial is one
+    numpy evaluation, and a sympy expression is built once at the end. Building one per trial
+    cost seconds per GP member (sympy re-evaluates exp/sin/tanh of symbolic arguments, down to
+    polynomial gcds).
+    """
+
+    def __init__(self, expr: sympy.Expr, env: dict, y: np.ndarray, floats: Sequence[sympy.Float]):
+        self.params = [sympy.Symbol(f"_c{k}") for k in range(len(floats))]
+        with sympy.evaluate(False):  # numbers for symbols: the structure is unchanged
+            self.expr = expr.xreplace(dict(zip(floats, self.params)))
+        self.program = numpy_program(self.expr)
+        self.theta = np.array([float(f) for f in floats])
+        self.env, self.y = dict(env), y
+
+    def residual(self, theta: np.ndarray) -> np.ndarray:
+        self.env.update(zip(self.params, (float(t) for t in theta)))
+        with np.errstate(all="ignore"):
+            pred = np.broadcast_to(np.asarray(self.program(self.env), dtype=np.float64), self.y.shape)
+        res = pred - self.y
+        return np.where(np.isfinite(res), res, 1e6)
+
+    def mse(self, theta: np.ndarray) -> float:
+        self.env.update(zip(self.params, (float(t) for t in theta)))
+        with np.errstate(all="ignore"):
+            pred = np.broadcast_to(np.asarray(self.program(self.env), dtype=np.float64), self.y.shape)
+        return float(np.mean((pred - self.y) ** 2)) if np.all(np.isfinite(pred)) else math.inf
+
+    def fit(self, theta: np.ndarray, free: Sequence[int], max_nfev: int, deadline: float) -> np.ndarray:
+        """``theta`` with the entries ``free`` re-optimised by least squares (``theta`` itself when
+        that does not lower the error, fails, or runs past ``deadline``)."""
+        import time
+
+        from scipy.optimize import least_squares
+
+        free = list(free)
+        if not free or len(free) > 10 or time.perf_counter() > deadline:
+            return theta
+
+        def residual(sub: np.ndarray) -> np.ndarray:
+            if time.perf_counter() > deadline:
+                raise _OutOfTime
+            full = theta.copy()
+            full[free] = sub
+            return self.residual(full)
+
+        try:
+            # finite-difference Jacobians cost len(free) evaluations each, so cap the total
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore", RuntimeWarning)  # overflow while probing wild constants
+                sol = least_squares(residual, theta[free], method="trf", max_nfev=max_nfev, x_scale="jac")
+        except (ValueError, FloatingPointError, _OutOfTime):
+            return theta
+        if not np.all(np.isfinite(sol.x)) or np.mean(sol.fun**2) >= np.mean(self.residual(theta) ** 2):
+            return theta
+        out = theta.copy()
+        out[free] = sol.x
+        return out
+
+    def build(self, values: dict[int, sympy.Expr], theta: np.ndarray) -> sympy.Expr:
+        """The expression with parameter k set to ``values[k]`` (exact) or ``Float(theta[k])``."""
+        return replace_numbers(self.expr, {p: values.get(k, sympy.Float(float(theta[k])))
+                                           for k, p in enumerate(self.params)})
+
+
 def refit(
     expr: sympy.Expr, env: dict, y: np.ndarray, max_nfev: int = 20, deadline: float = math.inf,
     frozen: frozenset[float] | set[float] = frozenset(),
@@ -217,43 +295,18 @@ def refit(
     """The expression with its float constants re-optimised by least squares in float64.
 
     Floats whose value is in ``frozen`` (short decimals already snapped) stay as they are.
-    Bounded: at most ``max_nfev`` Levenberg-Marquardt iterations, at most 10 constants, and it
+    Bounded: at most ``max_nfev`` trust-region iterations, at most 10 constants, and it
     gives up (returning ``expr``) at ``deadline`` (``time.perf_counter()``).
     """
     import time
 
-    floats = [f for f in _floats(expr) if float(f) not in frozen]
-    if not floats or len(floats) > 10 or time.perf_counter() > deadline:
+    floats = _floats(expr)
+    free = [k for k, f in enumerate(floats) if float(f) not in frozen]
+    if not free or len(free) > 10 or time.perf_counter() > deadline:
         return expr
-    from scipy.optimize import least_squares
-
-    params = [sympy.Symbol(f"_c{k}") for k in range(len(floats))]
-    template = expr.xreplace(dict(zip(floats, params)))
-    program = numpy_program(template)  # compiled once: least squares evaluates it ~40 times
-    theta0 = np.array([float(f) for f in floats])
-
-    def residual(theta: np.ndarray, check: bool = True) -> np.ndarray:
-        if check and time.perf_counter() > deadline:
-            raise _OutOfTime
-        local = dict(env)
-        local.update({p: float(t) for p, t in zip(params, theta)})
-        with np.errstate(all="ignore"):
-            pred = np.broadcast_to(np.asarray(program(local), dtype=np.float64), y.shape)
-        res = pred - y
-        return np.where(np.isfinite(res), res, 1e6)
-
-    try:
-        # finite-difference Jacobians cost len(theta) evaluations each, so cap the total
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore", RuntimeWarning)  # overflow while probing wild constants
-            sol = least_squares(residual, theta0, method="trf", max_nfev=max_nfev, x_scale="jac")
-    except (ValueError, FloatingPointError, _OutOfTime):
-        return expr
-    if not np.all(np.isfinite(sol.x)):
-        return expr
-    if np.mean(sol.fun**2) >= np.mean(residual(theta0, check=False) ** 2):
-        return expr
-    return template.xreplace({p: sympy.Float(float(t)) for p, t in zip(params, sol.x)})
+    t = _Template(expr, env, y, floats)
+    theta = t.fit(t.theta, free, max_nfev, deadline)
+    return expr if theta is t.theta else t.build({}, theta)
 
 
 def named_window(nrmse: float) -> float:
@@ -269,7 +322,7 @@ def named_window(nrmse: float) -> float:
 
 def snap(
     expr: sympy.Expr, env: dict, y: np.ndarray, budget_mse: float, refit_rest: bool = True,
-    deadline: float = math.inf, rel_named: float = 2e-3,
+    deadline: float = math.inf, rel_named: float = 2e-3, max_refits: int = 12,
 ) -> sympy.Expr:
     """Snap float constants one by one (largest first) while the MSE stays within ``budget_mse``.
 
@@ -277,31 +330,37 @@ def snap(
     refitted if needed, except for a short decimal, which must fit as it is); a short decimal it
     snaps to (``0.35``) stays fixed in later refits.
     Named constants are tried within ``rel_named`` (see :func:`named_window`). Stops early
-    (returning what is snapped so far) at ``deadline`` (``time.perf_counter()``).
+    (returning what is snapped so far) at ``deadline`` (``time.perf_counter()``). At most
+    ``max_refits`` trials refit the other constants; after that a value must fit as it is. That
+    bounds the work by count, not by the clock (the same seed gives the same equation on a busy
+    machine): a 9-constant GP mimic took 6.7 s of refits here, while a law has few constants.
     """
     import time
 
-    current = expr
-    tried: set[float] = set()
-    fixed: set[float] = set()  # short decimals snapped to: not refitted again
-    while time.perf_counter() < deadline:
-        floats = [f for f in _floats(current) if float(f) not in tried]
-        if not floats:
-            return current
-        f = floats[0]
-        tried.add(float(f))
-        for value in nice_values(float(f), rel_transcendental=rel_named):
-            trial = current.xreplace({f: value})
+    floats = _floats(expr)
+    if not floats:
+        return expr
+    t = _Template(expr, env, y, floats)
+    theta = t.theta.copy()
+    values: dict[int, sympy.Expr] = {}  # parameter -> the value it snapped to (then fixed)
+    refits_left = max_refits
+    untried = set(range(len(floats)))
+    while untried and time.perf_counter() < deadline:
+        k = max(untried, key=lambda i: (abs(theta[i]), -i))  # largest constant first
+        untried.discard(k)
+        for value in nice_values(float(theta[k]), rel_transcendental=rel_named):
+            trial = theta.copy()
+            trial[k] = float(value)
+            free = [i for i in range(len(theta)) if i != k and i not in values]
             # a short decimal is a rounding, not a law: it fits as it is or not at all
-            if mse_of(trial, env, y) > budget_mse and refit_rest and not value.is_Float and trial.atoms(sympy.Float):
-                trial = refit(trial, env, y, max_nfev=10, deadline=deadline, frozen=fixed)
-            if mse_of(trial, env, y) <= budget_mse:
-                current = trial
-                if value.is_Float:
-                    fixed.add(float(value))
-                    tried.add(float(value))
+            if (t.mse(trial) > budget_mse and refit_rest and refits_left > 0 and not value.is_Float and free):
+                refits_left -= 1
+                trial = t.fit(trial, free, 10, deadline)
+            if t.mse(trial) <= budget_mse:
+                theta = trial
+                values[k] = value
                 break
-    return current
+    return t.build(values, theta) if values or not np.array_equal(theta, t.theta) else expr
 
 
 def readable_coefficients(expr: sympy.Expr) -> sympy.Expr:
@@ -361,7 +420,7 @@ def precision(expr: sympy.Expr, env: dict, y: np.ndarray, budget_mse: float | Ca
         return current, 0
     chosen, budget_mse = _batched_choice(current, floats, trials, env, y, budget_mse, max_digits)
     if chosen is not None:
-        out = current.xreplace({f: short(v) for f, v in zip(floats, chosen) if v != float(f)})
+        out = replace_numbers(current, {f: short(v) for f, v in zip(floats, chosen) if v != float(f)})
         changed = sum(v != float(f) for f, v in zip(floats, chosen))
         # one changed constant: the batch evaluated exactly that expression
         if changed <= 1 or mse_of(out, env, y) <= budget_mse:
@@ -371,13 +430,13 @@ def precision(expr: sympy.Expr, env: dict, y: np.ndarray, budget_mse: float | Ca
     forced = 0  # the exact path: one evaluation per trial
     for f, options in zip(floats, trials):
         for value in options:
-            trial = current.xreplace({f: short(value)})
+            trial = replace_numbers(current, {f: short(value)})
             if mse_of(trial, env, y) <= budget_mse:
                 current = trial
                 break
         else:
             if len(options) == max_digits:  # more digits than max_digits: ill-conditioned
-                current = current.xreplace({f: short(options[-1])})
+                current = replace_numbers(current, {f: short(options[-1])})
                 forced += 1
     return current, forced
 
@@ -398,7 +457,10 @@ def _batched_choice(expr, floats, trials, env, y, budget_mse, max_digits):
             rows.append(row)
     grid = np.array(rows)
     params = [sympy.Dummy(f"c{j}") for j in range(len(floats))]
-    template = expr.xreplace(dict(zip(floats, params)))
+    # numbers for symbols and back: the structure is unchanged, so skip sympy's re-evaluation of
+    # every node (exp/sin of a symbolic argument ran polynomial gcds: seconds per GP member)
+    with sympy.evaluate(False):
+        template = expr.xreplace(dict(zip(floats, params)))
     local = {k: np.asarray(v)[None, ...] for k, v in env.items()}
     local.update({p: grid[:, j:j + 1] for j, p in enumerate(params)})
     try:
