@@ -214,7 +214,8 @@ def mse_of(expr: sympy.Expr, env: dict, y: np.ndarray) -> float:
     pred = np.broadcast_to(pred, y.shape)
     if not np.all(np.isfinite(pred)):
         return math.inf
-    return float(np.mean((pred - y) ** 2))
+    with np.errstate(over="ignore"):  # huge but finite predictions: the MSE is inf
+        return float(np.mean((pred - y) ** 2))
 
 
 class _OutOfTime(Exception):
@@ -247,9 +248,10 @@ class _Template:
 
     def mse(self, theta: np.ndarray) -> float:
         self.env.update(zip(self.params, (float(t) for t in theta)))
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"):  # a wild trial constant may overflow: its MSE is inf
             pred = np.broadcast_to(np.asarray(self.program(self.env), dtype=np.float64), self.y.shape)
-        return float(np.mean((pred - self.y) ** 2)) if np.all(np.isfinite(pred)) else math.inf
+            mse = float(np.mean((pred - self.y) ** 2))
+        return mse if np.all(np.isfinite(pred)) and math.isfinite(mse) else math.inf
 
     def fit(self, theta: np.ndarray, free: Sequence[int], max_nfev: int, deadline: float) -> np.ndarray:
         """``theta`` with the entries ``free`` re-optimised by least squares (``theta`` itself when
