@@ -48,6 +48,16 @@ def test_degree_five_polynomial_of_one_input_recovered_from_noisy_samples():
     assert any(sympy.expand(c.expr - truth) == 0 for c in front), [str(c.expr) for c in front]
 
 
+@pytest.mark.parametrize("truth", [x0 * sympy.sin(x0**2) + sympy.Rational(1, 2),
+                                   sympy.cos(2 * x0) * sympy.exp(-x0**2 / 2)])
+def test_products_and_powers_inside_functions_of_one_variable_recovered(truth):
+    # depth-2 terms of one variable: a function of its square, a product of two of its functions
+    X, y = _noisy(truth, 1, -2.0, 2.0, noise=3e-3)
+    cfg = Config(time_budget=2, cache_dir="", progress=False, engine_options={"gp": False})
+    front = get_engine("operon").fit(X, y[:, None], ["x0"], cfg)[0]
+    assert any(sympy.simplify(c.expr - truth) == 0 for c in front), [str(c.expr) for c in front]
+
+
 def test_rational_with_non_centred_quadratic_denominator_recovered():
     # ten terms (1 over a constant, four linear and four square terms): beyond the old support cap of 8
     truth = 10 / (4 + (x0 - 2) ** 2 + (x1 - 1) ** 2 + (x2 - 3) ** 2 + (x3 - 2) ** 2)

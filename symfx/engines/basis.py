@@ -157,6 +157,10 @@ def build_library(
     terms: list[Term] = []
     for i in range(len(bases)):
         terms += [t for _, t in powers[i]] + unary[i]
+    originals = [i for i, b in enumerate(bases) if not b.derived]
+    if len(originals) <= SAME_VARIABLE_INPUTS:
+        for i in originals:
+            terms += _same_variable_terms(bases[i], powers[i], unary[i], operators)
     for i, j in itertools.combinations(range(len(bases)), 2):
         bi, bj = bases[i], bases[j]
         if bi.derived and bj.derived:
@@ -175,6 +179,21 @@ def build_library(
         if len(terms) > 4 * max_terms or time.perf_counter() > deadline:
             break
     return _dedupe([t for t in terms if _ok(t.values)])[:max_terms]
+
+
+#: up to this many inputs, the library also holds depth-2 terms of one variable (see below)
+SAME_VARIABLE_INPUTS = 2
+
+
+def _same_variable_terms(base: Base, powers: list, unary: list[Term], operators: frozenset[str]) -> list[Term]:
+    """Depth-2 terms of one variable (pair products elsewhere join two variables): unary functions
+    of its square and cube (``sin(x0**2)``) and products of two of its functions (``x0*sin(x0)``,
+    ``sin(x0**2)*cos(x0)``). Only for few inputs: about 800 terms per variable."""
+    with np.errstate(all="ignore"):
+        lifted = [t for p in (2, 3) for t in unary_terms(Base(base.symbol, base.expr**p, base.values**p), operators)]
+    low = [t for p, t in powers if p in (1, 2, -1)]
+    pairs = itertools.chain(itertools.product(low, unary + lifted), itertools.combinations(unary + lifted, 2))
+    return lifted + [Term.product(a, b) for a, b in pairs]
 
 
 def _dedupe(terms: list[Term]) -> list[Term]:
