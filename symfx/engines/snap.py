@@ -210,12 +210,25 @@ def _floats(expr: sympy.Expr) -> list[sympy.Float]:
 
 def mse_of(expr: sympy.Expr, env: dict, y: np.ndarray) -> float:
     with np.errstate(all="ignore"):
-        pred = np.asarray(evaluate(expr, env), dtype=np.float64)
+        return _mse(np.asarray(evaluate(expr, env), dtype=np.float64), y)
+
+
+def _mse(pred: np.ndarray, y: np.ndarray) -> float:
+    """Mean squared error of a prediction (broadcast to ``y``); inf where it is not finite."""
     pred = np.broadcast_to(pred, y.shape)
     if not np.all(np.isfinite(pred)):
         return math.inf
     with np.errstate(over="ignore"):  # huge but finite predictions: the MSE is inf
         return float(np.mean((pred - y) ** 2))
+
+
+def parametrize(expr: sympy.Expr, floats: Sequence[sympy.Float]) -> tuple[list[sympy.Symbol], sympy.Expr]:
+    """Parameters ``_c0, _c1, ...`` and ``expr`` with ``floats`` replaced by them. Numbers for
+    symbols leave the structure unchanged, so sympy's re-evaluation of every node is skipped (exp/sin
+    of a symbolic argument ran polynomial gcds: seconds per GP member)."""
+    params = [sympy.Dummy(f"_c{k}") for k in range(len(floats))]
+    with sympy.evaluate(False):
+        return params, expr.xreplace(dict(zip(floats, params)))
 
 
 class _OutOfTime(Exception):
@@ -232,26 +245,23 @@ class _Template:
     """
 
     def __init__(self, expr: sympy.Expr, env: dict, y: np.ndarray, floats: Sequence[sympy.Float]):
-        self.params = [sympy.Symbol(f"_c{k}") for k in range(len(floats))]
-        with sympy.evaluate(False):  # numbers for symbols: the structure is unchanged
-            self.expr = expr.xreplace(dict(zip(floats, self.params)))
+        self.params, self.expr = parametrize(expr, floats)
         self.program = numpy_program(self.expr)
         self.theta = np.array([float(f) for f in floats])
         self.env, self.y = dict(env), y
 
-    def residual(self, theta: np.ndarray) -> np.ndarray:
+    def predict(self, theta: np.ndarray) -> np.ndarray:
         self.env.update(zip(self.params, (float(t) for t in theta)))
+        with np.errstate(all="ignore"):  # a wild trial constant may overflow
+            return np.broadcast_to(np.asarray(self.program(self.env), dtype=np.float64), self.y.shape)
+
+    def residual(self, theta: np.ndarray) -> np.ndarray:
         with np.errstate(all="ignore"):
-            pred = np.broadcast_to(np.asarray(self.program(self.env), dtype=np.float64), self.y.shape)
-        res = pred - self.y
+            res = self.predict(theta) - self.y
         return np.where(np.isfinite(res), res, 1e6)
 
     def mse(self, theta: np.ndarray) -> float:
-        self.env.update(zip(self.params, (float(t) for t in theta)))
-        with np.errstate(all="ignore"):  # a wild trial constant may overflow: its MSE is inf
-            pred = np.broadcast_to(np.asarray(self.program(self.env), dtype=np.float64), self.y.shape)
-            mse = float(np.mean((pred - self.y) ** 2))
-        return mse if np.all(np.isfinite(pred)) and math.isfinite(mse) else math.inf
+        return _mse(self.predict(theta), self.y)
 
     def fit(self, theta: np.ndarray, free: Sequence[int], max_nfev: int, deadline: float) -> np.ndarray:
         """``theta`` with the entries ``free`` re-optimised by least squares (``theta`` itself when
@@ -458,11 +468,7 @@ def _batched_choice(expr, floats, trials, env, y, budget_mse, max_digits):
             row[j] = value
             rows.append(row)
     grid = np.array(rows)
-    params = [sympy.Dummy(f"c{j}") for j in range(len(floats))]
-    # numbers for symbols and back: the structure is unchanged, so skip sympy's re-evaluation of
-    # every node (exp/sin of a symbolic argument ran polynomial gcds: seconds per GP member)
-    with sympy.evaluate(False):
-        template = expr.xreplace(dict(zip(floats, params)))
+    params, template = parametrize(expr, floats)
     local = {k: np.asarray(v)[None, ...] for k, v in env.items()}
     local.update({p: grid[:, j:j + 1] for j, p in enumerate(params)})
     try:
