@@ -10,13 +10,26 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 import sympy
-import torch
 
-aten = torch.ops.aten
+if TYPE_CHECKING:
+    import torch
+
+
+class _Aten:
+    """``torch.ops.aten``, resolved on first use: fit workers and engines use the table's numpy
+    side only, and a worker that never imports torch starts ~2 s sooner (a quarter of a small job)."""
+
+    def __getattr__(self, name: str) -> Any:
+        import torch
+
+        return getattr(torch.ops.aten, name)
+
+
+aten = _Aten()
 
 
 @dataclass(frozen=True)
@@ -27,8 +40,13 @@ class Op:
     sympy_type: type | None
     build: Callable[..., sympy.Expr]
     numpy: Callable[..., Any]
-    aten: Any  # torch.ops.aten overload used when lowering to FX
+    aten_name: str  # the torch.ops.aten overload used when lowering to FX, e.g. "add.Tensor"
     arity: int  # -1: n-ary (two or more)
+
+    @property
+    def aten(self) -> Any:
+        packet, overload = self.aten_name.split(".")
+        return getattr(getattr(aten, packet), overload)
 
 
 def _np_safe(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -44,27 +62,27 @@ def _np_safe(fn: Callable[..., Any]) -> Callable[..., Any]:
 OPS: dict[str, Op] = {
     op.name: op
     for op in [
-        Op("add", sympy.Add, lambda *a: sympy.Add(*a), _np_safe(np.add), aten.add.Tensor, -1),
-        Op("mul", sympy.Mul, lambda *a: sympy.Mul(*a), _np_safe(np.multiply), aten.mul.Tensor, -1),
-        Op("pow", sympy.Pow, sympy.Pow, _np_safe(np.power), aten.pow.Tensor_Tensor, 2),
-        Op("exp", sympy.exp, sympy.exp, _np_safe(np.exp), aten.exp.default, 1),
-        Op("log", sympy.log, sympy.log, _np_safe(np.log), aten.log.default, 1),
-        Op("sin", sympy.sin, sympy.sin, _np_safe(np.sin), aten.sin.default, 1),
-        Op("cos", sympy.cos, sympy.cos, _np_safe(np.cos), aten.cos.default, 1),
-        Op("tan", sympy.tan, sympy.tan, _np_safe(np.tan), aten.tan.default, 1),
-        Op("tanh", sympy.tanh, sympy.tanh, _np_safe(np.tanh), aten.tanh.default, 1),
-        Op("sinh", sympy.sinh, sympy.sinh, _np_safe(np.sinh), aten.sinh.default, 1),
-        Op("cosh", sympy.cosh, sympy.cosh, _np_safe(np.cosh), aten.cosh.default, 1),
-        Op("asin", sympy.asin, sympy.asin, _np_safe(np.arcsin), aten.asin.default, 1),
-        Op("acos", sympy.acos, sympy.acos, _np_safe(np.arccos), aten.acos.default, 1),
-        Op("atan", sympy.atan, sympy.atan, _np_safe(np.arctan), aten.atan.default, 1),
-        Op("abs", sympy.Abs, sympy.Abs, np.abs, aten.abs.default, 1),
-        Op("erf", sympy.erf, sympy.erf, None, aten.erf.default, 1),
-        Op("max", sympy.Max, lambda *a: sympy.Max(*a), np.maximum, aten.maximum.default, -1),
-        Op("min", sympy.Min, lambda *a: sympy.Min(*a), np.minimum, aten.minimum.default, -1),
+        Op("add", sympy.Add, lambda *a: sympy.Add(*a), _np_safe(np.add), "add.Tensor", -1),
+        Op("mul", sympy.Mul, lambda *a: sympy.Mul(*a), _np_safe(np.multiply), "mul.Tensor", -1),
+        Op("pow", sympy.Pow, sympy.Pow, _np_safe(np.power), "pow.Tensor_Tensor", 2),
+        Op("exp", sympy.exp, sympy.exp, _np_safe(np.exp), "exp.default", 1),
+        Op("log", sympy.log, sympy.log, _np_safe(np.log), "log.default", 1),
+        Op("sin", sympy.sin, sympy.sin, _np_safe(np.sin), "sin.default", 1),
+        Op("cos", sympy.cos, sympy.cos, _np_safe(np.cos), "cos.default", 1),
+        Op("tan", sympy.tan, sympy.tan, _np_safe(np.tan), "tan.default", 1),
+        Op("tanh", sympy.tanh, sympy.tanh, _np_safe(np.tanh), "tanh.default", 1),
+        Op("sinh", sympy.sinh, sympy.sinh, _np_safe(np.sinh), "sinh.default", 1),
+        Op("cosh", sympy.cosh, sympy.cosh, _np_safe(np.cosh), "cosh.default", 1),
+        Op("asin", sympy.asin, sympy.asin, _np_safe(np.arcsin), "asin.default", 1),
+        Op("acos", sympy.acos, sympy.acos, _np_safe(np.arccos), "acos.default", 1),
+        Op("atan", sympy.atan, sympy.atan, _np_safe(np.arctan), "atan.default", 1),
+        Op("abs", sympy.Abs, sympy.Abs, np.abs, "abs.default", 1),
+        Op("erf", sympy.erf, sympy.erf, None, "erf.default", 1),
+        Op("max", sympy.Max, lambda *a: sympy.Max(*a), np.maximum, "maximum.default", -1),
+        Op("min", sympy.Min, lambda *a: sympy.Min(*a), np.minimum, "minimum.default", -1),
         # sympy rewrites e.g. Abs(exp(x)) to exp(re(x)) for symbols without assumptions; every
         # value symfx computes is real, so re() is the identity (the emitter skips it).
-        Op("re", sympy.re, sympy.re, np.real, aten.real.default, 1),
+        Op("re", sympy.re, sympy.re, np.real, "real.default", 1),
     ]
 }
 _BY_TYPE: dict[type, Op] = {op.sympy_type: op for op in OPS.values() if op.sympy_type is not None}
@@ -101,12 +119,13 @@ assert all(op.table in OPS for op in SEARCH_OPS.values()), "a search operator mu
 UNARY_SEARCH_OPS = frozenset(name for name, op in SEARCH_OPS.items() if op.arity == 1)
 BINARY_SEARCH_OPS = frozenset(name for name, op in SEARCH_OPS.items() if op.arity == 2)
 
-# The helper aten ops the lowering uses besides the table (subtraction, division, powers).
-HELPER_ATEN = (
-    aten.sub.Tensor, aten.div.Tensor, aten.neg.default, aten.reciprocal.default, aten.sqrt.default,
-    aten.rsqrt.default, aten.pow.Tensor_Scalar, aten.pow.Scalar, aten.full_like.default,
-    aten.select.int, aten.stack.default, aten.unsqueeze.default, aten.sigmoid.default,
-)
+def helper_aten() -> tuple[Any, ...]:
+    """The aten ops the lowering uses besides the table (subtraction, division, powers)."""
+    return (
+        aten.sub.Tensor, aten.div.Tensor, aten.neg.default, aten.reciprocal.default, aten.sqrt.default,
+        aten.rsqrt.default, aten.pow.Tensor_Scalar, aten.pow.Scalar, aten.full_like.default,
+        aten.select.int, aten.stack.default, aten.unsqueeze.default, aten.sigmoid.default,
+    )
 
 
 def op_of(expr: sympy.Expr) -> Op:
@@ -172,6 +191,8 @@ def _torch_fn(op: Op) -> Callable[..., Any]:
 
 
 def _call_binary(fn: Any, a: Any, b: Any) -> Any:
+    import torch
+
     if not isinstance(a, torch.Tensor):
         a, b = b, a  # all binary table ops that are n-ary are commutative
     if not isinstance(a, torch.Tensor):
@@ -183,6 +204,8 @@ def _call_binary(fn: Any, a: Any, b: Any) -> Any:
 
 
 def _pow_torch(base: Any, exponent: Any) -> Any:
+    import torch
+
     if isinstance(base, torch.Tensor) and not isinstance(exponent, torch.Tensor):
         return aten.pow.Tensor_Scalar(base, exponent)
     if not isinstance(base, torch.Tensor):
@@ -310,6 +333,8 @@ def numpy_program(expr: sympy.Expr) -> Callable[[Mapping[sympy.Symbol, Any]], An
 
 
 def _np_erf(x: Any) -> Any:
+    import torch
+
     return torch.erf(torch.as_tensor(np.asarray(x, dtype=np.float64))).numpy()
 
 
@@ -343,6 +368,8 @@ class _Emitter:
         return self.graph.call_function(target, tuple(args))
 
     def tensor(self, value: Any) -> torch.fx.Node:
+        import torch.fx
+
         # a pure constant still has to be a tensor of the output's shape
         if isinstance(value, torch.fx.Node):
             return value

@@ -14,12 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from symfx import tree
-from symfx.lowering import HELPER_ATEN, OPS, emit_exprs, evaluate, numpy_program
+from symfx.lowering import OPS, helper_aten, emit_exprs, evaluate, numpy_program
 from symfx.tree import from_tree, to_tree
 
 SYMS = sympy.symbols("x0 x1 x2")
 NAMES = [s.name for s in SYMS]
-ALLOWED_TARGETS = {op.aten for op in OPS.values()} | set(HELPER_ATEN)
+ALLOWED_TARGETS = {op.aten for op in OPS.values()} | set(helper_aten())
 
 # Deterministic in CI (no flaky failures from float corner cases). To explore with fresh random
 # examples: SYMFX_EXAMPLES=2000 pytest tests/test_lowering.py

@@ -132,12 +132,21 @@ def test_backend_is_a_plain_function():
 def test_installed_layout_and_backend_without_importing_symfx(tmp_path):
     """In a fresh interpreter outside the checkout: `import symfx.passes` works, a bare `passes` does
     not resolve, importing symfx imports neither torch nor sympy, and Dynamo finds the backend
-    through the entry point without symfx being imported first."""
+    through the entry point without symfx being imported first; a fit job (what a pool or Dask
+    worker runs) imports neither torch nor scikit-learn unless its GP stage runs."""
     script = """
 import importlib.util, json, sys
 out = {"bare_passes": importlib.util.find_spec("passes") is not None}
 import symfx
 out["heavy_at_import"] = sorted(m for m in ("torch", "sympy", "numpy") if m in sys.modules)
+import numpy as np
+from symfx.config import Config
+from symfx.executors import FitJob, run_fit_job
+X = np.linspace(-1, 1, 64).reshape(-1, 1)
+config = Config(time_budget=5, engine_options={"gp": False})
+result = run_fit_job(FitJob("r", 0, X, 3 * X[:, 0] ** 2, ("x0",), config))
+out["job"] = [result.error, [str(c.expr) for c in result.front]]
+out["heavy_in_job"] = sorted(m for m in ("torch", "sklearn") if m in sys.modules)
 import symfx.passes.fit
 out["passes_file"] = symfx.passes.fit.__file__
 del sys.modules["symfx"]
@@ -153,6 +162,7 @@ print(json.dumps(out))
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["bare_passes"] is False
     assert out["heavy_at_import"] == []
+    assert out["job"][0] is None and "3*x0**2" in out["job"][1] and out["heavy_in_job"] == []
     assert Path(out["passes_file"]).parent == ROOT / "passes"
     assert out["backend"] == "symfx.dynamo.symfx_backend"
 
