@@ -210,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--engine-options", default="{}", help="JSON dict passed as Config.engine_options")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "discovery.json"))
     ap.add_argument("--shared", action="store_true", help="note in the results that the machine was shared")
+    ap.add_argument("--cache-dir", default="", help="fit cache (default: none). With one, a rerun reuses the "
+                    "engine's fronts and re-judges only selection (times are then cache reads, not fits)")
     args = ap.parse_args(argv)
 
     families = [f.strip() for f in args.family.split(",") if f.strip()]
@@ -221,7 +223,8 @@ def main(argv: list[str] | None = None) -> int:
             keys = args.only.split(",")
             picked = [p for p in picked if any(k in p[2].name for k in keys)]
         jobs += picked[: args.limit] if args.limit is not None else picked
-    options = {"time_budget": args.time_budget, "cache_dir": "", "engine_options": json.loads(args.engine_options)}
+    options = {"time_budget": args.time_budget, "cache_dir": args.cache_dir,
+               "engine_options": json.loads(args.engine_options)}
     machine = recovery.machine()
     print(f"{len(jobs)} laws, budget {args.time_budget:g} s per output, {args.workers} worker(s), "
           f"load average {machine['load']}", flush=True)

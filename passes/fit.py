@@ -245,22 +245,39 @@ KNEE_RATE = 0.2
 KNEE_FLOOR = 1e-6
 
 
+def _digits(expr: sympy.Expr) -> int:
+    """Significant digits written for the decimals in ``expr`` (0 when it holds none), each counted
+    up to ``MAX_DIGITS``: the precision step writes no constant with more."""
+    total = 0
+    for f in expr.atoms(sympy.Float):
+        mantissa = f"{abs(float(f)):.15g}".split("e")[0].replace(".", "").strip("0")
+        total += min(MAX_DIGITS, max(1, len(mantissa)))
+    return total
+
+
+#: a decimal is charged at most this many digits (the precision step's limit)
+MAX_DIGITS = 4
+
+
 def readable_size(expr: sympy.Expr) -> int:
-    """Node count as a reader sees it: a named constant is one node, a fitted decimal two.
+    """Node count as a reader sees it: a named constant is one node, a decimal one more per digit.
 
     Every symbol-free sub-tree (``4*pi``, ``sqrt(2)``, ``1/2``) counts as one node, and the
     symbol-free factors (or terms) of one product (sum) together as one; a sub-tree holding a
-    ``Float`` costs one node more, so ``4*pi*x0`` (2 + 1) beats ``12.57*x0`` (2 + 2).
+    ``Float`` costs one node more per significant digit written (``0.3`` two nodes, ``1.566``
+    five). That is description length: a decimal digit is one choice of ten, as many bits as one
+    node among ~10 operators and variables. So ``4*pi*x0`` (3) beats ``12.57*x0`` (7), and an
+    exact polynomial beats a mimic whose four fitted decimals fit the network's own error better.
     """
     if not expr.free_symbols:
-        return 1 + (1 if expr.atoms(sympy.Float) else 0)
+        return 1 + _digits(expr)
     if not expr.args:
         return 1
     if isinstance(expr, (sympy.Add, sympy.Mul)):
         consts = [a for a in expr.args if not a.free_symbols]
         n = 1 + sum(readable_size(a) for a in expr.args if a.free_symbols)
         if consts:
-            n += 1 + (1 if any(c.atoms(sympy.Float) for c in consts) else 0)
+            n += 1 + sum(_digits(c) for c in consts)
         return n
     return 1 + sum(readable_size(a) for a in expr.args)
 
@@ -281,7 +298,7 @@ def select(entries: Sequence[Candidate], rule: str, tolerance: float) -> int | N
       nodes: 0.019; x0**3 + x0**2 + x0 at 0.27 % -> a 35-node mimic of the network's own error at
       0.017 %: 0.10, and -> an 18-node one at 0.064 %: 0.145). Errors are floored at
       ``KNEE_FLOOR``. Exact constants are preferred through the size: a fitted decimal costs
-      one node more than a named constant (``4*pi``).
+      one node more per digit than a named constant (``4*pi``).
     - ``"simplest"``: the simplest member within ``tolerance``; the most accurate when none is.
     - ``"accurate"``: the most accurate member (for approximate surrogates).
     """
