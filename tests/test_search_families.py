@@ -90,6 +90,18 @@ def test_rational_nullspace_drops_a_common_factor_before_the_law(truth, lo, hi):
     assert min([_nrmse(e, truth, 2, lo, hi) for e in found] or [np.inf]) < 3e-3, [str(e) for e in found]
 
 
+def test_a_snapped_ratio_with_a_common_factor_is_written_cancelled():
+    """The null-space rationals found x0*(1 - x0**4)/(1 - x0) for a 0.24 %-network of
+    x0**4 + x0**3 + x0**2 + x0: its removable pole at x0 = 1 made the law unsafe and a mimic won."""
+    from symfx.engines.snap import simplest_form
+
+    assert simplest_form((x0 - x0**5) / (1 - x0)) == x0**4 + x0**3 + x0**2 + x0
+    assert simplest_form(x0 * x1 / (x0 + x1)) == x0 * x1 / (x0 + x1)  # nothing to cancel: kept as it is
+    half = sympy.Float(0.5)
+    unsnapped = simplest_form(half * (x0 - x0**5) / (1 - x0))  # fitted floats: sympy cannot cancel those exactly
+    assert any(p.exp.is_negative for p in unsnapped.atoms(sympy.Pow)), unsnapped
+
+
 @pytest.mark.parametrize("truth", [sympy.sin(2 * x0) + x0, sympy.exp(-x0**2)])
 def test_high_degree_polynomials_do_not_displace_a_compact_law(truth):
     """With degree-6 monomials on the table, the knee rule still prefers the compact law."""
