@@ -102,6 +102,19 @@ def test_a_snapped_ratio_with_a_common_factor_is_written_cancelled():
     assert any(p.exp.is_negative for p in unsnapped.atoms(sympy.Pow)), unsnapped
 
 
+def test_rational_nullspace_caps_one_side_so_no_common_factor_survives():
+    """A degree-2/3 law of three inputs at 0.1 % noise: the full-degree elimination keeps it times a
+    linear factor (8/4 terms); the run with P capped at degree 2 finds the 4/2-term law."""
+    truth = 30 * (x0 - 1) * (x2 - 1) / (x1**2 * (x0 - 10))
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.uniform(0.05, 2, 4000), rng.uniform(1, 2, 4000), rng.uniform(0.05, 2, 4000)])
+    y = evaluate_columns([truth], [x0, x1, x2], X)[:, 0]
+    y = y + 1e-3 * y.std() * rng.standard_normal(len(y))
+    found = families.rational_nullspace(derived.bases(X, ["x0", "x1", "x2"]), y)
+    short = [e for e in found if len(sympy.Add.make_args(sympy.numer(sympy.together(e)))) <= 4]
+    assert min([_nrmse(e, truth, 3, 0.05, 2.0) for e in short] or [np.inf]) < 1e-3, [str(e) for e in found]
+
+
 @pytest.mark.parametrize("truth", [sympy.sin(2 * x0) + x0, sympy.exp(-x0**2)])
 def test_high_degree_polynomials_do_not_displace_a_compact_law(truth):
     """With degree-6 monomials on the table, the knee rule still prefers the compact law."""

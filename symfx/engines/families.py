@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import sympy
@@ -116,6 +116,34 @@ def _monomial_values(mono: sympy.Expr, originals: Sequence[Base]) -> np.ndarray:
     return out
 
 
+def _eliminate(residual: Callable[[Sequence[int]], tuple[float, np.ndarray]], active: list[int], m: int,
+               degree_of: Sequence[int], max_terms: int, deadline: float,
+               ) -> list[tuple[float, tuple[int, ...], np.ndarray]]:
+    """Backward elimination over the columns ``active`` (P's below ``m``, Q's from ``m``): the best
+    support of every size up to ``max_terms``, with its residual and null vector."""
+    active = list(active)
+    kept: list[tuple[float, tuple[int, ...], np.ndarray]] = []
+    while len(active) > 2 and time.perf_counter() < deadline:
+        trials = []
+        for k in active:
+            rest = [i for i in active if i != k]
+            if not any(i < m for i in rest) or not any(i >= m for i in rest):
+                continue  # a numerator and a denominator term must remain
+            trials.append((*residual(rest), k))
+        if not trials:
+            break
+        # P*R/(Q*R) fits as well as P/Q for any common factor R the degree leaves room for, so
+        # drops that cost (nearly) nothing tie; of those, drop the highest-degree term first:
+        # the common factor goes before the law's own terms
+        low = min(t[0] for t in trials)
+        ties = [t for t in trials if t[0] <= TIE_FACTOR * low + 1e-12]
+        best = max(ties, key=lambda t: (degree_of[t[2]], -t[0]))
+        active.remove(best[2])
+        if len(active) <= max_terms:
+            kept.append((best[0], tuple(sorted(active, key=lambda k: k >= m)), best[1]))
+    return kept
+
+
 def rational_nullspace(
     bases: Sequence[Base], y: np.ndarray, max_terms: int | None = None, rows: int = 800, deadline: float = math.inf,
 ) -> list[sympy.Expr]:
@@ -172,30 +200,22 @@ def rational_nullspace(
         p = -np.linalg.solve(Gpp, Gpq @ q) if P else np.zeros(0)
         return float(max(w[0], 0.0)), np.concatenate([p, q])
 
-    active = [k for k in range(2 * m) if ok[k]]
-    kept: list[tuple[float, tuple[int, ...], np.ndarray]] = []
     degree_of = [sympy.Poly(e, *[b.expr for b in originals]).total_degree() for e, _ in monos] * 2
-    while len(active) > 2 and time.perf_counter() < deadline:
-        trials = []
-        for k in active:
-            rest = [i for i in active if i != k]
-            if not any(i < m for i in rest) or not any(i >= m for i in rest):
-                continue  # a numerator and a denominator term must remain
-            trials.append((*residual(rest), k))
-        if not trials:
+    kept: dict[tuple[int, ...], tuple[float, np.ndarray]] = {}
+    # One elimination at the full degree, then one per lower cap on P's or Q's degree. P*R/(Q*R)
+    # needs room for R on both sides, so a run that caps one side at the law's own degree cannot
+    # drift into it, while a greedy elimination that entered P*R/(Q*R) cannot leave it one term at
+    # a time (30*(x0 - 1)*(x2 - 1)/(x1**2*(x0 - 10)) at 0.1 % noise came back times (1 + 0.23*x1)).
+    caps = [(dp, degree) for dp in range(degree)] + [(degree, dq) for dq in range(degree - 1, 0, -1)]
+    for dp, dq in [(degree, degree)] + caps:
+        active = [k for k in range(2 * m) if ok[k] and degree_of[k] <= (dp if k < m else dq)]
+        for lam, support, coef in _eliminate(residual, active, m, degree_of, max_terms, deadline):
+            if support not in kept or lam < kept[support][0]:
+                kept[support] = (lam, coef)
+        if time.perf_counter() >= deadline:
             break
-        # P*R/(Q*R) fits as well as P/Q for any common factor R the degree leaves room for, so
-        # drops that cost (nearly) nothing tie; of those, drop the highest-degree term first:
-        # the common factor goes before the law's own terms
-        low = min(t[0] for t in trials)
-        ties = [t for t in trials if t[0] <= TIE_FACTOR * low + 1e-12]
-        best = max(ties, key=lambda t: (degree_of[t[2]], -t[0]))
-        best = (best[0], best[2], best[1])
-        active.remove(best[1])
-        if len(active) <= max_terms:
-            kept.append((best[0], tuple(sorted(active, key=lambda k: k >= m)), best[2]))
     out: list[sympy.Expr] = []
-    for lam, support, coef in kept:
+    for support, (lam, coef) in kept.items():
         c = coef / scale[list(support)]
         num = [(c[a], monos[k][0]) for a, k in enumerate(support) if k < m]
         den = [(c[a], monos[k - m][0], monos[k - m][1]) for a, k in enumerate(support) if k >= m]
