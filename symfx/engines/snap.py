@@ -507,15 +507,13 @@ def simplest_form(expr: sympy.Expr) -> sympy.Expr:
         # a ratio whose snapped (exact) numerator and denominator share a factor: the null-space
         # rationals find x0*(1 - x0**4)/(1 - x0) for x0**4 + x0**3 + x0**2 + x0, whose removable pole
         # at x0 = 1 would also make it unsafe in the domain check
-        if _has_denominator(expr) and complexity(expr) <= 40 and not expr.atoms(sympy.Float):
+        if (any(p.exp.is_negative for p in expr.atoms(sympy.Pow)) and complexity(expr) <= 40
+                and not expr.atoms(sympy.Float)):
             forms.append(sympy.cancel(expr))
     except Exception:  # sympy occasionally fails on odd trees; the original form is fine
         pass
     return min(forms, key=complexity)
 
-
-def _has_denominator(expr: sympy.Expr) -> bool:
-    return any(p.exp.is_negative for p in expr.atoms(sympy.Pow))
 
 
 def env_of(symbols: Sequence[sympy.Symbol], X: np.ndarray) -> dict:
