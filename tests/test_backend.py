@@ -27,6 +27,9 @@ from symfx.store import JsonStore
 
 # The sparse pass finds sin(2*x0) alone; the GP stage would add ~7 s a fit and is tested in test_engines.
 OPTIONS = {"time_budget": 2.0, "calibration_steps": 3, "progress": False, "engine_options": {"gp": False}}
+# Tests of caching and graph handling run the switched graphs eagerly: a cold Inductor compile costs
+# 7-9 s each on 2 cores, and the Inductor path is tested end to end by the `compiled` fixture and below.
+EAGER = {**OPTIONS, "inductor": False}
 BATCH = 64
 
 
@@ -176,7 +179,7 @@ def test_second_process_uses_the_cache_and_does_no_fitting(trained, compiled, ca
         net = nn.Sequential(nn.Linear(1, 16), nn.Tanh(), nn.Linear(16, 1))
         net.load_state_dict(torch.load({str(weights)!r}, weights_only=True))
         net.eval()
-        f = torch.compile(net, backend="symfx", options={OPTIONS!r})
+        f = torch.compile(net, backend="symfx", options={EAGER!r})
         with torch.no_grad():
             f(torch.rand({BATCH}, 1) * 2 - 1)
         print(json.dumps([dict(cache=r.cache, fitted=r.fitted, status=r.status, key=r.key,
@@ -231,7 +234,7 @@ def test_graph_break_and_dynamic_shapes(trained):
 
     model = Broken(trained)
     symfx_backend_module.clear()
-    f = torch.compile(model, backend="symfx", dynamic=True, options={**OPTIONS, "cache_dir": ""})
+    f = torch.compile(model, backend="symfx", dynamic=True, options={**EAGER, "cache_dir": ""})
     with torch.no_grad():
         for step in range(OPTIONS["calibration_steps"] + 1):
             f(inputs(20 + step, 48 + 5 * step))  # a different batch size every call
@@ -275,7 +278,7 @@ def test_cache_key_covers_ops_outside_the_regions(trained, tmp_path):
     for scale in (2.0, 3.0, 2.0):
         torch._dynamo.reset()
         symfx_backend_module.clear()
-        f = torch.compile(Head(trained, scale), backend="symfx", options={**OPTIONS, "cache_dir": str(tmp_path)})
+        f = torch.compile(Head(trained, scale), backend="symfx", options={**EAGER, "cache_dir": str(tmp_path)})
         with torch.no_grad():
             for step in range(OPTIONS["calibration_steps"] + 1):
                 f(inputs(step))
