@@ -245,6 +245,10 @@ KNEE_RATE = 0.2
 KNEE_FLOOR = 1e-6
 
 
+#: a decimal is charged at most this many digits (the precision step's limit)
+MAX_DIGITS = 4
+
+
 def _digits(expr: sympy.Expr) -> int:
     """Significant digits written for the decimals in ``expr`` (0 when it holds none), each counted
     up to ``MAX_DIGITS``: the precision step writes no constant with more."""
@@ -253,10 +257,6 @@ def _digits(expr: sympy.Expr) -> int:
         mantissa = f"{abs(float(f)):.15g}".split("e")[0].replace(".", "").strip("0")
         total += min(MAX_DIGITS, max(1, len(mantissa)))
     return total
-
-
-#: a decimal is charged at most this many digits (the precision step's limit)
-MAX_DIGITS = 4
 
 
 def readable_size(expr: sympy.Expr) -> int:

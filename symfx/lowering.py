@@ -8,6 +8,7 @@ on text.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
@@ -23,10 +24,12 @@ class _Aten:
     """``torch.ops.aten``, resolved on first use: fit workers and engines use the table's numpy
     side only, and a worker that never imports torch starts ~2 s sooner (a quarter of a small job)."""
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> Any:  # called only for names not resolved yet
         import torch
 
-        return getattr(torch.ops.aten, name)
+        packet = getattr(torch.ops.aten, name)
+        setattr(self, name, packet)
+        return packet
 
 
 aten = _Aten()
@@ -43,7 +46,7 @@ class Op:
     aten_name: str  # the torch.ops.aten overload used when lowering to FX, e.g. "add.Tensor"
     arity: int  # -1: n-ary (two or more)
 
-    @property
+    @functools.cached_property
     def aten(self) -> Any:
         packet, overload = self.aten_name.split(".")
         return getattr(getattr(aten, packet), overload)

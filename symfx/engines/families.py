@@ -182,7 +182,15 @@ def rational_nullspace(
     if max_terms is None:  # sums over many inputs need long supports; few inputs get mimics from them
         max_terms = max(8, 2 * m // 3)
 
+    memo: dict[tuple[int, ...], tuple[float, np.ndarray]] = {}  # the degree-capped runs meet the same supports
+
     def residual(support: Sequence[int]) -> tuple[float, np.ndarray]:
+        key = tuple(support)
+        if key not in memo:
+            memo[key] = _residual(key)
+        return memo[key]
+
+    def _residual(support: Sequence[int]) -> tuple[float, np.ndarray]:
         P = [k for k in support if k < m]
         Q = [k for k in support if k >= m]
         Gqq = G[np.ix_(Q, Q)]

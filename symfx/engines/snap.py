@@ -515,6 +515,5 @@ def simplest_form(expr: sympy.Expr) -> sympy.Expr:
     return min(forms, key=complexity)
 
 
-
 def env_of(symbols: Sequence[sympy.Symbol], X: np.ndarray) -> dict:
     return {s: X[:, i] for i, s in enumerate(symbols)}
