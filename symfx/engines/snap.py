@@ -69,12 +69,13 @@ def nice_values(c: float, rel: float = 0.05, rel_transcendental: float = 2e-3) -
     In this order: integers and fractions p/q (q <= 4) within ``rel`` of ``c``, where p has at
     most two significant digits and |p| < 100 (2, 3/4, 25/2; never 30638 or 27/22); ``c`` written
     with one, then two significant digits (0.4, 0.35: a plain short decimal is preferred to a
-    named constant whenever both fit); then p/q times or over ONE named constant (pi, e, sqrt(2), sqrt(pi), sqrt(2*pi), ln 2; |p| <= 12, q in 1, 2, 4) within
-    ``rel_transcendental`` only, and only when closer to ``c`` than ``c`` written with three
-    significant digits is. A law's pi is fitted to a few 1e-4 (``sin(pi*x0)``, ``1/(4*pi)``),
-    while a wide window puts pi or ln 2 into arbitrary coefficients (a GNN message's
-    ``0.8486*dy`` printed as ``2.662*dy/pi``, a plain 0.4 as ``5/(4*pi)``, ``0.1733`` as
-    ``log(2)/4``): within 3e-3 about one number in five has a named form nearby.
+    named constant whenever both fit); then p/q times or over ONE named constant (pi, e, sqrt(2),
+    sqrt(pi), sqrt(2*pi), ln 2; |p| <= 12, q in 1, 2, 4) within ``rel_transcendental`` only, and
+    only when closer to ``c`` than ``c`` written with three significant digits is. A law's pi is
+    fitted to a few 1e-4 (``sin(pi*x0)``, ``1/(4*pi)``), while a wide window puts pi or ln 2 into
+    arbitrary coefficients (a GNN message's ``0.8486*dy`` printed as ``2.662*dy/pi``, a plain 0.4
+    as ``5/(4*pi)``, ``0.1733`` as ``log(2)/4``): within 3e-3 about one number in five has a
+    named form nearby.
     """
     out: list[tuple[sympy.Expr, float]] = [(sympy.Integer(0), math.inf)]
     if not math.isfinite(c) or c == 0.0:
