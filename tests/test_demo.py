@@ -115,6 +115,8 @@ def test_springs_quick_recovers_hooke() -> None:
     assert res.ok
 
 
+@pytest.mark.slow  # 24 s, 16 of them training the PINN (fewer steps do not converge); `make demo` runs it, and
+# test_pipeline checks its compile call (forward(x, t), tuple batches, variable_names) on a fast-trained MLP
 def test_heat_quick_recovers_solution() -> None:
     res = run_heat(seed=0, quick=True, progress=False, log=_quiet)
     assert res.checks["u(x, t) distilled"], res.report

@@ -247,7 +247,8 @@ def _disjoint(xs: tuple[sympy.Symbol, ...], k_out: int) -> list[sympy.Expr]:
     return [sympy.sin(xs[2 * j]) * xs[2 * j + 1] for j in range(k_out)]
 
 
-@pytest.mark.parametrize("k_out", [2, 4])
+# one width: each case is two cold Inductor compiles (5 s); k_out=2 behaved the same (measured 2026-12-02)
+@pytest.mark.parametrize("k_out", [4])
 def test_inductor_options_make_a_multi_output_region_one_loop(k_out):
     """Inductor writes each output column of a region in its own loop over the rows when the
     outputs share no loads (reading the input k times); with symfx's options it is one loop."""

@@ -34,6 +34,37 @@ def test_heat_mlp_recovers_the_law_not_just_the_net(heat_mlp, heat_compiled):
     np.testing.assert_allclose(out, pred, atol=1e-4)
 
 
+class TwoArgs(nn.Module):
+    """forward(x, t) around the heat MLP, as the heat demo's PINN takes its inputs."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([x, t], dim=1))
+
+
+def test_two_argument_forward_with_tuple_batches_and_variable_names(heat_mlp):
+    """The heat demo's call (its PINN training runs under -m slow): forward(x, t), a list of (x, t)
+    batches as calibration, the region's inputs named through ``variable_names``."""
+    net, X = heat_mlp
+    model = TwoArgs(net)
+    calibration = [(X[i:i + 512, :1], X[i:i + 512, 1:]) for i in range(0, len(X), 512)]
+    sm = symfx.compile(model, calibration, variable_names={"net": ("x", "t")}, time_budget=4, progress=False,
+                       cache_dir="", engine_options={"gp": False})
+    assert [d.name for d in sm.distilled] == ["net"], sm.report()
+    d = sm.distilled[0]
+    assert d.variables == ("x", "t") and d.status == "symbolic"
+    x, t = sympy.symbols("x t")
+    assert d.exprs[0].free_symbols == {x, t}
+    truth = heat_law(X).numpy()[:, 0]
+    pred = evaluate_columns(d.exprs, (x, t), X.double().numpy())[:, 0]
+    assert np.sqrt(np.mean((pred - truth) ** 2)) / truth.std() < 1e-2, d.equations()
+    with torch.no_grad():
+        np.testing.assert_allclose(sm(X[:, :1], X[:, 1:]).numpy()[:, 0], pred, atol=1e-4)
+
+
 def test_use_neural_restores_original_outputs_bit_for_bit(heat_mlp, heat_compiled):
     net, X = heat_mlp
     sm = heat_compiled
