@@ -131,8 +131,8 @@ def test_backend_is_a_plain_function():
 
 def test_installed_layout_and_backend_without_importing_symfx(tmp_path):
     """In a fresh interpreter outside the checkout: `import symfx.passes` works, a bare `passes` does
-    not resolve, importing symfx imports neither torch nor sympy, and Dynamo finds the backend
-    through the entry point without symfx being imported first; a fit job (what a pool or Dask
+    not resolve, importing symfx imports neither torch nor sympy, and the entry point Dynamo reads
+    names the backend without symfx being imported first; a fit job (what a pool or Dask
     worker runs) imports neither torch nor scikit-learn unless its GP stage runs."""
     script = """
 import importlib.util, json, sys
@@ -152,8 +152,11 @@ out["passes_file"] = symfx.passes.fit.__file__
 del sys.modules["symfx"]
 for name in [m for m in sys.modules if m.startswith("symfx")]:
     del sys.modules[name]
-from torch._dynamo.backends.registry import lookup_backend
-fn = lookup_backend("symfx")
+# what torch._dynamo.backends.registry does for a name it does not know (importing Dynamo itself
+# here would add 5 s; test_backend looks the name up through Dynamo in-process)
+from importlib.metadata import entry_points
+(entry,) = entry_points(group="torch_dynamo_backends", name="symfx")
+fn = entry.load()
 out["backend"] = f"{fn.__module__}.{fn.__name__}"
 print(json.dumps(out))
 """
