@@ -130,3 +130,31 @@ def test_precision_uses_fewest_digits_and_forces_ill_conditioned_constants():
     y = np.exp(c * X[:, 0])
     out, forced = snap.precision(sympy.exp(sympy.Float(c) * x0), env, y, 1e-12 * float(np.var(y)))
     assert forced == 1 and out == sympy.exp(sympy.Float(20.12) * x0), out
+
+
+def test_shortest_scale_writes_a_ratio_at_the_scale_of_its_shortest_coefficients():
+    """A null-space rational is fixed up to a common factor; its rounded coefficients read best
+    where one of them is 1. Value-preserving; kept as it is when no scale is shorter."""
+    from symfx.engines import forms
+
+    x2 = sympy.Symbol("x2")
+    F = sympy.Float
+    cases = [
+        (F(0.2) / (F(0.02) * x0**2 - F(0.12) * x0 + F(0.02) * x1**2 - F(0.12) * x1 + F(0.64)),
+         "10/(x0**2 - 6*x0 + x1**2 - 6*x1 + 32)"),
+        (x0 / (F(0.5) * x0 + F(1.5) * x1), "2*x0/(x0 + 3*x1)"),
+        # the whole-number scale's common factor comes out of the other sum
+        (sympy.Mul(-3, x0 * x2 - x0 - x2 + 1, evaluate=False) / (x1**2 * (1 - F(0.1) * x0)),
+         "30*(x0*x2 - x0 - x2 + 1)/(x1**2*(x0 - 10))"),
+        # no scale writes these shorter (or it would cost a node): unchanged
+        (F(0.1966) * x0**2 * x2 / (F(0.195) * x1 + 1), None),
+        (x0 * (F(0.5) * x1 + F(0.25)), None),
+        (F(0.3) * x0 * sympy.sin(x1), None),
+    ]
+    rng = np.random.default_rng(4)
+    X = rng.uniform(0.5, 2.0, size=(200, 3))
+    for before, after in cases:
+        out = forms.shortest_scale(before)
+        assert str(out) == str(before if after is None else after), (before, out)
+        a, b = evaluate_columns([before, out], [x0, x1, x2], X).T
+        np.testing.assert_allclose(b, a, rtol=1e-9)

@@ -14,7 +14,7 @@ import sympy
 
 from symfx.config import Config
 from symfx.engines import Front, get_engine
-from symfx.engines import basis, derived, families, snap
+from symfx.engines import basis, derived, families, forms, snap
 from symfx.engines.cache import cached_fit, fit_key
 from symfx.errors import EngineUnavailableError
 from symfx.lowering import evaluate_columns
@@ -338,7 +338,7 @@ def test_readable_constants():
     assert 1 / sympy.sqrt(2 * sympy.pi) in snap.nice_values(0.398940341564092)
     assert sympy.sqrt(2) in snap.nice_values(1.41425) and sympy.log(2) in snap.nice_values(0.69318)
     assert snap.tidy(sympy.Float(1.00000011920929) * x0) == x0
-    merged = snap.merge_constants(sympy.Float(0.8606) * x0 * x1 / (sympy.Float(0.8606) * x0 + sympy.Float(0.8605) * x1))
+    merged = forms.merge_constants(sympy.Float(0.8606) * x0 * x1 / (sympy.Float(0.8606) * x0 + sympy.Float(0.8605) * x1))
     assert len(merged.atoms(sympy.Float)) <= 2  # one scale and one ratio instead of three
     X = np.random.default_rng(2).uniform(0.5, 2.0, size=(200, 2))
     env = snap.env_of([x0, x1], X)

@@ -93,7 +93,7 @@ def test_rational_nullspace_drops_a_common_factor_before_the_law(truth, lo, hi):
 def test_a_snapped_ratio_with_a_common_factor_is_written_cancelled():
     """The null-space rationals found x0*(1 - x0**4)/(1 - x0) for a 0.24 %-network of
     x0**4 + x0**3 + x0**2 + x0: its removable pole at x0 = 1 made the law unsafe and a mimic won."""
-    from symfx.engines.snap import simplest_form
+    from symfx.engines.forms import simplest_form
 
     assert simplest_form((x0 - x0**5) / (1 - x0)) == x0**4 + x0**3 + x0**2 + x0
     assert simplest_form(x0 * x1 / (x0 + x1)) == x0 * x1 / (x0 + x1)  # nothing to cancel: kept as it is

@@ -24,7 +24,7 @@ import sympy
 
 from ..errors import EngineUnavailableError
 from ..lowering import SEARCH_OPS, UNARY_SEARCH_OPS, complexity
-from . import basis, derived, families, snap
+from . import basis, derived, families, forms, snap
 from .base import Candidate, Front, ProgressFn, pareto
 
 if TYPE_CHECKING:
@@ -196,7 +196,7 @@ class OperonEngine:
             stats["gp_front"] = len(gp_exprs)
             # every member within 10x tolerance is worth refitting and snapping, the smallest first
             # (the law is usually the small one; long mimics are slow to snap and rarely chosen)
-            gp_exprs = [snap.tidy(snap.merge_constants(e)) for e in gp_exprs]
+            gp_exprs = [snap.tidy(forms.merge_constants(e)) for e in gp_exprs]
             cap = int(settings["postprocess"]) or len(gp_exprs)
             near = sorted((e for e in gp_exprs if snap.mse_of(e, env_sub, y_sub) <= var * (10 * tol) ** 2),
                           key=complexity)[:cap]
@@ -232,6 +232,7 @@ class OperonEngine:
             if settings["snap"]:  # the precision step: no constant printed with more digits than the data support
                 own = lambda m: snap.allowed_mse(m, var, tol)  # noqa: E731  (unsnapped: from its own loss)
                 cand, n = snap.precision(cand, env_sub, y_sub, own if budget is None else budget)
+                cand = forms.shortest_scale(cand)  # the scale at which a rational's coefficients are shortest
                 forced += n
             else:
                 cand = snap.tidy(cand)
@@ -377,7 +378,7 @@ class OperonEngine:
         """
         if not settings["snap"] or time.perf_counter() > deadline:
             return [(expr, None)]
-        expr = snap.tidy(snap.merge_constants(expr))
+        expr = snap.tidy(forms.merge_constants(expr))
         raw_mse = snap.mse_of(expr, env, y)
         fitted = snap.refit(expr, env, y, deadline=deadline)
         mse = snap.mse_of(fitted, env, y)
@@ -388,7 +389,7 @@ class OperonEngine:
         budget = snap.allowed_mse(mse, var, tol)
         snapped = snap.snap(fitted, env, y, budget, deadline=deadline,
                             rel_named=snap.named_window(math.sqrt(mse / var)))
-        return [(snap.simplest_form(snap.tidy(snapped)), budget)]
+        return [(forms.simplest_form(snap.tidy(snapped)), budget)]
 
 
 def _rough_front(exprs: Sequence[sympy.Expr], env, y: np.ndarray) -> list[sympy.Expr]:

@@ -21,13 +21,9 @@ import numpy as np
 import sympy
 
 from ..lowering import evaluate, numpy_program
+from .forms import NAMED_CONSTANTS, merge_constants, readable_coefficients
 
 _FRACTIONS = (1, 2, 3, 4)
-#: named constants tried as p/q times or over the constant (a law's constants: 1/(4*pi),
-#: 1/sqrt(2*pi) of a normal density, sqrt(2) of an rms value, ln 2 of a half-life)
-_NAMED: tuple[sympy.Expr, ...] = (
-    sympy.pi, sympy.E, sympy.sqrt(2), sympy.sqrt(sympy.pi), sympy.sqrt(2 * sympy.pi), sympy.log(2),
-)
 
 
 def significant_digits(p: int) -> int:
@@ -88,13 +84,13 @@ def nice_values(c: float, rel: float = 0.05, rel_transcendental: float = 2e-3) -
         value = round_sig(c, digits)
         if not value.is_integer():  # integers come with their own window above
             out.append((sympy.Float(value), math.inf))
-    for const in _NAMED:
+    for const in NAMED_CONSTANTS:
         value = float(const)
         for q in (1, 2, 4):
             p = round(c * q / value)
             if 0 < abs(p) <= 12:
                 out.append((sympy.Rational(p, q) * const, rel_transcendental))
-    for const in _NAMED:  # 1/(4*pi) in Coulomb's law, 1/(2*pi) of a frequency
+    for const in NAMED_CONSTANTS:  # 1/(4*pi) in Coulomb's law, 1/(2*pi) of a frequency
         value = float(const)
         for q in (1, 2, 4):
             p = round(c * q * value)
@@ -112,21 +108,6 @@ def nice_values(c: float, rel: float = 0.05, rel_transcendental: float = 2e-3) -
         if v == 0 or (abs(fv - c) <= window * abs(c) and (not named or abs(fv - c) < three)):
             kept.append(v)
     return kept
-
-
-def simple_constant(c: sympy.Expr) -> bool:
-    """A readable exact constant: a rational with numerator and denominator below 100 (``3/4``),
-    its square root (``sqrt(3)/2``), or such a rational times or over ONE named constant
-    (``pi/2``, ``1/sqrt(2*pi)``, ``log(2)/4``); not a product of several
-    (``21*exp(-1)/(8*sqrt(pi))``) and not a Float (those :func:`precision` rounds)."""
-    def small(r: sympy.Expr) -> bool:
-        return bool(r.is_Rational) and abs(r.p) < 100 and r.q < 100
-
-    if small(c):
-        return True
-    if c.atoms(sympy.Float):
-        return False
-    return small(c**2) or any(small(c / k**s) for k in _NAMED for s in (1, -1))
 
 
 def tidy(expr: sympy.Expr, rel: float = 1e-6) -> sympy.Expr:
@@ -149,44 +130,6 @@ def tidy(expr: sympy.Expr, rel: float = 1e-6) -> sympy.Expr:
                 mapping[f] = sympy.Rational(p, q)
                 break
     return expr.xreplace(mapping) if mapping else expr
-
-
-def merge_constants(expr: sympy.Expr) -> sympy.Expr:
-    """Fold redundant multiplicative constants into one, so each can snap on its own.
-
-    In a product, a sum factor (or a sum in the denominator) whose terms all carry numeric
-    coefficients, one of them a ``Float``, is divided by its largest coefficient and that
-    coefficient moves to the product's own coefficient. Operon's linear scaling and GP's free
-    constants produce ``0.8606*x0*x1/(0.8606*x0 + 0.8605*x1)`` (= ``x0*x1/(x0 + 0.9999*x1)``) or
-    ``30638*m*(-3.729e-6*dx - 5.183e-6*dy)`` (= ``m*(-0.1142*dx - 0.1588*dy)``), whose
-    constants cannot snap one at a time. The value of the expression is unchanged.
-    """
-    if not expr.args or not expr.free_symbols:
-        return expr
-    args = [merge_constants(a) for a in expr.args]
-    if any(new is not old for new, old in zip(args, expr.args)):
-        expr = expr.func(*args)
-    if not isinstance(expr, sympy.Mul):
-        return expr
-    coef = sympy.Integer(1)
-    rest = []
-    changed = False
-    for factor in expr.args:
-        base, power = factor.as_base_exp() if isinstance(factor, sympy.Pow) else (factor, sympy.Integer(1))
-        if isinstance(base, sympy.Add) and power in (1, -1):
-            coefs = [t.as_coeff_Mul()[0] for t in base.args]
-            if any(isinstance(c, sympy.Float) for c in coefs):
-                k = max(coefs, key=lambda c: abs(float(c)))
-                if k != 0 and k != 1:
-                    base = sympy.Add(*[t / k for t in base.args])
-                    coef = coef * (k if power == 1 else 1 / k)
-                    changed = True
-                    rest.append(base**power)
-                    continue
-        rest.append(factor)
-    if not changed:
-        return expr
-    return sympy.Mul(coef, *rest)
 
 
 def allowed_mse(mse: float, var: float, tolerance: float) -> float:
@@ -376,27 +319,6 @@ def snap(
     return t.build(values, theta) if values or not np.array_equal(theta, t.theta) else expr
 
 
-def readable_coefficients(expr: sympy.Expr) -> sympy.Expr:
-    """Numeric factors of a product (or terms of a sum) that together are not one simple constant
-    (:func:`simple_constant`) become one Float, for :func:`precision` to round: ``27/22``,
-    ``21*exp(-1)/(8*sqrt(pi))``, ``0.35*pi``, ``30638``. The value is unchanged."""
-    if not expr.args or not expr.free_symbols:
-        return expr
-    args = [readable_coefficients(a) for a in expr.args]
-    if any(new is not old for new, old in zip(args, expr.args)):
-        expr = expr.func(*args)
-    if not isinstance(expr, (sympy.Mul, sympy.Add)):
-        return expr
-    consts = [a for a in expr.args if not a.free_symbols]
-    if not consts or (len(consts) == 1 and consts[0].is_Float):
-        return expr
-    group = expr.func(*consts)
-    if simple_constant(group):
-        return expr
-    rest = [a for a in expr.args if a.free_symbols]
-    return expr.func(sympy.Float(float(group)), *rest)
-
-
 def _digit_trials(c: float, max_digits: int) -> list[float]:
     """``c`` with 1, 2, ... digits, up to the first form that is ``c`` itself or ``max_digits``."""
     out = []
@@ -495,25 +417,6 @@ def _batched_choice(expr, floats, trials, env, y, budget_mse, max_digits):
                 return None, budget_mse  # forced: the exact path decides
         chosen.append(pick)
     return chosen, budget_mse
-
-
-def simplest_form(expr: sympy.Expr) -> sympy.Expr:
-    """The cheapest-to-write of a few equivalent forms (node count)."""
-    from ..lowering import complexity
-
-    forms = [expr]
-    try:
-        forms.append(sympy.expand(expr))
-        forms.append(sympy.factor_terms(expr))
-        # a ratio whose snapped (exact) numerator and denominator share a factor: the null-space
-        # rationals find x0*(1 - x0**4)/(1 - x0) for x0**4 + x0**3 + x0**2 + x0, whose removable pole
-        # at x0 = 1 would also make it unsafe in the domain check
-        if (any(p.exp.is_negative for p in expr.atoms(sympy.Pow)) and complexity(expr) <= 40
-                and not expr.atoms(sympy.Float)):
-            forms.append(sympy.cancel(expr))
-    except Exception:  # sympy occasionally fails on odd trees; the original form is fine
-        pass
-    return min(forms, key=complexity)
 
 
 def env_of(symbols: Sequence[sympy.Symbol], X: np.ndarray) -> dict:

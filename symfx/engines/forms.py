@@ -1,0 +1,206 @@
+"""Value-preserving rewrites of an expression, and what counts as a readable constant.
+
+None of these changes what an expression computes (beyond float rounding): they fold redundant
+constants into one (:func:`merge_constants`, :func:`readable_coefficients`), write a sum at the
+scale where its coefficients are shortest (:func:`shortest_scale`), and pick the cheapest of a
+few equivalent forms (:func:`simplest_form`). :mod:`.snap` changes values; this module does not.
+"""
+from __future__ import annotations
+
+import math
+
+import sympy
+
+#: named constants tried as p/q times or over the constant (a law's constants: 1/(4*pi),
+#: 1/sqrt(2*pi) of a normal density, sqrt(2) of an rms value, ln 2 of a half-life)
+NAMED_CONSTANTS: tuple[sympy.Expr, ...] = (
+    sympy.pi, sympy.E, sympy.sqrt(2), sympy.sqrt(sympy.pi), sympy.sqrt(2 * sympy.pi), sympy.log(2),
+)
+
+
+def simple_constant(c: sympy.Expr) -> bool:
+    """A readable exact constant: a rational with numerator and denominator below 100 (``3/4``),
+    its square root (``sqrt(3)/2``), or such a rational times or over ONE named constant
+    (``pi/2``, ``1/sqrt(2*pi)``, ``log(2)/4``); not a product of several
+    (``21*exp(-1)/(8*sqrt(pi))``) and not a Float (those :func:`precision` rounds)."""
+    def small(r: sympy.Expr) -> bool:
+        return bool(r.is_Rational) and abs(r.p) < 100 and r.q < 100
+
+    if small(c):
+        return True
+    if c.atoms(sympy.Float):
+        return False
+    return small(c**2) or any(small(c / k**s) for k in NAMED_CONSTANTS for s in (1, -1))
+
+
+def merge_constants(expr: sympy.Expr) -> sympy.Expr:
+    """Fold redundant multiplicative constants into one, so each can snap on its own.
+
+    In a product, a sum factor (or a sum in the denominator) whose terms all carry numeric
+    coefficients, one of them a ``Float``, is divided by its largest coefficient and that
+    coefficient moves to the product's own coefficient. Operon's linear scaling and GP's free
+    constants produce ``0.8606*x0*x1/(0.8606*x0 + 0.8605*x1)`` (= ``x0*x1/(x0 + 0.9999*x1)``) or
+    ``30638*m*(-3.729e-6*dx - 5.183e-6*dy)`` (= ``m*(-0.1142*dx - 0.1588*dy)``), whose
+    constants cannot snap one at a time. The value of the expression is unchanged.
+    """
+    if not expr.args or not expr.free_symbols:
+        return expr
+    args = [merge_constants(a) for a in expr.args]
+    if any(new is not old for new, old in zip(args, expr.args)):
+        expr = expr.func(*args)
+    if not isinstance(expr, sympy.Mul):
+        return expr
+    coef = sympy.Integer(1)
+    rest = []
+    changed = False
+    for factor in expr.args:
+        base, power = factor.as_base_exp() if isinstance(factor, sympy.Pow) else (factor, sympy.Integer(1))
+        if isinstance(base, sympy.Add) and power in (1, -1):
+            coefs = [t.as_coeff_Mul()[0] for t in base.args]
+            if any(isinstance(c, sympy.Float) for c in coefs):
+                k = max(coefs, key=lambda c: abs(float(c)))
+                if k != 0 and k != 1:
+                    base = sympy.Add(*[t / k for t in base.args])
+                    coef = coef * (k if power == 1 else 1 / k)
+                    changed = True
+                    rest.append(base**power)
+                    continue
+        rest.append(factor)
+    if not changed:
+        return expr
+    return sympy.Mul(coef, *rest)
+
+
+
+def readable_coefficients(expr: sympy.Expr) -> sympy.Expr:
+    """Numeric factors of a product (or terms of a sum) that together are not one simple constant
+    (:func:`simple_constant`) become one Float, for :func:`precision` to round: ``27/22``,
+    ``21*exp(-1)/(8*sqrt(pi))``, ``0.35*pi``, ``30638``. The value is unchanged."""
+    if not expr.args or not expr.free_symbols:
+        return expr
+    args = [readable_coefficients(a) for a in expr.args]
+    if any(new is not old for new, old in zip(args, expr.args)):
+        expr = expr.func(*args)
+    if not isinstance(expr, (sympy.Mul, sympy.Add)):
+        return expr
+    consts = [a for a in expr.args if not a.free_symbols]
+    if not consts or (len(consts) == 1 and consts[0].is_Float):
+        return expr
+    group = expr.func(*consts)
+    if simple_constant(group):
+        return expr
+    rest = [a for a in expr.args if a.free_symbols]
+    return expr.func(sympy.Float(float(group)), *rest)
+
+
+
+def simplest_form(expr: sympy.Expr) -> sympy.Expr:
+    """The cheapest-to-write of a few equivalent forms (node count)."""
+    from ..lowering import complexity
+
+    forms = [expr]
+    try:
+        forms.append(sympy.expand(expr))
+        forms.append(sympy.factor_terms(expr))
+        # a ratio whose snapped (exact) numerator and denominator share a factor: the null-space
+        # rationals find x0*(1 - x0**4)/(1 - x0) for x0**4 + x0**3 + x0**2 + x0, whose removable pole
+        # at x0 = 1 would also make it unsafe in the domain check
+        if (any(p.exp.is_negative for p in expr.atoms(sympy.Pow)) and complexity(expr) <= 40
+                and not expr.atoms(sympy.Float)):
+            forms.append(sympy.cancel(expr))
+    except Exception:  # sympy occasionally fails on odd trees; the original form is fine
+        pass
+    return min(forms, key=complexity)
+
+
+
+
+#: a ratio of coefficients closer than this (relative) to a short decimal is that decimal
+_SCALE_REL = 1e-9
+
+
+def _shortest(value: float) -> sympy.Expr:
+    """``value`` as the shortest decimal (1-4 significant digits) within ``_SCALE_REL``, an
+    Integer where it is a whole number below 1000; else the Float itself."""
+    if value != 0 and math.isfinite(value):
+        for digits in range(1, 5):
+            rounded = float(f"{value:.{digits}g}")
+            if abs(rounded - value) <= _SCALE_REL * abs(value):
+                if rounded.is_integer() and abs(rounded) < 1000:
+                    return sympy.Integer(int(rounded))
+                return sympy.Float(rounded)
+    return sympy.Float(value)
+
+
+def _written_digits(c: sympy.Expr) -> int:
+    """Significant digits a number is written with: 0 for an Integer, else its mantissa's."""
+    if c.is_Integer:
+        return 0
+    if not c.is_Float:
+        return 1
+    mantissa = f"{abs(float(c)):.15g}".split("e")[0].replace(".", "").strip("0")
+    return max(1, len(mantissa))
+
+
+def shortest_scale(expr: sympy.Expr) -> sympy.Expr:
+    """Each sum factor of a product (``c * S`` or ``c / S``) whose coefficients are decimals,
+    divided by the one of its coefficients that makes the product shortest to write, the scale
+    moving to ``c``: ``0.2/(0.02*x0**2 - 0.12*x0 + 0.64)`` -> ``10/(x0**2 - 6*x0 + 32)``.
+
+    A rational's numerator and denominator are fixed only up to a common factor, and the
+    precision step rounds each coefficient at the scale the fit left; a law is usually written
+    where one coefficient is 1. Only scales at which every coefficient is a short decimal (or
+    whole) count, so the value changes by at most ``_SCALE_REL`` per constant; ties keep the
+    expression as it is.
+    """
+    if not expr.args or not expr.free_symbols:
+        return expr
+    args = [shortest_scale(a) for a in expr.args]
+    if any(new is not old for new, old in zip(args, expr.args)):
+        expr = expr.func(*args)
+    if not isinstance(expr, sympy.Mul):
+        return expr
+    coef = sympy.Mul(*[a for a in expr.args if not a.free_symbols])
+    factors = [a for a in expr.args if a.free_symbols]
+    out, changed = [], False
+    for factor in factors:
+        base, power = factor.as_base_exp() if isinstance(factor, sympy.Pow) else (factor, sympy.Integer(1))
+        if isinstance(base, sympy.Add) and power in (1, -1):
+            scaled = _rescaled(coef, base, int(power))
+            if scaled is not None:
+                coef, base, changed = scaled[0], scaled[1], True
+                factor = base**power
+        out.append(factor)
+    if not changed:
+        return expr
+    from ..lowering import complexity
+
+    # a whole-number scale may land on a sum of whole numbers with a common factor: take it out
+    scaled = min((sympy.Mul(coef, *out), sympy.factor_terms(sympy.Mul(coef, *out))), key=complexity)
+    return scaled if complexity(scaled) <= complexity(expr) else expr
+
+
+def _rescaled(coef: sympy.Expr, total: sympy.Add, power: int) -> tuple[sympy.Expr, sympy.Add] | None:
+    """``(coef * k**power, total / k)`` for the coefficient ``k`` of ``total`` that writes both with
+    the fewest digits, or None when no scale is shorter than the current one (or there are no
+    decimals to shorten)."""
+    terms = [t.as_coeff_Mul() for t in total.args]
+    if not any(c.is_Float for c, _ in terms) or coef.free_symbols or not coef.is_number:
+        return None
+
+    def cost(cs: list[sympy.Expr]) -> int:
+        return sum(_written_digits(c) for c in cs)
+
+    best_cost, best = cost([c for c, _ in terms] + [coef]), None
+    for k, _ in terms:
+        k_value = float(k)
+        if k_value == 0 or k_value == 1:
+            continue
+        new = [_shortest(float(c) / k_value) for c, _ in terms]
+        if any(n.is_Float and _written_digits(n) > 4 for n in new):
+            continue  # not a short decimal at this scale: rounding it would change the value
+        new_coef = _shortest(float(coef) * k_value**power)
+        total_cost = cost(new + [new_coef])
+        if total_cost < best_cost:
+            best_cost, best = total_cost, (new_coef, sympy.Add(*[c * m for c, (_, m) in zip(new, terms)]))
+    return best
