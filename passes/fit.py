@@ -22,7 +22,7 @@ import numpy as np
 import sympy
 
 from symfx.config import Config
-from symfx.engines.base import Candidate, Front, ProgressFn
+from symfx.engines.base import Candidate, Front, ProgressFn, readable_size
 from symfx.errors import ChoiceError
 from symfx.lowering import evaluate_columns
 
@@ -245,43 +245,6 @@ KNEE_RATE = 0.2
 KNEE_FLOOR = 1e-6
 
 
-#: a decimal is charged at most this many digits (the precision step's limit)
-MAX_DIGITS = 4
-
-
-def _digits(expr: sympy.Expr) -> int:
-    """Significant digits written for the decimals in ``expr`` (0 when it holds none), each counted
-    up to ``MAX_DIGITS``: the precision step writes no constant with more."""
-    total = 0
-    for f in expr.atoms(sympy.Float):
-        mantissa = f"{abs(float(f)):.15g}".split("e")[0].replace(".", "").strip("0")
-        total += min(MAX_DIGITS, max(1, len(mantissa)))
-    return total
-
-
-def readable_size(expr: sympy.Expr) -> int:
-    """Node count as a reader sees it: a named constant is one node, a decimal one more per digit.
-
-    Every symbol-free sub-tree (``4*pi``, ``sqrt(2)``, ``1/2``) counts as one node, and the
-    symbol-free factors (or terms) of one product (sum) together as one; a sub-tree holding a
-    ``Float`` costs one node more per significant digit written (``0.3`` two nodes, ``1.566``
-    five). That is description length: a decimal digit is one choice of ten, as many bits as one
-    node among ~10 operators and variables. So ``4*pi*x0`` (3) beats ``12.57*x0`` (7), and an
-    exact polynomial beats a mimic whose four fitted decimals fit the network's own error better.
-    """
-    if not expr.free_symbols:
-        return 1 + _digits(expr)
-    if not expr.args:
-        return 1
-    if isinstance(expr, (sympy.Add, sympy.Mul)):
-        consts = [a for a in expr.args if not a.free_symbols]
-        n = 1 + sum(readable_size(a) for a in expr.args if a.free_symbols)
-        if consts:
-            n += 1 + sum(_digits(c) for c in consts)
-        return n
-    return 1 + sum(readable_size(a) for a in expr.args)
-
-
 def select(entries: Sequence[Candidate], rule: str, tolerance: float) -> int | None:
     """The index of the member chosen from one output's front (``None`` when none is safe).
 
@@ -322,15 +285,26 @@ def select(entries: Sequence[Candidate], rule: str, tolerance: float) -> int | N
     return min(inside, key=lambda i: (math.log(err[i]) + KNEE_RATE * size[i], size[i]))
 
 
-def with_choice(fit: Fit, output: int, complexity: int) -> Fit:
-    """The same fit with output ``output`` switched to its front member of the given complexity.
+def with_choice(fit: Fit, output: int, complexity: int | None = None, member: int | None = None) -> Fit:
+    """The same fit with output ``output`` switched to its front member of the given complexity
+    (the most accurate one of that complexity), or to the member at position ``member``.
 
     Without an output projection the region's error becomes the worst output's held-out error
     (each output is its own column); with one it is kept (the mix cannot be recomputed here).
     """
     front = fit.front_of(output)
     output = operator.index(output)
-    matches = [i for i, e in enumerate(front) if e.complexity == complexity]
+    if (complexity is None) == (member is None):
+        raise ChoiceError(f"{fit.region}: give a complexity or a member (a position in the front), not "
+                          f"{'both' if member is not None else 'neither'}")
+    if member is not None:
+        if not 0 <= operator.index(member) < len(front):
+            raise ChoiceError(f"{fit.region}: output {output} has no front member {member}; "
+                              f"valid: 0..{len(front) - 1}")
+        matches = [operator.index(member)]
+    else:
+        # the front is ordered by complexity, then loss: the first match is the most accurate
+        matches = [i for i, e in enumerate(front) if e.complexity == complexity]
     if not matches:
         raise ChoiceError(
             f"{fit.region}: output {output} has no front member of complexity {complexity}; "

@@ -195,15 +195,16 @@ class Distilled:
             raise ImportError("Distilled.to_pandas needs pandas: pip install pandas") from None
         return pd.DataFrame(self._rows(output, digits))
 
-    def choose(self, complexity: int, output: int = 0) -> "Distilled":
-        """A new record with ``output`` switched to its front member of ``complexity`` (this one is unchanged).
+    def choose(self, complexity: int | None = None, output: int = 0, *, member: int | None = None) -> "Distilled":
+        """A new record with ``output`` switched to its front member of ``complexity`` (the most
+        accurate one of that complexity), or to ``self.front[output][member]``; this one is unchanged.
 
         A choice is the user's: the new record counts as accepted (as ``SymbolicModule.choose``).
         """
         from .passes.fit import with_choice
 
         self._front(output)
-        return dataclasses.replace(self, fit=with_choice(self.fit, output, complexity))
+        return dataclasses.replace(self, fit=with_choice(self.fit, output, complexity, member))
 
     # ----------------------------------------------------------------- running the equations
     def to_module(self, dtype: Any = None, device: Any = None) -> Any:

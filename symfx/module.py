@@ -154,11 +154,13 @@ class SymbolicModule(nn.Module):
                 return d
         raise RegionError(f"no distilled region named {name!r}; distilled regions: {[d.name for d in self.distilled]}")
 
-    def choose(self, name: str, complexity: int, output: int = 0) -> Distilled:
-        """Use another Pareto-front member (by complexity) for one output of a region."""
+    def choose(self, name: str, complexity: int | None = None, output: int = 0, *,
+               member: int | None = None) -> Distilled:
+        """Use another Pareto-front member for one output of a region: the most accurate one of
+        ``complexity``, or the one at position ``member`` of the front."""
         d = self[name]
         self._check_switchable("choose()")
-        new = d.choose(complexity, output)  # Distilled.choose: the same code for every record
+        new = d.choose(complexity, output, member=member)  # Distilled.choose: the same code for every record
         self.distilled[self.distilled.index(d)] = new  # a new record: ones handed out earlier stay as they were
         self._rebuild([d.region.unit])
         return new

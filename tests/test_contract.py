@@ -71,6 +71,11 @@ def test_misuse_of_the_module_raises_symfx_errors_naming_the_choices():
         sm.choose("nope", complexity=1)
     with pytest.raises(symfx.ChoiceError, match=r"no front member of complexity 4; available: \[1, 6, 11\]"):
         sm.choose("mlp", complexity=4)
+    with pytest.raises(symfx.ChoiceError, match=r"no front member 3; valid: 0..2"):
+        sm.choose("mlp", member=3)
+    for both_or_neither in ({"complexity": 1, "member": 0}, {}):
+        with pytest.raises(symfx.ChoiceError, match="give a complexity or a member"):
+            sm.choose("mlp", **both_or_neither)
     for output in (3, 1, -1, "0", 0.0):  # a 1-output region: only output=0 (no silent negative indexing)
         with pytest.raises(symfx.ChoiceError, match=r"has 1 fitted output\(s\): output= takes \[0\]"):
             sm.choose("mlp", complexity=1, output=output)

@@ -165,6 +165,9 @@ def test_latex_table_pandas_choose_and_call(poly):
                                * np.ones(50))
     with pytest.raises(ValueError, match="no front member of complexity 999"):
         poly.choose(complexity=999)
+    # by position: every member can be chosen, also one that shares its complexity with another
+    for k, member in enumerate(poly.front[0]):
+        assert poly.choose(member=k).exprs == [member.expr]
     with pytest.raises(symfx.ChoiceError, match=r"no output 3; this region has 1 fitted output\(s\)"):
         poly.table(output=3)
 

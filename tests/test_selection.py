@@ -68,3 +68,23 @@ def test_fitted_decimals_cost_their_digits_so_an_exact_law_beats_a_closer_mimic(
     assert select(front, "knee", 1e-2) == 1
     assert readable_size(sympy.Float(0.3) * x0) == 4 and readable_size(sympy.Float(1.566) * x0) == 7
     assert readable_size(sympy.Float(0.123456789) * x0) == 7  # unrounded: charged the precision step's 4 digits
+
+
+def test_written_front_keeps_an_exact_law_beside_a_mimic_with_fewer_nodes():
+    """nguyen-4's shape: the exact polynomial has more nodes than a mimic whose fitted decimals fit
+    the network's own error better; counted by what is written, the law is the shorter one."""
+    from symfx.engines.base import pareto
+    from symfx.lowering import complexity
+
+    F = sympy.Float
+    law = x0**6 + x0**5 + x0**4 + x0**3 + x0**2 + x0
+    mimic = x0 * (F(0.256) * sympy.exp(3 * x0) - F(0.079) * sympy.exp(sympy.exp(F(-0.92) * x0)) + 1)
+    assert complexity(mimic) == complexity(law) and readable_size(law) < readable_size(mimic)
+    cands = [Candidate(sympy.Float(0.7), 1, 1.0), Candidate(law, complexity(law), 1.06e-4),
+             Candidate(mimic, complexity(mimic), 4.0e-5)]
+    assert [c.expr for c in pareto(cands)] == [sympy.Float(0.7), mimic]
+    written = pareto(cands, written=True)
+    assert [c.expr for c in written] == [sympy.Float(0.7), mimic, law]  # still in order of complexity
+    # and the knee then picks the law (errors ~ sqrt of those losses here: 1.03 % vs 0.63 %)
+    scored = [Candidate(c.expr, c.complexity, c.loss, c.loss ** 0.5, True) for c in written]
+    assert scored[select(scored, "knee", 1e-2)].expr == law

@@ -58,8 +58,15 @@ class Engine(Protocol):
     ) -> list[Front]: ...
 
 
-def pareto(candidates: Sequence[Candidate]) -> Front:
-    """Keep the non-dominated candidates: each kept one is strictly more accurate than every simpler one."""
+def pareto(candidates: Sequence[Candidate], written: bool = False) -> Front:
+    """Keep the non-dominated candidates: each kept one is strictly more accurate than every simpler one.
+
+    With ``written``, also every one that is strictly more accurate than every candidate shorter to
+    write (:func:`readable_size`, which charges a decimal by its digits): an exact law
+    (``x0**6 + ... + x0``, 19 nodes) stays on the front beside a mimic with as many nodes whose
+    fitted decimals fit a network's own error better. The front is still ordered by complexity;
+    its loss then need not fall at every step.
+    """
     best: dict[sympy.Expr, Candidate] = {}
     for cand in candidates:
         if not np.isfinite(cand.loss):
@@ -67,9 +74,54 @@ def pareto(candidates: Sequence[Candidate]) -> Front:
         old = best.get(cand.expr)
         if old is None or cand.loss < old.loss:
             best[cand.expr] = cand
-    ordered = sorted(best.values(), key=lambda c: (c.complexity, c.loss))
+    kept = _non_dominated(best.values(), lambda c: c.complexity)
+    if written:
+        sizes = {c.expr: readable_size(c.expr) for c in best.values()}
+        kept |= _non_dominated(best.values(), lambda c: sizes[c.expr])
+    return Front(tuple(sorted(kept, key=lambda c: (c.complexity, c.loss, str(c.expr)))))
+
+
+def _non_dominated(candidates, size: Callable[[Candidate], int]) -> set[Candidate]:
     kept: list[Candidate] = []
-    for cand in ordered:
+    for cand in sorted(candidates, key=lambda c: (size(c), c.loss)):
         if not kept or cand.loss < kept[-1].loss:
             kept.append(cand)
-    return Front(tuple(kept))
+    return set(kept)
+
+
+#: a decimal is charged at most this many digits (the precision step's limit)
+MAX_DIGITS = 4
+
+
+def _digits(expr: sympy.Expr) -> int:
+    """Significant digits written for the decimals in ``expr`` (0 when it holds none), each counted
+    up to ``MAX_DIGITS``: the precision step writes no constant with more."""
+    total = 0
+    for f in expr.atoms(sympy.Float):
+        mantissa = f"{abs(float(f)):.15g}".split("e")[0].replace(".", "").strip("0")
+        total += min(MAX_DIGITS, max(1, len(mantissa)))
+    return total
+
+
+def readable_size(expr: sympy.Expr) -> int:
+    """Node count as a reader sees it: a named constant is one node, a decimal one more per digit.
+
+    Every symbol-free sub-tree (``4*pi``, ``sqrt(2)``, ``1/2``) counts as one node, and the
+    symbol-free factors (or terms) of one product (sum) together as one; a sub-tree holding a
+    ``Float`` costs one node more per significant digit written (``0.3`` two nodes, ``1.566``
+    five). That is description length: a decimal digit is one choice of ten, as many bits as one
+    node among ~10 operators and variables. So ``4*pi*x0`` (3) beats ``12.57*x0`` (7), and an
+    exact polynomial beats a mimic whose four fitted decimals fit the network's own error better.
+    """
+    if not expr.free_symbols:
+        return 1 + _digits(expr)
+    if not expr.args:
+        return 1
+    if isinstance(expr, (sympy.Add, sympy.Mul)):
+        consts = [a for a in expr.args if not a.free_symbols]
+        n = 1 + sum(readable_size(a) for a in expr.args if a.free_symbols)
+        if consts:
+            n += 1 + sum(_digits(c) for c in consts)
+        return n
+    return 1 + sum(readable_size(a) for a in expr.args)
+

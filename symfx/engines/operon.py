@@ -224,7 +224,7 @@ class OperonEngine:
         for cand, budget in polished + raw:
             budgets.setdefault(cand, budget)
         unrounded = [Candidate(e, complexity(e), snap.mse_of(e, env_sub, y_sub)) for e in budgets]
-        first = pareto(unrounded)
+        first = pareto(unrounded, written=True)
         second = pareto([c for c in unrounded if c.expr not in {m.expr for m in first}])
         candidates = []  # the mean comes back rounded, like every other candidate
         for member in list(first) + list(second):
@@ -245,7 +245,7 @@ class OperonEngine:
         stats["forced_digits"] = forced
         stats["post_s"] = time.perf_counter() - t_post
         stats["total_s"] = time.perf_counter() - start
-        return pareto(candidates)
+        return pareto(candidates, written=True)
 
     def _fast_pass(self, all_bases, y, ops, tol, var, settings, rng, deadline=math.inf, stats=None) -> list[sympy.Expr]:
         """Library + beam search, backward elimination over the polynomial, snapping of the best.

@@ -126,7 +126,7 @@ class PySREngine:
                     if not math.isfinite(loss):
                         loss = float(row["loss"])
                     candidates.append(Candidate(expr, complexity(expr), loss))
-            fronts.append(pareto(candidates))
+            fronts.append(pareto(candidates, written=True))
             if progress is not None:
                 progress(j + 1, Y.shape[1])
         return fronts
