@@ -22,7 +22,7 @@ import numpy as np
 import sympy
 
 from symfx.config import Config
-from symfx.engines.base import Candidate, Front, ProgressFn, readable_size
+from symfx.engines.base import KNEE_TOLERANCE_WINDOW, Candidate, Front, ProgressFn, readable_size
 from symfx.errors import ChoiceError
 from symfx.lowering import evaluate_columns
 
@@ -236,9 +236,7 @@ def fit_region(
 
 #: knee rule: members whose held-out error is within this factor of the best one compete ...
 KNEE_WINDOW = 3.0
-#: ... and so do all members within this multiple of ``tolerance``: a long member that fits the
-#: network's own error far below tolerance must not push the law out of the running
-KNEE_TOLERANCE_WINDOW = 2.0
+#: ... and so do all members within KNEE_TOLERANCE_WINDOW x ``tolerance`` (engines.base)
 #: knee rule: each added node must cut the held-out error by at least this much (in log-error)
 KNEE_RATE = 0.2
 #: held-out errors below this count as equal (float32 rounding of the network's outputs)

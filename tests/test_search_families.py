@@ -144,3 +144,17 @@ def test_separable_products_fit_shifted_gaussian_and_lorentzian_factors(truth, l
     ops = frozenset({"add", "sub", "mul", "div", "exp", "sin", "cos", "sqrt", "log"})
     found = families.separable_products(derived.bases(X, ["x0", "x1"]), y, ops)
     assert min(_nrmse(e, truth, 2, lo, hi) for e in found) < 1e-2, [str(e) for e in found]
+
+
+def test_collinear_polynomial_from_a_network_one_percent_off_is_rounded_jointly():
+    """Nguyen-4's case: a degree-6 polynomial learned 1 % off. The error shifts the least-squares
+    coefficients of the nearly collinear x**k far apart (x**3 against x**5), one-at-a-time snapping
+    cannot reach them; rounded together they are the law, within 2 x tolerance of the data."""
+    law = x0**6 + x0**5 + x0**4 + x0**3 + x0**2 + x0
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, size=(2000, 1))
+    y = evaluate_columns([law], [x0], X)[:, 0]
+    y = y + 0.014 * np.std(y) * np.sin(3 * X[:, 0] + 1)  # a smooth, network-like error of ~1 %
+    config = Config(time_budget=10, cache_dir="", progress=False, engine_options={"gp": False})
+    front = get_engine("operon").fit(X, y[:, None], ["x0"], config)[0]
+    assert any(c.expr == law for c in front), [str(c.expr) for c in front]

@@ -89,6 +89,12 @@ def _non_dominated(candidates, size: Callable[[Candidate], int]) -> set[Candidat
     return set(kept)
 
 
+#: the knee rule (passes.fit.select) weighs every member within this multiple of ``tolerance``: a
+#: long member that fits the network's own error far below tolerance must not push the law out of
+#: the running. Engines offer forms of a law that far off the data (a network is often about
+#: ``tolerance`` off the law it learned).
+KNEE_TOLERANCE_WINDOW = 2.0
+
 #: a decimal is charged at most this many digits (the precision step's limit)
 MAX_DIGITS = 4
 

@@ -25,7 +25,7 @@ import sympy
 from ..errors import EngineUnavailableError
 from ..lowering import SEARCH_OPS, UNARY_SEARCH_OPS, complexity
 from . import basis, derived, families, forms, snap
-from .base import Candidate, Front, ProgressFn, pareto
+from .base import KNEE_TOLERANCE_WINDOW, Candidate, Front, ProgressFn, pareto
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -279,8 +279,13 @@ class OperonEngine:
             group.sort(key=lambda f: f.mse)
             for fit in group[:3]:
                 if settings["snap"] and time.perf_counter() < deadline:  # the snapped form replaces the raw one
-                    fit = basis.snap_linear(fit, y, snap.allowed_mse(fit.mse, var, tol),
-                                            snap.named_window(math.sqrt(fit.mse / var)))
+                    # the coefficients rounded together, as far as the knee rule looks (2 x tolerance):
+                    # a network is often about tolerance off its law
+                    rounded = snap.round_jointly(fit, y, var * (KNEE_TOLERANCE_WINDOW * tol) ** 2)
+                    if rounded is not None:
+                        out.append(rounded.expr())
+                    fit = snap.snap_linear(fit, y, snap.allowed_mse(fit.mse, var, tol),
+                                           snap.named_window(math.sqrt(fit.mse / var)))
                 out.append(fit.expr())
         return out
 

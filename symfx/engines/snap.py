@@ -21,6 +21,7 @@ import numpy as np
 import sympy
 
 from ..lowering import evaluate, numpy_program
+from .basis import LinearFit
 from .forms import NAMED_CONSTANTS, merge_constants, readable_coefficients
 
 _FRACTIONS = (1, 2, 3, 4)
@@ -274,6 +275,67 @@ def named_window(nrmse: float) -> float:
     the constant prints as a short decimal instead (``12.5``), which is readable and honest.
     """
     return min(3e-3, max(1e-3, 0.3 * nrmse))
+
+
+def snap_linear(fit: LinearFit, y: np.ndarray, allowed_mse: float, rel_named: float = 2e-3) -> LinearFit:
+    """Snap coefficients (and the intercept) to simple numbers one at a time, refitting the rest.
+
+    A snap is kept only while the MSE stays below ``allowed_mse``.
+    """
+    A = np.column_stack([t.values for t in fit.terms] + [np.ones_like(y)])
+    coef = np.append(fit.coefs, fit.intercept)
+    fixed = np.zeros(len(coef), dtype=bool)
+    # snap the intercept first (0 is the most common nice value), then the largest coefficients
+    order = [len(coef) - 1] + list(np.argsort(-np.abs(coef[:-1])))
+    exact: list[sympy.Expr | None] = [None] * len(coef)
+    for i in order:
+        best = None
+        for value in nice_values(float(coef[i]), rel_transcendental=rel_named):
+            trial = coef.copy()
+            trial[i] = float(value)
+            free = ~fixed
+            free[i] = False
+            target = y - A[:, ~free] @ trial[~free]
+            if free.any():
+                sol, *_ = np.linalg.lstsq(A[:, free], target, rcond=None)
+                trial[free] = sol
+            mse = float(np.mean((A @ trial - y) ** 2))
+            if mse <= allowed_mse:  # nice_values come simplest first: take the first that fits
+                best = (mse, trial, value)
+                break
+        if best is not None:
+            coef = best[1]
+            fixed[i] = True
+            exact[i] = best[2]
+    mse = float(np.mean((A @ coef - y) ** 2))
+    keep = [k for k in range(len(fit.terms)) if coef[k] != 0.0]
+    return LinearFit(tuple(fit.terms[k] for k in keep), coef[keep], float(coef[-1]), mse,
+                     tuple(exact[k] for k in keep) + (exact[-1],))
+
+
+def round_jointly(fit: LinearFit, y: np.ndarray, allowed_mse: float) -> LinearFit | None:
+    """``fit`` with every coefficient (and the intercept) rounded at once to the nearest integer,
+    or else to the nearest half, when that stays within ``allowed_mse``; None when neither does.
+
+    Greedy snapping (:func:`snap_linear`) fixes one coefficient and refits the rest; on
+    nearly collinear terms a network's error moves the least-squares coefficients far apart
+    (``x0**6 + ... + x0`` from a 1 %-network fits as ``1.1*x0**6 + 4*x0**5/3 + 0.8*x0**4 +
+    0.6*x0**3 ...``), no single coefficient is within reach of its value, and the refits drift.
+    Rounding them together lands on the law when the law is what the network approximates.
+    """
+    A = np.column_stack([t.values for t in fit.terms] + [np.ones_like(y)])
+    coef = np.append(fit.coefs, fit.intercept)
+    for grid in (1.0, 2.0):
+        rounded = np.round(coef * grid) / grid
+        if np.array_equal(rounded, coef) or not rounded[:-1].any():
+            continue
+        mse = float(np.mean((A @ rounded - y) ** 2))
+        if mse <= allowed_mse:
+            keep = [k for k in range(len(fit.terms)) if rounded[k] != 0.0]
+            exact = tuple(sympy.Rational(int(round(rounded[k] * grid)), int(grid)) for k in keep)
+            return LinearFit(tuple(fit.terms[k] for k in keep), rounded[keep], float(rounded[-1]), mse,
+                             exact + (sympy.Rational(int(round(rounded[-1] * grid)), int(grid)),))
+    return None
 
 
 def snap(
