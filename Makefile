@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TORCH_PIN := torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-slow bench recovery llm llm-arithmetic clean
+.PHONY: install demo test test-slow bench recovery discovery llm llm-arithmetic clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -20,8 +20,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/symfx demo all
 
+# the fast suite in up to 4 processes (pytest-xdist; 2 on a 2-core machine): most of its time is
+# single-threaded Python (sympy, refits), so two processes on two cores take ~3 min instead of ~4.5
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --maxprocesses=4
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
@@ -36,6 +38,10 @@ bench: $(STAMP)
 
 recovery: $(STAMP)
 	$(BIN)/python bench/recovery.py
+
+# laws the engine was not built on (first 5 of each family, ~8 min); all ~170: bench/discovery.py alone
+discovery: $(STAMP)
+	$(BIN)/python bench/discovery.py --limit 5
 
 llm: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[llm]'

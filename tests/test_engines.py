@@ -307,7 +307,9 @@ def test_fast_pass_respects_budget_with_many_inputs():
     t = time.perf_counter()
     front = engine.fit(X, y[:, None], [f"x{i}" for i in range(32)], cfg)[0]
     elapsed = time.perf_counter() - t
-    assert elapsed < 2 * 1.0 + 0.5, (elapsed, engine.last_stats)
+    # measured on 2 cores: 2.2-2.6 s alone (the post step runs after the budget by design), 3.0 s
+    # with a second test process beside it; with deadlines that never bind (time_budget=100) 5.1-5.7 s
+    assert elapsed < 4 * 1.0, (elapsed, engine.last_stats)
     # and it still found something useful: 77 % of the variance explained when measured (2 cores,
     # load 4); a fit that explains less than 60 % is a regression, not noise
     assert min(c.loss for c in front) < 0.4 * np.var(y), min(c.loss for c in front) / np.var(y)
