@@ -158,3 +158,13 @@ def test_collinear_polynomial_from_a_network_one_percent_off_is_rounded_jointly(
     config = Config(time_budget=10, cache_dir="", progress=False, engine_options={"gp": False})
     front = get_engine("operon").fit(X, y[:, None], ["x0"], config)[0]
     assert any(c.expr == law for c in front), [str(c.expr) for c in front]
+
+
+def test_a_term_whose_variance_overflows_is_dropped_without_a_warning():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "overflow encountered in square" reached users' logs
+        assert not basis._ok(np.array([1e200, -1e200, 3.0]))
+        assert basis._ok(np.array([1.0, 2.0, 3.0]))
+        assert not basis._ok(np.array([1.0, np.inf, 3.0]))

@@ -88,7 +88,9 @@ def number(value: float) -> sympy.Expr:
 
 
 def _ok(values: np.ndarray) -> bool:
-    return bool(np.all(np.isfinite(values))) and float(np.std(values)) > 1e-12 * (1.0 + float(np.max(np.abs(values))))
+    with np.errstate(over="ignore"):  # a term whose variance overflows float64 is no use either
+        spread = float(np.std(values)) if np.all(np.isfinite(values)) else math.nan
+    return math.isfinite(spread) and spread > 1e-12 * (1.0 + float(np.max(np.abs(values))))
 
 
 def power_terms(base: Base) -> list[tuple[sympy.Rational, Term]]:
