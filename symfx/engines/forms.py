@@ -33,6 +33,14 @@ def simple_constant(c: sympy.Expr) -> bool:
     return small(c**2) or any(small(c / k**s) for k in NAMED_CONSTANTS for s in (1, -1))
 
 
+def _with_args_rewritten(expr: sympy.Expr, rewrite) -> sympy.Expr:
+    """``expr`` with ``rewrite`` applied to each argument, rebuilt only where one changed."""
+    args = [rewrite(a) for a in expr.args]
+    if any(new is not old for new, old in zip(args, expr.args)):
+        return expr.func(*args)
+    return expr
+
+
 def merge_constants(expr: sympy.Expr) -> sympy.Expr:
     """Fold redundant multiplicative constants into one, so each can snap on its own.
 
@@ -45,9 +53,7 @@ def merge_constants(expr: sympy.Expr) -> sympy.Expr:
     """
     if not expr.args or not expr.free_symbols:
         return expr
-    args = [merge_constants(a) for a in expr.args]
-    if any(new is not old for new, old in zip(args, expr.args)):
-        expr = expr.func(*args)
+    expr = _with_args_rewritten(expr, merge_constants)
     if not isinstance(expr, sympy.Mul):
         return expr
     coef = sympy.Integer(1)
@@ -78,9 +84,7 @@ def readable_coefficients(expr: sympy.Expr) -> sympy.Expr:
     ``21*exp(-1)/(8*sqrt(pi))``, ``0.35*pi``, ``30638``. The value is unchanged."""
     if not expr.args or not expr.free_symbols:
         return expr
-    args = [readable_coefficients(a) for a in expr.args]
-    if any(new is not old for new, old in zip(args, expr.args)):
-        expr = expr.func(*args)
+    expr = _with_args_rewritten(expr, readable_coefficients)
     if not isinstance(expr, (sympy.Mul, sympy.Add)):
         return expr
     consts = [a for a in expr.args if not a.free_symbols]
@@ -155,9 +159,7 @@ def shortest_scale(expr: sympy.Expr) -> sympy.Expr:
     """
     if not expr.args or not expr.free_symbols:
         return expr
-    args = [shortest_scale(a) for a in expr.args]
-    if any(new is not old for new, old in zip(args, expr.args)):
-        expr = expr.func(*args)
+    expr = _with_args_rewritten(expr, shortest_scale)
     if not isinstance(expr, sympy.Mul):
         return expr
     coef = sympy.Mul(*[a for a in expr.args if not a.free_symbols])
