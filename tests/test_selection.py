@@ -88,3 +88,17 @@ def test_written_front_keeps_an_exact_law_beside_a_mimic_with_fewer_nodes():
     # and the knee then picks the law (errors ~ sqrt of those losses here: 1.03 % vs 0.63 %)
     scored = [Candidate(c.expr, c.complexity, c.loss, c.loss ** 0.5, True) for c in written]
     assert scored[select(scored, "knee", 1e-2)].expr == law
+
+
+def test_written_front_does_not_admit_named_constants_the_data_do_not_ask_for():
+    """The gravity demo's case: within the snapping window 0.1733 is also log(2)/4; counted as one
+    node it would win the knee over the plain 0.173 the data support as well. Such members enter
+    the front by node count only, as before written sizes existed."""
+    from symfx.engines.base import pareto
+    from symfx.lowering import complexity
+
+    plain = sympy.Float(-0.173) * x0 + sympy.Float(0.1471) * x1
+    named = -sympy.log(2) / 4 * x0 + sympy.Float(0.2125) * sympy.log(2) * x1
+    assert complexity(named) == complexity(plain) and readable_size(named) < readable_size(plain)
+    cands = [Candidate(plain, complexity(plain), 1.0e-4), Candidate(named, complexity(named), 1.01e-4)]
+    assert [c.expr for c in pareto(cands, written=True)] == [plain]

@@ -76,9 +76,18 @@ def pareto(candidates: Sequence[Candidate], written: bool = False) -> Front:
             best[cand.expr] = cand
     kept = _non_dominated(best.values(), lambda c: c.complexity)
     if written:
-        sizes = {c.expr: readable_size(c.expr) for c in best.values()}
-        kept |= _non_dominated(best.values(), lambda c: sizes[c.expr])
+        # members with a named constant (pi, log(2), ...) enter by node count only: the knee rule
+        # counts such a constant as one node, and within the snapping window log(2)/4 would then
+        # win over a plain 0.173 that the data support as well (the gravity demo printed it)
+        plain = [c for c in best.values() if not _has_named_constant(c.expr)]
+        sizes = {c.expr: readable_size(c.expr) for c in plain}
+        kept |= _non_dominated(plain, lambda c: sizes[c.expr])
     return Front(tuple(sorted(kept, key=lambda c: (c.complexity, c.loss, str(c.expr)))))
+
+
+def _has_named_constant(expr: sympy.Expr) -> bool:
+    return any(not node.free_symbols and node.is_number and not (node.is_Rational or node.is_Float)
+               for node in sympy.preorder_traversal(expr))
 
 
 def _non_dominated(candidates, size: Callable[[Candidate], int]) -> set[Candidate]:
