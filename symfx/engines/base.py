@@ -108,14 +108,16 @@ KNEE_TOLERANCE_WINDOW = 2.0
 MAX_DIGITS = 4
 
 
+def mantissa_digits(value: float) -> int:
+    """Significant digits ``value`` is written with (at least 1): 0.173 -> 3, 1.5e-06 -> 2."""
+    mantissa = f"{abs(value):.15g}".split("e")[0].replace(".", "").strip("0")
+    return max(1, len(mantissa))
+
+
 def _digits(expr: sympy.Expr) -> int:
     """Significant digits written for the decimals in ``expr`` (0 when it holds none), each counted
     up to ``MAX_DIGITS``: the precision step writes no constant with more."""
-    total = 0
-    for f in expr.atoms(sympy.Float):
-        mantissa = f"{abs(float(f)):.15g}".split("e")[0].replace(".", "").strip("0")
-        total += min(MAX_DIGITS, max(1, len(mantissa)))
-    return total
+    return sum(min(MAX_DIGITS, mantissa_digits(float(f))) for f in expr.atoms(sympy.Float))
 
 
 def readable_size(expr: sympy.Expr) -> int:

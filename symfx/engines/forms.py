@@ -11,6 +11,8 @@ import math
 
 import sympy
 
+from .base import MAX_DIGITS, mantissa_digits
+
 #: named constants tried as p/q times or over the constant (a law's constants: 1/(4*pi),
 #: 1/sqrt(2*pi) of a normal density, sqrt(2) of an rms value, ln 2 of a half-life)
 NAMED_CONSTANTS: tuple[sympy.Expr, ...] = (
@@ -123,12 +125,17 @@ def simplest_form(expr: sympy.Expr) -> sympy.Expr:
 _SCALE_REL = 1e-9
 
 
+def round_sig(c: float, digits: int) -> float:
+    """``c`` written with ``digits`` significant digits (``round_sig(0.398942, 2) == 0.4``)."""
+    return float(f"{c:.{digits}g}")
+
+
 def _shortest(value: float) -> sympy.Expr:
-    """``value`` as the shortest decimal (1-4 significant digits) within ``_SCALE_REL``, an
-    Integer where it is a whole number below 1000; else the Float itself."""
+    """``value`` as the shortest decimal (1 to ``MAX_DIGITS`` significant digits) within
+    ``_SCALE_REL``, an Integer where it is a whole number below 1000; else the Float itself."""
     if value != 0 and math.isfinite(value):
-        for digits in range(1, 5):
-            rounded = float(f"{value:.{digits}g}")
+        for digits in range(1, MAX_DIGITS + 1):
+            rounded = round_sig(value, digits)
             if abs(rounded - value) <= _SCALE_REL * abs(value):
                 if rounded.is_integer() and abs(rounded) < 1000:
                     return sympy.Integer(int(rounded))
@@ -140,10 +147,7 @@ def _written_digits(c: sympy.Expr) -> int:
     """Significant digits a number is written with: 0 for an Integer, else its mantissa's."""
     if c.is_Integer:
         return 0
-    if not c.is_Float:
-        return 1
-    mantissa = f"{abs(float(c)):.15g}".split("e")[0].replace(".", "").strip("0")
-    return max(1, len(mantissa))
+    return mantissa_digits(float(c)) if c.is_Float else 1
 
 
 def shortest_scale(expr: sympy.Expr) -> sympy.Expr:
@@ -178,7 +182,8 @@ def shortest_scale(expr: sympy.Expr) -> sympy.Expr:
     from ..lowering import complexity
 
     # a whole-number scale may land on a sum of whole numbers with a common factor: take it out
-    scaled = min((sympy.Mul(coef, *out), sympy.factor_terms(sympy.Mul(coef, *out))), key=complexity)
+    product = sympy.Mul(coef, *out)
+    scaled = min((product, sympy.factor_terms(product)), key=complexity)
     return scaled if complexity(scaled) <= complexity(expr) else expr
 
 
@@ -199,7 +204,7 @@ def _rescaled(coef: sympy.Expr, total: sympy.Add, power: int) -> tuple[sympy.Exp
         if k_value == 0 or k_value == 1:
             continue
         new = [_shortest(float(c) / k_value) for c, _ in terms]
-        if any(n.is_Float and _written_digits(n) > 4 for n in new):
+        if any(n.is_Float and _written_digits(n) > MAX_DIGITS for n in new):
             continue  # not a short decimal at this scale: rounding it would change the value
         new_coef = _shortest(float(coef) * k_value**power)
         total_cost = cost(new + [new_coef])

@@ -22,7 +22,7 @@ import sympy
 
 from ..lowering import evaluate, numpy_program
 from .basis import LinearFit
-from .forms import NAMED_CONSTANTS, merge_constants, readable_coefficients
+from .forms import NAMED_CONSTANTS, merge_constants, readable_coefficients, round_sig
 
 _FRACTIONS = (1, 2, 3, 4)
 
@@ -35,11 +35,6 @@ def significant_digits(p: int) -> int:
 
 def _simple_int(p: int, digits: int = 2) -> bool:
     return p != 0 and significant_digits(p) <= digits
-
-
-def round_sig(c: float, digits: int) -> float:
-    """``c`` written with ``digits`` significant digits (``round_sig(0.398942, 2) == 0.4``)."""
-    return float(f"{c:.{digits}g}")
 
 
 def replace_numbers(expr: sympy.Expr, mapping: dict) -> sympy.Expr:
@@ -277,13 +272,17 @@ def named_window(nrmse: float) -> float:
     return min(3e-3, max(1e-3, 0.3 * nrmse))
 
 
+def _design(fit: LinearFit, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The fit's term columns plus a column of ones, and its coefficients then intercept."""
+    return np.column_stack([t.values for t in fit.terms] + [np.ones_like(y)]), np.append(fit.coefs, fit.intercept)
+
+
 def snap_linear(fit: LinearFit, y: np.ndarray, allowed_mse: float, rel_named: float = 2e-3) -> LinearFit:
     """Snap coefficients (and the intercept) to simple numbers one at a time, refitting the rest.
 
     A snap is kept only while the MSE stays below ``allowed_mse``.
     """
-    A = np.column_stack([t.values for t in fit.terms] + [np.ones_like(y)])
-    coef = np.append(fit.coefs, fit.intercept)
+    A, coef = _design(fit, y)
     fixed = np.zeros(len(coef), dtype=bool)
     # snap the intercept first (0 is the most common nice value), then the largest coefficients
     order = [len(coef) - 1] + list(np.argsort(-np.abs(coef[:-1])))
@@ -323,8 +322,7 @@ def round_jointly(fit: LinearFit, y: np.ndarray, allowed_mse: float) -> LinearFi
     0.6*x0**3 ...``), no single coefficient is within reach of its value, and the refits drift.
     Rounding them together lands on the law when the law is what the network approximates.
     """
-    A = np.column_stack([t.values for t in fit.terms] + [np.ones_like(y)])
-    coef = np.append(fit.coefs, fit.intercept)
+    A, coef = _design(fit, y)
     for grid in (1.0, 2.0):
         rounded = np.round(coef * grid) / grid
         if np.array_equal(rounded, coef) or not rounded[:-1].any():
