@@ -55,6 +55,8 @@ from recovery import ROOT, Law, judge  # noqa: E402
 ALL_FAMILIES = ("nguyen", "keijzer", "livermore", "vlad", "strogatz", "random")
 OUTCOMES = ("recovered", "found_not_applied", "mimic", "left_neural")
 THRESHOLD = 1e-2  # wide-box normalized RMSE vs the true law
+#: compile seed of repeat r: seed + r * this (far from the seeds the bench uses for rows: seed + 2, + 3)
+REPEAT_SEED_STEP = 1000
 APPLIED_STATUS = {"symbolic", "applied", "active", "distilled", "recovered"}
 WIDTH, ITERS = 64, 3000  # the network: 2 x WIDTH SiLU, at most ITERS L-BFGS iterations
 
@@ -148,7 +150,10 @@ def classify(sm: Any, law: Law, seed: int, net_err: float) -> dict[str, Any]:
 # one law, end to end
 # ---------------------------------------------------------------------------------------------
 
-def run_law(family: str, index: int, seed: int, n_random: int, options: dict[str, Any]) -> dict[str, Any]:
+def run_law(family: str, index: int, seed: int, n_random: int, options: dict[str, Any],
+            repeat: int = 0) -> dict[str, Any]:
+    """One law end to end. ``repeat`` > 0 keeps the law, its network and the judge's rows and changes
+    only the compile (its calibration rows and the engine's seed): how much of an outcome is luck."""
     import torch
 
     torch.set_num_threads(1)  # the machine is small and shared; the engine gets the cores
@@ -159,9 +164,9 @@ def run_law(family: str, index: int, seed: int, n_random: int, options: dict[str
     model, net_err = recovery.train_mlp(law, seed, width=WIDTH, iters=ITERS, target=target)
     train_s = time.perf_counter() - t
     net_wide = recovery.network_error(model, law, seed + 3, widen=law_families.JUDGE_WIDEN)
-    sm, seconds = recovery.compile_law(model, law, options, seed)
+    sm, seconds = recovery.compile_law(model, law, options, seed + REPEAT_SEED_STEP * repeat)
     row = {
-        "family": family, "law": law.name, "truth": str(law.expr), "inputs": law.n_inputs,
+        "family": family, "law": law.name, "repeat": repeat, "truth": str(law.expr), "inputs": law.n_inputs,
         "box": [list(b) for b in law.box], "target_nrmse": target, "net_nrmse": net_err,
         "net_nrmse_wide": net_wide if math.isfinite(net_wide) else None,
         "seconds": round(seconds, 2), "train_or_load_seconds": round(train_s, 2),
@@ -183,18 +188,27 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out["law_on_front"] = sum(bool(r["law_on_front"]) for r in known)
     out["median_seconds"] = statistics.median(r["seconds"] for r in rows) if rows else 0.0
     out["unreadable_constants"] = sum(len(r["unreadable"]) for r in rows)
+    # with --repeats, rows are (law, repeat) pairs and the shares above are averages over repeats;
+    # these say how many laws were found in every repeat and in at least one
+    found: dict[str, list[bool]] = {}
+    for r in rows:
+        found.setdefault(r["law"], []).append(r["outcome"] in ("recovered", "found_not_applied"))
+    out["laws"] = len(found)
+    out["found_every_repeat"] = sum(all(f) for f in found.values())
+    out["found_some_repeat"] = sum(any(f) for f in found.values())
     return out
 
 
 def table(summary: dict[str, dict[str, Any]]) -> str:
     head = (f"{'family':10s} {'n':>4s} {'found %':>8s} {'recov %':>8s} {'found-NA %':>10s} {'mimic %':>8s} {'neural %':>8s}"
-            f" {'rec<=2e %':>9s} {'on-front %':>10s} {'med s/out':>9s} {'unreadable':>10s}")
+            f" {'rec<=2e %':>9s} {'on-front %':>10s} {'med s/out':>9s} {'unreadable':>10s} {'found every/some/laws':>21s}")
     lines = [head, "-" * len(head)]
     for fam, s in summary.items():
         pct = (lambda k: 100.0 * s[k] / s["n"]) if s["n"] else (lambda k: 0.0)
         lines.append(f"{fam:10s} {s['n']:4d} {pct('law_found'):8.0f} {pct('recovered'):8.0f} {pct('found_not_applied'):10.0f}"
                      f" {pct('mimic'):8.0f} {pct('left_neural'):8.0f} {pct('recovered_2eps'):9.0f}"
-                     f" {pct('law_on_front'):10.0f} {s['median_seconds']:9.1f} {s['unreadable_constants']:10d}")
+                     f" {pct('law_on_front'):10.0f} {s['median_seconds']:9.1f} {s['unreadable_constants']:10d}"
+                     f" {s['found_every_repeat']:>11d}/{s['found_some_repeat']}/{s['laws']}")
     return "\n".join(lines)
 
 
@@ -206,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--time-budget", type=float, default=20.0, help="SR seconds per output (Config's default: 20)")
     ap.add_argument("--seed", type=int, default=0, help="training, compile and random-law seed")
     ap.add_argument("--random-laws", type=int, default=100, help="how many random laws the seed generates")
+    ap.add_argument("--repeats", type=int, default=1, help="compile every law this many times with different "
+                    "engine seeds and calibration rows (same network): shares become averages over repeats")
     ap.add_argument("--workers", type=int, default=1, help="laws in parallel processes")
     ap.add_argument("--engine-options", default="{}", help="JSON dict passed as Config.engine_options")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "discovery.json"))
@@ -215,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     families = [f.strip() for f in args.family.split(",") if f.strip()]
-    jobs: list[tuple[str, int, Law]] = []
+    jobs: list[tuple[str, int, Law]] = []  # then (family, index, law, repeat)
     for fam in families:
         laws = law_families.laws_of(fam, args.seed, args.random_laws)
         picked = [(fam, i, law) for i, law in enumerate(laws)]
@@ -223,30 +239,33 @@ def main(argv: list[str] | None = None) -> int:
             keys = args.only.split(",")
             picked = [p for p in picked if any(k in p[2].name for k in keys)]
         jobs += picked[: args.limit] if args.limit is not None else picked
+    jobs = [(fam, i, law, r) for r in range(args.repeats) for fam, i, law in jobs]
     options = {"time_budget": args.time_budget, "cache_dir": args.cache_dir,
                "engine_options": json.loads(args.engine_options)}
     machine = recovery.machine()
-    print(f"{len(jobs)} laws, budget {args.time_budget:g} s per output, {args.workers} worker(s), "
+    print(f"{len(jobs) // args.repeats} laws x {args.repeats} repeat(s), budget {args.time_budget:g} s per output, {args.workers} worker(s), "
           f"load average {machine['load']}", flush=True)
     print(f"{'law':26s} {'outcome':17s} {'err':>8s} {'net':>7s} {'s':>5s}  equation", flush=True)
 
     def show(row: dict[str, Any]) -> None:
         err = row["error_wide"] if row["error_wide"] is not None else math.inf
         eq = row["equation_rounded"] or "(none)"
-        print(f"{row['law']:26s} {row['outcome']:17s} {err:8.1e} {row['net_nrmse']:7.1e} {row['seconds']:5.1f}  "
+        name = row["law"] + (f" #{row['repeat']}" if row["repeat"] else "")
+        print(f"{name:26s} {row['outcome']:17s} {err:8.1e} {row['net_nrmse']:7.1e} {row['seconds']:5.1f}  "
               f"{eq[:90]}", flush=True)
 
     t0 = time.perf_counter()
     rows: list[dict[str, Any]] = []
     if args.workers <= 1:
-        for fam, i, _ in jobs:
-            rows.append(run_law(fam, i, args.seed, args.random_laws, options))
+        for fam, i, _, rep in jobs:
+            rows.append(run_law(fam, i, args.seed, args.random_laws, options, rep))
             show(rows[-1])
     else:
         import multiprocessing
 
         with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(run_law, fam, i, args.seed, args.random_laws, options) for fam, i, _ in jobs]
+            futures = [pool.submit(run_law, fam, i, args.seed, args.random_laws, options, rep)
+                       for fam, i, _, rep in jobs]
             for fut in futures:
                 rows.append(fut.result())
                 show(rows[-1])
@@ -259,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nwall time {wall / 60:.1f} min; outcomes judged against the true law on the "
           f"{law_families.JUDGE_WIDEN}x box (nrmse < {THRESHOLD:g})")
     result = {
-        "time_budget": args.time_budget, "seed": args.seed, "families": families, "limit": args.limit,
+        "time_budget": args.time_budget, "seed": args.seed, "repeats": args.repeats, "families": families, "limit": args.limit,
         "only": args.only, "random_laws": args.random_laws, "workers": args.workers,
         "engine_options": options["engine_options"], "network": f"2x{WIDTH} SiLU, L-BFGS to a target, <= {ITERS} it",
         "threshold": THRESHOLD, "wall_seconds": round(wall, 1),
