@@ -19,10 +19,11 @@ from .base import Candidate, Engine, Front, ProgressFn
 if TYPE_CHECKING:
     from ..config import Config
 
-#: 2: keys from Config.key_fields; 3: session 6's engine (joint rounding, written-size fronts).
+#: 2: keys from Config.key_fields; 3: session 6's engine (joint rounding, written-size fronts);
+#: 4: session 7's GP (250 rows, twice the generations).
 #: Bump it whenever the engine returns different fronts for the same data and options: the key
 #: holds no code version, so a cache written by an older engine would otherwise be served.
-FORMAT = 3
+FORMAT = 4
 
 
 def fit_key(engine: "Engine | str", X: np.ndarray, Y: np.ndarray, variables: Sequence[str], options: "Config") -> str:
