@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(BIN)/symfx demo all
 
 # the fast suite in up to 4 processes (pytest-xdist; 2 on a 2-core machine): most of its time is
-# single-threaded Python (sympy, refits), so two processes on two cores take ~3 min instead of ~4.5
+# single-threaded Python (sympy, refits), so two processes on two cores take ~2 min (109 s, session 7) instead of ~4.5
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n auto --maxprocesses=4
 
