@@ -207,7 +207,7 @@ def _rescaled(coef: sympy.Expr, total: sympy.Add, power: int) -> tuple[sympy.Exp
         if any(n.is_Float and _written_digits(n) > MAX_DIGITS for n in new):
             continue  # not a short decimal at this scale: rounding it would change the value
         new_coef = _shortest(float(coef) * k_value**power)
-        if any(abs(float(n)) >= 100 and float(n).is_integer() for n in new + [new_coef]):
+        if any(float(n).is_integer() and not simple_constant(sympy.Integer(int(n))) for n in new + [new_coef]):
             continue  # 0.0002*x**2 + cos(x) -> x**2 + 5000*cos(x): a big whole number is no shorter to read
         total_cost = cost(new + [new_coef])
         if total_cost < best_cost:
