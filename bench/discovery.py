@@ -28,6 +28,8 @@ every printed equation, at full precision as ``sm.distilled[i].exprs`` holds it)
     .venv/bin/python bench/discovery.py                                  # everything, writes bench/results/discovery.json
     .venv/bin/python bench/discovery.py --family nguyen,random --limit 2 --time-budget 5 --out /tmp/d.json
     .venv/bin/python bench/discovery.py --workers 2                      # laws in 2 processes
+
+A miss is read with `bench/front.py LAW[,LAW]`: every front member vs the network and vs the law.
 """
 from __future__ import annotations
 

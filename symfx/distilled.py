@@ -70,7 +70,6 @@ class Distilled:
     note: str | None = None  # why symfx did not apply the law (off the network, or refused by validation)
     calls: Calls | None = None  # symfx.distill only: how the function's rows went (not saved in files)
     local: Local | None = None  # symfx.explain only: where the local law holds and how well (not saved)
-    local: Local | None = None  # symfx.explain only: where the local law holds and how well (not saved)
 
     @property
     def status(self) -> str:
