@@ -211,8 +211,10 @@ def compiled_from_numpy():
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 1))
     X = np.random.default_rng(0).uniform(-1, 1, size=(512, 2))  # float64 numpy; the model is float32
-    # an untrained net has no law: a surrogate, picked as one ("simplest" within tolerance, not the knee)
-    return symfx.compile(net, X, tolerance=0.05, selection="simplest", **FAST), net, X
+    # an untrained net has no law: a surrogate, picked as one ("simplest" within tolerance, not the knee).
+    # At tolerance 0.05 a 3 s fit sometimes landed at 4.6 % and whole-model validation refused it (5.3 %),
+    # leaving the region neural; 0.1 leaves the surrogate the headroom the views below assume
+    return symfx.compile(net, X, tolerance=0.1, selection="simplest", **FAST), net, X
 
 
 def test_compile_accepts_numpy_calibration(compiled_from_numpy):
@@ -227,6 +229,7 @@ def test_compile_accepts_numpy_calibration(compiled_from_numpy):
 def test_the_views_work_on_a_compiled_region(compiled_from_numpy, tmp_path):
     sm, _, X = compiled_from_numpy
     d = sm.distilled[0]
+    assert d.status == "symbolic", sm.report()  # the comparison below needs the rewritten graph
     assert d.accepted and d.latex() and d.table().splitlines()[0].split()[0] == "complexity"
     assert len(d.to_pandas()) == len(d.front[0])
     x = torch.as_tensor(X[:64], dtype=torch.float32)
