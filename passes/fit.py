@@ -249,7 +249,7 @@ def select(entries: Sequence[Candidate], rule: str, tolerance: float) -> int | N
     - ``"knee"`` (default, for laws learned by an imperfect network): a trained network is
       typically 0.3–3 % off the law it learned, and longer members fit that error, not the law.
       Among safe members whose held-out error ``e`` is within ``KNEE_WINDOW`` (3x) of the best
-      or within ``KNEE_TOLERANCE_WINDOW`` (2x) of ``tolerance``, sized by :func:`readable_size`
+      or within ``KNEE_TOLERANCE_WINDOW`` (5x) of ``tolerance``, sized by :func:`readable_size`
       ``s``, choose the one minimising ``ln(e) + KNEE_RATE * s``. That is the knee of the front:
       walking the lower convex hull of (size, ln e), a larger member is taken only while its PySR
       score (drop in log-error per added node, ``ln(e_prev / e) / (s - s_prev)``) is at least

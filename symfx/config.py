@@ -10,7 +10,7 @@ from typing import Any, Mapping
 from .errors import ConfigError
 
 #: Operators the engines may use, in engine-neutral names (the keys of ``lowering.SEARCH_OPS``).
-DEFAULT_OPERATORS: tuple[str, ...] = ("add", "sub", "mul", "div", "sin", "cos", "exp", "sqrt", "tanh", "square")
+DEFAULT_OPERATORS: tuple[str, ...] = ("add", "sub", "mul", "div", "sin", "cos", "exp", "log", "sqrt", "tanh", "square")
 
 
 @dataclass(frozen=True)

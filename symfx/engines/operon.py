@@ -44,6 +44,10 @@ DEFAULTS: dict[str, Any] = {
     "snap": True,  # float64 refit + snapping of constants
     "max_terms": 4,  # terms of the sparse pass
     "beam": 8,
+    # fits of each term count that are snapped and offered to the front, most accurate first. A
+    # network 3 % off its law ranks the law's terms below mimics of its error ({x0, cos(x1)} was 5th
+    # of its size); snapping is least squares on <= 1000 rows, so all of the beam's are offered
+    "snap_per_size": 8,
     # rows Operon sees. Its cost is linear in rows (60 generations: 17.7 s at 1000 rows, 8-13 s at
     # 500), and it only proposes structures: every member's constants are refitted in float64 on
     # 1000 rows afterwards. 250 rows and twice the generations found more laws in less time
@@ -263,10 +267,15 @@ class OperonEngine:
         n_in = sum(not b.derived for b in all_bases)
         library = basis.build_library(all_bases, ops, max_terms=basis.library_cap(n_in), deadline=t0 + 0.3 * left)
         t1 = time.perf_counter()
+        beam_seed = int(rng.integers(1 << 30))
         subsets = basis.beam_search(
             library, y, max_terms=int(settings["max_terms"]), beam=int(settings["beam"]),
-            seed=int(rng.integers(1 << 30)), deadline=t0 + 0.6 * left)
+            seed=beam_seed, deadline=t0 + 0.6 * left)
         fits = [basis.fit_subset(library, s, y) for s in subsets]
+        # the few-node terms searched apart (their fits ranked apart too: see basis.few_node_search)
+        few = [basis.fit_subset(library, s, y) for s in sorted(set(basis.few_node_search(
+            library, y, max_terms=int(settings["max_terms"]), beam=int(settings["beam"]),
+            seed=beam_seed, deadline=t0 + 0.65 * left)) - set(subsets))]
         t2 = time.perf_counter()
         poly = basis.polynomial_terms(all_bases)
         fits += [basis.fit_subset(poly, s, y) for s in basis.backward_subsets(poly, y, deadline=t0 + 0.85 * left)
@@ -275,22 +284,24 @@ class OperonEngine:
         if stats is not None:
             stats.update(library_s=t1 - t0, library_terms=len(library), beam_s=t2 - t1, backward_s=t3 - t2,
                          poly_terms=len(poly))
-        by_size: dict[int, list[basis.LinearFit]] = {}
-        for fit in fits:
-            by_size.setdefault(len(fit.terms), []).append(fit)
+        chosen: list[basis.LinearFit] = []
+        for source in (fits, few):
+            by_size: dict[int, list[basis.LinearFit]] = {}
+            for fit in source:
+                by_size.setdefault(len(fit.terms), []).append(fit)
+            for size, group in sorted(by_size.items()):
+                chosen += sorted(group, key=lambda f: f.mse)[:int(settings["snap_per_size"])]
         out: list[sympy.Expr] = []
-        for size, group in sorted(by_size.items()):
-            group.sort(key=lambda f: f.mse)
-            for fit in group[:3]:
-                if settings["snap"] and time.perf_counter() < deadline:  # the snapped form replaces the raw one
-                    # the coefficients rounded together, as far as the knee rule looks (2 x tolerance):
-                    # a network is often about tolerance off its law
-                    rounded = snap.round_jointly(fit, y, var * (KNEE_TOLERANCE_WINDOW * tol) ** 2)
-                    if rounded is not None:
-                        out.append(rounded.expr())
-                    fit = snap.snap_linear(fit, y, snap.allowed_mse(fit.mse, var, tol),
-                                           snap.named_window(math.sqrt(fit.mse / var)))
-                out.append(fit.expr())
+        for fit in chosen:
+            if settings["snap"] and time.perf_counter() < deadline:  # the snapped form replaces the raw one
+                # the coefficients rounded together, as far as the knee rule looks (5 x tolerance):
+                # a network is often a few times tolerance off its law
+                rounded = snap.round_jointly(fit, y, var * (KNEE_TOLERANCE_WINDOW * tol) ** 2)
+                if rounded is not None:
+                    out.append(rounded.expr())
+                fit = snap.snap_linear(fit, y, snap.allowed_mse(fit.mse, var, tol),
+                                       snap.named_window(math.sqrt(fit.mse / var)))
+            out.append(fit.expr())
         return out
 
     def _gp(self, X, y, variables, all_bases, options, settings, seconds, rng, stats=None,
