@@ -166,7 +166,9 @@ def train_mlp(law: Law, seed: int, n: int = 2048, width: int = 32, iters: int = 
         else:
             _train_to_target(model, opt, closure, law, seed, target, max(1, iters // chunk))
         cache.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(model.state_dict(), cache)
+        partial = cache.with_suffix(f".{os.getpid()}.tmp")  # renamed into place: two runs may train one law
+        torch.save(model.state_dict(), partial)
+        os.replace(partial, cache)
     model = model.eval()
     return model, network_error(model, law, seed + 1)
 

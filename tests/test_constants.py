@@ -115,6 +115,15 @@ def test_precision_merges_scales_and_removes_float32_noise():
     assert snap.tidy(sympy.Float(0.49999997) * x0) == x0 / 2
 
 
+def test_tidy_writes_an_exponential_of_a_log_as_a_power():
+    # the GP builds x0**x1 as exp(x1*log(x0)) when log is allowed (Nguyen-11)
+    x0, x1 = sympy.symbols("x0 x1")
+    assert snap.tidy(sympy.exp(x1 * sympy.log(x0))) == x0**x1
+    assert snap.tidy(sympy.exp(sympy.Float(0.5) * x1 * sympy.log(x0)) + 1) == x0 ** (x1 / 2) + 1
+    assert snap.tidy(sympy.exp(sympy.log(x0) * sympy.log(x1))) == sympy.exp(sympy.log(x0) * sympy.log(x1))
+    assert snap.tidy(sympy.exp(x1) + sympy.log(x0)) == sympy.exp(x1) + sympy.log(x0)
+
+
 def test_precision_uses_fewest_digits_and_forces_ill_conditioned_constants():
     rng = np.random.default_rng(3)
     X = rng.uniform(0.0, 1.0, size=(400, 2))

@@ -125,7 +125,17 @@ def tidy(expr: sympy.Expr, rel: float = 1e-6) -> sympy.Expr:
             if p != 0 and abs(p / q - c) <= rel * abs(c) and _simple_int(p, 3):
                 mapping[f] = sympy.Rational(p, q)
                 break
-    return expr.xreplace(mapping) if mapping else expr
+    expr = expr.xreplace(mapping) if mapping else expr
+    return expr.replace(lambda e: isinstance(e, sympy.exp), _power_of_log) if expr.has(sympy.log) else expr
+
+
+def _power_of_log(e: sympy.Expr) -> sympy.Expr:
+    """``exp(c*log(b))`` written ``b**c`` (one node fewer; equal wherever the log is defined)."""
+    factors = sympy.Mul.make_args(e.args[0])
+    logs = [f for f in factors if isinstance(f, sympy.log)]
+    if len(logs) != 1:
+        return e
+    return logs[0].args[0] ** sympy.Mul(*[f for f in factors if f is not logs[0]])
 
 
 def allowed_mse(mse: float, var: float, tolerance: float) -> float:
