@@ -110,14 +110,15 @@ class Faulty(cf.Executor):
         return self.inner.submit(fn, *args, **kwargs)
 
 
-@pytest.mark.parametrize("fault, reason", [("hang", "exceeded its limit of 5 s"), ("lost", "worker lost")])
+@pytest.mark.parametrize("fault, reason", [("hang", "exceeded its limit of 10 s"), ("lost", "worker lost")])
 def test_a_hung_or_lost_job_leaves_its_region_neural_and_keeps_the_rest(model_and_data, serial, monkeypatch,
                                                                         fault, reason):
     model, data = model_and_data
-    # the limit is 2 x time_budget + 60 s; here 5 s, 3-4x what each of the other (real, sparse-only)
-    # fits takes alone (0.6-1.4 s)
+    # the limit is 2 x time_budget + 60 s; here 10 s, ~7x what each of the other (real, sparse-only)
+    # fits takes alone (4 fits in 6.1 s serially, session 10): at 5 s a fresh clone's `make test`
+    # (two xdist workers on 2 cores) once ran the decoder's fit past it
     monkeypatch.setattr(executors, "LIMIT_FACTOR", 0.0)
-    monkeypatch.setattr(executors, "LIMIT_SLACK_S", 5.0)
+    monkeypatch.setattr(executors, "LIMIT_SLACK_S", 10.0)
     monkeypatch.setattr(executors, "POLL_S", 0.05)
     with cf.ThreadPoolExecutor(2) as inner:
         faulty = Faulty(inner, fault)
