@@ -302,14 +302,17 @@ def test_fast_pass_respects_budget_with_many_inputs():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((2048, 32))
     y = np.tanh(X[:, :8] @ rng.standard_normal(8)) + 0.1 * X[:, 9] * X[:, 10]
-    cfg = Config(time_budget=1.0, cache_dir="", progress=False, engine_options={"gp": False})
+    # 2 s: the engine's time safety nets measure from at least operon.NET_FLOOR_S (2 s), so that
+    # small budgets give the same equations on a busy machine
+    cfg = Config(time_budget=2.0, cache_dir="", progress=False, engine_options={"gp": False})
     engine = get_engine("operon")
     t = time.perf_counter()
     front = engine.fit(X, y[:, None], [f"x{i}" for i in range(32)], cfg)[0]
     elapsed = time.perf_counter() - t
-    # measured on 2 cores: 2.2-2.6 s alone (the post step runs after the budget by design), 3.0 s
-    # with a second test process beside it; with deadlines that never bind (time_budget=100) 5.1-5.7 s
-    assert elapsed < 4 * 1.0, (elapsed, engine.last_stats)
+    # measured on 2 cores (session 11): 3.1-3.6 s alone (the post step runs after the budget by
+    # design; the count-bounded stages alone, time_budget=100, take 3.9 s); a 4x overrun is a
+    # stage without a count bound or a deadline
+    assert elapsed < 4 * 2.0, (elapsed, engine.last_stats)
     # and it still found something useful: 77 % of the variance explained when measured (2 cores,
     # load 4); a fit that explains less than 60 % is a regression, not noise
     assert min(c.loss for c in front) < 0.4 * np.var(y), min(c.loss for c in front) / np.var(y)

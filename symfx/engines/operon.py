@@ -65,6 +65,13 @@ DEFAULTS: dict[str, Any] = {
 POLISH_SAFETY = 2.0
 #: the GP's time-based safety net sits at this multiple of its share (see ``_gp``)
 GP_SAFETY = 2.0
+#: below this budget the GP does not run after the fast pass (decided by the budget alone, not by
+#: the time the fast pass happened to take, so a busy machine does not switch it on or off)
+SMALL_BUDGET_S = 4.0
+#: the time safety nets are measured from at least this budget: the fast pass and polishing are
+#: bounded by count and take ~1.2 s for one input, so nets at fractions of a 1 s budget cut them
+#: by the machine's load and changed the equations; wide inputs still stop near the budget
+NET_FLOOR_S = 2.0
 
 
 def tree_to_sympy(tree: Any, hash_to_name: dict[int, str], symbols: dict[str, sympy.Symbol]) -> sympy.Expr:
@@ -156,6 +163,7 @@ class OperonEngine:
     def _fit_one(self, X, y, variables, options, settings, stats) -> Front:
         start = time.perf_counter()
         budget = float(options.time_budget)
+        net_budget = max(budget, NET_FLOOR_S)  # the time safety nets measure from this
         symbols = [sympy.Symbol(v) for v in variables]
         env = snap.env_of(symbols, X)
         mean = float(np.mean(y))
@@ -179,12 +187,13 @@ class OperonEngine:
         # 1. fast pass ------------------------------------------------------
         if settings["fast_pass"]:
             # the fast pass may use up to 3/4 of the budget (GP and polishing share the rest)
-            fast_deadline = start + 0.75 * budget
-            ready += self._fast_pass(all_bases, y, ops, tol, var, settings, rng, fast_deadline, stats)
+            fast_deadline = start + 0.75 * net_budget
+            ready += self._fast_pass(all_bases, y, ops, tol, var, settings, rng, fast_deadline, stats,
+                                     snap_deadline=start + POLISH_SAFETY * net_budget)
             exprs += families.power_laws(all_bases, y)  # one float constant each: polished below
             exprs += families.rational_fits(all_bases, y)
             # structure families that a sum of library terms can only mimic
-            exprs += _rough_front(families.rational_nullspace(all_bases, y, deadline=start + 0.6 * budget),
+            exprs += _rough_front(families.rational_nullspace(all_bases, y, deadline=start + 0.6 * net_budget),
                                   env_sub, y_sub)
             exprs += families.separable_products(all_bases, y, ops, seed=int(options.seed))
         stats["fast_s"] = time.perf_counter() - start
@@ -192,9 +201,12 @@ class OperonEngine:
         stats["fast_nrmse"] = math.sqrt(best_fast / var) if math.isfinite(best_fast) else None
 
         # 2. genetic programming with the remaining time, minus a reserve for post-processing
-        gp_time = budget - (time.perf_counter() - start) - 0.25 * budget
+        # (at least 1 s: the time only sets the GP's safety net, its generation cap is nominal)
+        gp_time = max(1.0, budget - (time.perf_counter() - start) - 0.25 * budget)
         skip = settings["skip_gp_below"] > 0 and best_fast <= var * settings["skip_gp_below"] ** 2
-        if settings["gp"] and not skip and gp_time >= 1.0:
+        # (without the fast pass the GP is the whole search: it runs whenever its share is 1 s)
+        room = budget >= SMALL_BUDGET_S if settings["fast_pass"] else 0.75 * budget >= 1.0
+        if settings["gp"] and not skip and room:
             t_gp = time.perf_counter()
             # the generation cap comes from the budget alone (the fast pass's share of it, not the time
             # it happened to take), so the same seed gives the same front on a busy machine too
@@ -219,7 +231,7 @@ class OperonEngine:
         # the work here is bounded by count (``postprocess`` members, each refit/snap bounded); the
         # deadline is only a safety net, far enough out that a busy machine still polishes every
         # member, so that the same seed gives the same equations (stats["post_s"] shows the cost)
-        deadline = start + POLISH_SAFETY * budget
+        deadline = start + POLISH_SAFETY * net_budget
         seen: set[sympy.Expr] = set()
         forced = 0
         polished = [c for e in exprs for c in self._polish(e, env_sub, y_sub, var, tol, settings, deadline)]
@@ -255,12 +267,15 @@ class OperonEngine:
         stats["total_s"] = time.perf_counter() - start
         return pareto(candidates, written=True)
 
-    def _fast_pass(self, all_bases, y, ops, tol, var, settings, rng, deadline=math.inf, stats=None) -> list[sympy.Expr]:
+    def _fast_pass(self, all_bases, y, ops, tol, var, settings, rng, deadline=math.inf, stats=None,
+                   snap_deadline=math.inf) -> list[sympy.Expr]:
         """Library + beam search, backward elimination over the polynomial, snapping of the best.
 
-        Every stage answers to ``deadline``: the library stops adding pair products at 30 % of the
-        time left, the beam stops growing at 60 %, backward elimination cuts its set at 85 %, and
-        snapping is skipped past the deadline (the least-squares coefficients stay).
+        The searches answer to ``deadline``: the library stops adding pair products at 30 % of the
+        time left, the beam stops growing at 60 %, backward elimination cuts its set at 85 %.
+        Snapping is bounded by count (``snap_per_size`` fits of each size, ~10 ms each), not by
+        ``deadline``: a time cut there made the equations depend on how busy the machine was.
+        ``snap_deadline`` is only a safety net (past it, the least-squares coefficients stay).
         """
         t0 = time.perf_counter()
         left = max(0.0, deadline - t0)
@@ -293,7 +308,7 @@ class OperonEngine:
                 chosen += sorted(group, key=lambda f: f.mse)[:int(settings["snap_per_size"])]
         out: list[sympy.Expr] = []
         for fit in chosen:
-            if settings["snap"] and time.perf_counter() < deadline:  # the snapped form replaces the raw one
+            if settings["snap"] and time.perf_counter() < snap_deadline:  # the snapped form replaces the raw one
                 # the coefficients rounded together, as far as the knee rule looks (5 x tolerance):
                 # a network is often a few times tolerance off its law
                 rounded = snap.round_jointly(fit, y, var * (KNEE_TOLERANCE_WINDOW * tol) ** 2)
