@@ -168,3 +168,19 @@ def test_a_term_whose_variance_overflows_is_dropped_without_a_warning():
         assert not basis._ok(np.array([1e200, -1e200, 3.0]))
         assert basis._ok(np.array([1.0, 2.0, 3.0]))
         assert not basis._ok(np.array([1.0, np.inf, 3.0]))
+
+
+def test_exact_polynomials_find_the_law_the_backward_path_drops():
+    """A network's smooth error that higher powers absorb: the greedy backward path keeps
+    x0**2, x0**5 at two terms; trying every small subset, rounded, finds the law."""
+    from symfx.engines import basis, derived, families
+
+    X = np.random.default_rng(0).uniform(2.0, 5.0, size=(2000, 1))
+    law = X[:, 0] ** 2 + 1.5 * X[:, 0] - 4
+    y = law + 0.006 * np.std(law) * np.sqrt(2) * np.sin(2.5 * X[:, 0])  # ~0.6 % off, like a network
+    poly = basis.polynomial_terms(derived.bases(X, ["x0"], norms=False, differences=False))
+    path = [tuple(str(poly[i].expr) for i in s) for s in basis.backward_subsets(poly, y) if len(s) == 2]
+    assert path != [("x0", "x0**2")]  # the failure this guards against is real for this data
+    found = [f.expr() for f in families.exact_polynomials(poly, y, np.var(y) * 0.05 ** 2)]
+    assert sympy.sympify("x0**2 + 3*x0/2 - 4") in found, found
+    assert all(all(c.is_Rational for c in f.exact) for f in families.exact_polynomials(poly, y, np.var(y) * 0.05 ** 2))

@@ -355,3 +355,57 @@ def _factor_shapes(b: Base, fb: np.ndarray, which: np.ndarray, idx: np.ndarray, 
                 if np.min(np.abs(q)) > 1e-3 * np.max(np.abs(q)) and (np.all(q > 0) or np.all(q < 0)):
                     out.append(Term(1 / (x**2 + sympy.Float(d1 / d2) * x + sympy.Float(d0 / d2)), 1.0 / q))
     return [t for t in out if np.all(np.isfinite(t.values))]
+
+
+def exact_polynomials(poly: Sequence, y: np.ndarray, allowed_mse: float, max_size: int = 6,
+                      max_subsets: int = 1500, per_size: int = 8, rows: int = 1000) -> list:
+    """Polynomials of up to ``max_size`` monomials with integer or half-integer coefficients
+    within ``allowed_mse``: the ``per_size`` most accurate of each size, as
+    :class:`basis.LinearFit` with exact coefficients.
+
+    Every subset is tried (up to ``max_subsets``, smallest sizes first; one input's six monomials
+    give 63, five inputs' twenty stop inside size 3), on ``rows`` evenly spaced rows, not only the backward
+    elimination's path: that path drops the monomial whose loss a network's own error hides
+    best (``x0**2 + 3*x0/2 - 4`` from a 0.6 % network went to ``x0**2, x0**5`` at two terms).
+    Each coefficient is rounded down and up (every combination, the intercept refitted and
+    rounded after): a network's error moves correlated coefficients by more than half a step
+    (1.76 for 3/2 beside 0.96 for 1), so the nearest value alone misses the law.
+    """
+    from .basis import LinearFit, fit_subset
+
+    found: dict = {}
+    tried = 0
+    step = max(1, len(y) // rows)
+    y = y[::step]
+    poly = [type(t)(t.expr, t.values[::step]) for t in poly]
+    n_rows = len(y)
+    for size in range(1, min(max_size, len(poly)) + 1):
+        corners = np.array(list(itertools.product((0.0, 1.0), repeat=size))).T  # size x 2**size
+        for subset in itertools.combinations(range(len(poly)), size):
+            tried += 1
+            if tried > max_subsets:
+                break
+            fit = fit_subset(poly, subset, y)
+            A = np.column_stack([t.values for t in fit.terms])
+            best = None
+            for grid in (1.0, 2.0):
+                combos = (np.floor(fit.coefs * grid)[:, None] + corners) / grid  # size x 2**size
+                keep = combos.any(axis=0)
+                if not keep.any():
+                    continue
+                combos = combos[:, keep]
+                resid = y[:, None] - A @ combos
+                intercept = np.round(resid.mean(axis=0) * grid) / grid
+                mse = np.einsum("ij,ij->j", resid - intercept, resid - intercept) / n_rows
+                j = int(np.argmin(mse))
+                if mse[j] <= allowed_mse and (best is None or mse[j] < best[0] - 1e-12 * abs(best[0])):
+                    best = (float(mse[j]), combos[:, j], float(intercept[j]), grid)
+            if best is None:
+                continue
+            mse, coefs, intercept, grid = best
+            nz = [k for k in range(size) if coefs[k] != 0.0]
+            exact = tuple(sympy.Rational(int(round(coefs[k] * grid)), int(grid)) for k in nz)
+            exact += (sympy.Rational(int(round(intercept * grid)), int(grid)),)
+            f = LinearFit(tuple(fit.terms[k] for k in nz), coefs[nz], intercept, mse, exact)
+            found.setdefault(len(nz), {}).setdefault(f.expr(), f)  # a zero coefficient: a smaller subset's
+    return [f for size in sorted(found) for f in sorted(found[size].values(), key=lambda f: f.mse)[:per_size]]
