@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 import numpy as np
 import sympy
 
-from .basis import monomial_degree, number, polynomial_terms, power_terms, unary_terms
+from .basis import LinearFit, Term, fit_subset, monomial_degree, number, polynomial_terms, power_terms, unary_terms
 from .derived import Base
 
 
@@ -358,7 +358,7 @@ def _factor_shapes(b: Base, fb: np.ndarray, which: np.ndarray, idx: np.ndarray, 
 
 
 def exact_polynomials(poly: Sequence, y: np.ndarray, allowed_mse: float, max_size: int = 6,
-                      max_subsets: int = 1500, per_size: int = 8, rows: int = 1000) -> list:
+                      max_subsets: int = 1500, per_size: int = 8, rows: int = 1000) -> list[LinearFit]:
     """Polynomials of up to ``max_size`` monomials with integer or half-integer coefficients
     within ``allowed_mse``: the ``per_size`` most accurate of each size, as
     :class:`basis.LinearFit` with exact coefficients.
@@ -371,41 +371,39 @@ def exact_polynomials(poly: Sequence, y: np.ndarray, allowed_mse: float, max_siz
     rounded after): a network's error moves correlated coefficients by more than half a step
     (1.76 for 3/2 beside 0.96 for 1), so the nearest value alone misses the law.
     """
-    from .basis import LinearFit, fit_subset
-
-    found: dict = {}
-    tried = 0
+    found: dict[int, dict[sympy.Expr, LinearFit]] = {}
     step = max(1, len(y) // rows)
     y = y[::step]
-    poly = [type(t)(t.expr, t.values[::step]) for t in poly]
+    poly = [Term(t.expr, t.values[::step]) for t in poly]
     n_rows = len(y)
-    for size in range(1, min(max_size, len(poly)) + 1):
-        corners = np.array(list(itertools.product((0.0, 1.0), repeat=size))).T  # size x 2**size
-        for subset in itertools.combinations(range(len(poly)), size):
-            tried += 1
-            if tried > max_subsets:
-                break
-            fit = fit_subset(poly, subset, y)
-            A = np.column_stack([t.values for t in fit.terms])
-            best = None
-            for grid in (1.0, 2.0):
-                combos = (np.floor(fit.coefs * grid)[:, None] + corners) / grid  # size x 2**size
-                keep = combos.any(axis=0)
-                if not keep.any():
-                    continue
-                combos = combos[:, keep]
-                resid = y[:, None] - A @ combos
-                intercept = np.round(resid.mean(axis=0) * grid) / grid
-                mse = np.einsum("ij,ij->j", resid - intercept, resid - intercept) / n_rows
-                j = int(np.argmin(mse))
-                if mse[j] <= allowed_mse and (best is None or mse[j] < best[0] - 1e-12 * abs(best[0])):
-                    best = (float(mse[j]), combos[:, j], float(intercept[j]), grid)
-            if best is None:
+    sizes = range(1, min(max_size, len(poly)) + 1)
+    subsets = itertools.islice(itertools.chain.from_iterable(
+        itertools.combinations(range(len(poly)), k) for k in sizes), max_subsets)
+    corners_of = {k: np.array(list(itertools.product((0.0, 1.0), repeat=k))).T for k in sizes}  # k x 2**k
+    for subset in subsets:
+        size = len(subset)
+        corners = corners_of[size]
+        fit = fit_subset(poly, subset, y)
+        A = np.column_stack([t.values for t in fit.terms])
+        best = None
+        for grid in (1.0, 2.0):
+            combos = (np.floor(fit.coefs * grid)[:, None] + corners) / grid  # size x 2**size
+            keep = combos.any(axis=0)
+            if not keep.any():
                 continue
-            mse, coefs, intercept, grid = best
-            nz = [k for k in range(size) if coefs[k] != 0.0]
-            exact = tuple(sympy.Rational(int(round(coefs[k] * grid)), int(grid)) for k in nz)
-            exact += (sympy.Rational(int(round(intercept * grid)), int(grid)),)
-            f = LinearFit(tuple(fit.terms[k] for k in nz), coefs[nz], intercept, mse, exact)
-            found.setdefault(len(nz), {}).setdefault(f.expr(), f)  # a zero coefficient: a smaller subset's
-    return [f for size in sorted(found) for f in sorted(found[size].values(), key=lambda f: f.mse)[:per_size]]
+            combos = combos[:, keep]
+            resid = y[:, None] - A @ combos
+            intercept = np.round(resid.mean(axis=0) * grid) / grid
+            mse = np.einsum("ij,ij->j", resid - intercept, resid - intercept) / n_rows
+            j = int(np.argmin(mse))
+            if mse[j] <= allowed_mse and (best is None or mse[j] < best[0] - 1e-12 * abs(best[0])):
+                best = (float(mse[j]), combos[:, j], float(intercept[j]), grid)
+        if best is None:
+            continue
+        mse, coefs, intercept, grid = best
+        nz = [k for k in range(size) if coefs[k] != 0.0]
+        exact = tuple(sympy.Rational(int(round(coefs[k] * grid)), int(grid)) for k in nz)
+        exact += (sympy.Rational(int(round(intercept * grid)), int(grid)),)
+        f = LinearFit(tuple(fit.terms[k] for k in nz), coefs[nz], intercept, mse, exact)
+        found.setdefault(len(nz), {}).setdefault(f.expr(), f)  # a zero coefficient: a smaller subset's
+    return [f for k in sorted(found) for f in sorted(found[k].values(), key=lambda f: f.mse)[:per_size]]
