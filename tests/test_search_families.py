@@ -185,3 +185,31 @@ def test_exact_polynomials_find_the_law_the_backward_path_drops():
     found = [f.expr() for f in fits]
     assert sympy.sympify("x0**2 + 3*x0/2 - 4") in found, found
     assert all(all(c.is_Rational for c in f.exact) for f in fits)
+
+
+@pytest.mark.parametrize("exponent", [sympy.Rational(1, 5), sympy.Rational(2, 5)])
+def test_power_law_with_an_exponent_off_the_halves_is_recovered(exponent):
+    """x0**(1/5): snapping the log-space exponent to halves gave x0**0 (dropped) and x0**(1/2),
+    so only mimics reached the front; the fitted exponent is offered too and snapping rounds it."""
+    truth = x0**exponent
+    X, y = _noisy(truth, 1, 1.0, 4.0, noise=3e-3)
+    halves_only = [e for e in families.power_laws(derived.bases(X, ["x0"], norms=False, differences=False), y)
+                   if all(p.is_Rational for p in e.atoms(sympy.Pow) for p in [p.exp])]
+    assert all(_nrmse(e, truth, 1, 1.0, 4.0) > 0.01 for e in halves_only)  # the gap was real
+    cfg = Config(time_budget=2, cache_dir="", progress=False, engine_options={"gp": False})
+    front = get_engine("operon").fit(X, y[:, None], ["x0"], cfg)[0]
+    assert any(c.complexity <= 3 and _nrmse(c.expr, truth, 1, 1.0, 4.0) < 1e-3 for c in front), \
+        [str(c.expr) for c in front]
+
+
+def test_few_node_search_holds_a_ratio_of_two_inputs():
+    """x1/x2 is five nodes (x1 * x2**-1). With the few-node search cut at four, a network 2 % off
+    x0**2 + x1/x2 + x2 led every beam to norm-based mimics; the law's three terms fit better."""
+    truth = x0**2 + x1 / x2 + x2
+    X = np.random.default_rng(0).uniform([1.0, 0.5, 2.0], [2.0, 1.8, 5.0], size=(2000, 3))
+    t = evaluate_columns([truth], [x0, x1, x2], X)[:, 0]
+    y = t + 0.02 * np.std(t) * np.sqrt(2) * np.sin(1.7 * X[:, 0] + X[:, 2])  # smooth, ~2 % off
+    lib = basis.build_library(derived.bases(X, ["x0", "x1", "x2"]), frozenset(Config().operators))
+    fits = [basis.fit_subset(lib, s, y) for s in basis.few_node_search(lib, y)]
+    exprs = [sympy.expand(sum(sympy.Integer(1) * term.expr for term in f.terms)) for f in fits if len(f.terms) == 3]
+    assert sympy.expand(truth) in exprs

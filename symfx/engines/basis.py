@@ -268,8 +268,9 @@ def beam_search(
     return results
 
 
-#: the few-node beam searches terms of at most this many nodes (x0*exp(x1), sin(2*x1), 1/x0) ...
-FEW_NODE_TERMS = 4
+#: the few-node beam searches terms of at most this many nodes (x0*exp(x1), sin(2*x1), 1/x0, and
+#: at five the ratios and weighted products of two inputs, x1/x2 = x1*x2**-1, x0*x1**2) ...
+FEW_NODE_TERMS = 5
 #: ... at most this many of them, fewest nodes first (all pairs are scored: 400 terms, 80k pairs)
 FEW_NODE_CAP = 400
 

@@ -19,7 +19,8 @@ from .derived import Base
 
 
 def power_laws(bases: Sequence[Base], y: np.ndarray) -> list[sympy.Expr]:
-    """``c * prod(v ** a)`` by least squares on logs; exponents snapped to halves, c refit.
+    """``c * prod(v ** a)`` by least squares on logs; exponents snapped to halves, c refit; and,
+    where an exponent is not near a half, the fitted exponents too (refitted and snapped later).
 
     Tried on the original variables and on each derived norm together with the originals
     (e.g. ``x0 * r**-3``). Only for outputs of one sign and positive variables.
@@ -36,15 +37,19 @@ def power_laws(bases: Sequence[Base], y: np.ndarray) -> list[sympy.Expr]:
             continue
         L = np.column_stack([np.log(b.values) for b in group] + [np.ones_like(ly)])
         coef, *_ = np.linalg.lstsq(L, ly, rcond=None)
-        exps = [sympy.Rational(int(round(2 * a)), 2) for a in coef[:-1]]
-        if all(e == 0 for e in exps) or any(abs(e) > 4 for e in exps):
-            continue
-        with np.errstate(all="ignore"):
-            shape = np.prod([b.values ** float(e) for b, e in zip(group, exps)], axis=0)
-        if not np.all(np.isfinite(shape)) or not np.any(shape):
-            continue
-        c = float(shape @ y / (shape @ shape))
-        out.append(sympy.Float(c) * sympy.Mul(*[b.expr**e for b, e in zip(group, exps)]))
+        halves = [sympy.Rational(int(round(2 * a)), 2) for a in coef[:-1]]
+        # the halves (Kepler's 3/2, 1/sqrt) and, where they move an exponent, the fitted exponents
+        # themselves (x**0.2, x**(3/4)): polishing refits them and snapping rounds them
+        fitted = [sympy.Float(round(float(a), 3)) if abs(a - h) > 0.05 else h for a, h in zip(coef[:-1], halves)]
+        for exps in [halves] + ([fitted] if fitted != halves else []):
+            if all(e == 0 for e in exps) or any(abs(e) > 4 for e in exps):
+                continue
+            with np.errstate(all="ignore"):
+                shape = np.prod([b.values ** float(e) for b, e in zip(group, exps)], axis=0)
+            if not np.all(np.isfinite(shape)) or not np.any(shape):
+                continue
+            c = float(shape @ y / (shape @ shape))
+            out.append(sympy.Float(c) * sympy.Mul(*[b.expr**e for b, e in zip(group, exps)]))
     return out
 
 
