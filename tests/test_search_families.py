@@ -213,3 +213,19 @@ def test_few_node_search_holds_a_ratio_of_two_inputs():
     fits = [basis.fit_subset(lib, s, y) for s in basis.few_node_search(lib, y)]
     exprs = [sympy.expand(sum(sympy.Integer(1) * term.expr for term in f.terms)) for f in fits if len(f.terms) == 3]
     assert sympy.expand(truth) in exprs
+
+
+def test_a_law_that_is_a_polynomial_after_transforming_the_output_is_recovered():
+    """1/(sqrt(x0)*(x0 + x1)) is no sum of library terms, no power law of the inputs and no
+    rational; 1/y**2 = x0**3 + 2*x0**2*x1 + x0*x1**2 is a polynomial of small integers."""
+    truth = 1 / (sympy.sqrt(x0) * (x0 + x1))
+    X = np.random.default_rng(0).uniform([0.5, 2.0], [1.5, 5.0], size=(2000, 2))
+    t = evaluate_columns([truth], [x0, x1], X)[:, 0]
+    y = t + 0.005 * np.std(t) * np.sqrt(2) * np.sin(2.0 * X[:, 0] + 0.7 * X[:, 1])  # smooth, 0.5 % off
+    poly = basis.polynomial_terms(derived.bases(X, ["x0", "x1"], norms=False, differences=False))
+    found = families.transformed_polynomials(poly, y, np.var(y) * 0.05**2)
+    assert any(_nrmse(e, truth, 2, 0.5, 2.0) < 1e-9 for e in found), [str(e) for e in found]
+    assert all(not e.atoms(sympy.Float) for e in found)  # exact coefficients only
+    cfg = Config(time_budget=2, cache_dir="", progress=False, engine_options={"gp": False})
+    front = get_engine("operon").fit(X, y[:, None], ["x0", "x1"], cfg)[0]
+    assert any(_nrmse(c.expr, truth, 2, 0.5, 2.0) < 1e-9 for c in front), [str(c.expr) for c in front]

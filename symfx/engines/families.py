@@ -2,7 +2,8 @@
 a second: power laws ``c * prod(v_i ** a_i)`` (least squares in log space, exponents snapped to
 halves), rationals ``P(x) / Q(x)`` (a null-space problem over monomials, no forced constant in
 the denominator), and separable products of single-variable terms (rank-1 alternating least
-squares). Their constants are refitted and snapped by the caller (``operon.py``).
+squares), and polynomials of an output transform (``1/y``, ``1/y**2``, ``y**2``, ``exp(y)``) with
+exact small coefficients. Their constants are refitted and snapped by the caller (``operon.py``).
 """
 from __future__ import annotations
 
@@ -376,7 +377,7 @@ def exact_polynomials(poly: Sequence, y: np.ndarray, allowed_mse: float, max_siz
     rounded after): a network's error moves correlated coefficients by more than half a step
     (1.76 for 3/2 beside 0.96 for 1), so the nearest value alone misses the law.
     """
-    found: dict[int, dict[sympy.Expr, LinearFit]] = {}
+    found: dict[int, dict[tuple, LinearFit]] = {}
     step = max(1, len(y) // rows)
     y = y[::step]
     poly = [Term(t.expr, t.values[::step]) for t in poly]
@@ -410,5 +411,53 @@ def exact_polynomials(poly: Sequence, y: np.ndarray, allowed_mse: float, max_siz
         exact = tuple(sympy.Rational(int(round(coefs[k] * grid)), int(grid)) for k in nz)
         exact += (sympy.Rational(int(round(intercept * grid)), int(grid)),)
         f = LinearFit(tuple(fit.terms[k] for k in nz), coefs[nz], intercept, mse, exact)
-        found.setdefault(len(nz), {}).setdefault(f.expr(), f)  # a zero coefficient: a smaller subset's
+        # keyed by terms and values, not by sympy expression: a loose allowance passes thousands
+        key = (tuple(subset[k] for k in nz), exact)  # a zero coefficient: a smaller subset's fit
+        found.setdefault(len(nz), {}).setdefault(key, f)
     return [f for k in sorted(found) for f in sorted(found[k].values(), key=lambda f: f.mse)[:per_size]]
+
+
+def _transforms(y: np.ndarray) -> list[tuple[str, np.ndarray, Callable[[sympy.Expr], sympy.Expr], Callable]]:
+    """The output transforms whose image of ``y`` is worth a polynomial fit: name, ``g(y)``, and
+    ``g``'s inverse on sympy and on numpy values. Only where ``g`` is defined and tame on all of ``y``."""
+    out = []
+    away = float(np.min(np.abs(y))) > 1e-3 * float(np.max(np.abs(y)))
+    one_sign = bool(np.all(y > 0) or np.all(y < 0))
+    sign = 1 if np.all(y > 0) else -1  # an int: sympy keeps 1/sqrt(...) free of a float 1.0
+    with np.errstate(all="ignore"):
+        if away and one_sign:
+            out.append(("1/y", 1.0 / y, lambda e: 1 / e, lambda v: 1.0 / v))
+            out.append(("1/y**2", y**-2.0, lambda e: sign / sympy.sqrt(e), lambda v: sign / np.sqrt(v)))
+        if one_sign:
+            out.append(("y**2", y**2.0, lambda e: sign * sympy.sqrt(e), lambda v: sign * np.sqrt(v)))
+        if float(np.ptp(y)) <= 12.0:  # exp of a wider range is a few rows' polynomial
+            out.append(("exp(y)", np.exp(y), sympy.log, np.log))
+    return [t for t in out if np.all(np.isfinite(t[1]))]
+
+
+def transformed_polynomials(poly: Sequence[Term], y: np.ndarray, allowed_mse: float,
+                            max_subsets: int = 1000, rows: int = 300) -> list[sympy.Expr]:
+    """Laws ``g⁻¹(P(x))`` for an output transform ``g`` (``1/y``, ``1/y**2``, ``y**2``, ``exp(y)``)
+    and a polynomial ``P`` with integer or half-integer coefficients (:func:`exact_polynomials`
+    fitted to ``g(y)``), within ``allowed_mse`` of ``y``.
+
+    A law that is no sum of library terms can be one after transforming the output, as AI
+    Feynman's transform step has it: ``1/(sqrt(x0)*(x0 + x1))`` is ``1/y**2 = x0**3 + 2*x0**2*x1 +
+    x0*x1**2``, ``log(x0 + 1) + log(x0**2 + 1)`` is ``exp(y) = x0**3 + x0**2 + x0 + 1``,
+    ``sqrt(x0**2 + x0*x1)`` is ``y**2 = x0**2 + x0*x1``. The exact coefficients are the test: a
+    network's error makes every transform fit some polynomial, but rarely one of small integers.
+    """
+    values = {t.expr: t.values for t in poly}
+    out: list[sympy.Expr] = []
+    for _name, target, inverse, inverse_values in _transforms(y):
+        # the transform stretches a network's error (2x for 1/y**2 in relative terms, more for exp
+        # where y is large): allow 3x the window on g(y), then judge on y itself
+        found = exact_polynomials(poly, target, 9 * allowed_mse / max(float(np.var(y)), 1e-300) * float(np.var(target)),
+                                  max_subsets=max_subsets, per_size=4, rows=rows)
+        for fit in found:
+            p = fit.intercept + sum((c * values[t.expr] for c, t in zip(fit.coefs, fit.terms)), np.zeros_like(y))
+            with np.errstate(all="ignore"):
+                mse = float(np.mean((inverse_values(p) - y) ** 2))
+            if math.isfinite(mse) and mse <= allowed_mse:
+                out.append(inverse(fit.expr()))
+    return out
