@@ -21,10 +21,12 @@ if TYPE_CHECKING:
 
 #: 2: keys from Config.key_fields; 3: session 6's engine (joint rounding, written-size fronts);
 #: 4: session 7's GP (250 rows, twice the generations); 5: session 9's fast pass (few-node terms
-#: searched apart, 8 fits per size snapped, ``log`` among the default operators).
+#: searched apart, 8 fits per size snapped, ``log`` among the default operators); 6: sessions
+#: 11-12 (exact small polynomials, fitted power-law exponents, 5-node few-node terms, output
+#: transforms).
 #: Bump it whenever the engine returns different fronts for the same data and options: the key
 #: holds no code version, so a cache written by an older engine would otherwise be served.
-FORMAT = 5
+FORMAT = 6
 
 
 def fit_key(engine: "Engine | str", X: np.ndarray, Y: np.ndarray, variables: Sequence[str], options: "Config") -> str:
