@@ -110,15 +110,16 @@ class Faulty(cf.Executor):
         return self.inner.submit(fn, *args, **kwargs)
 
 
-@pytest.mark.parametrize("fault, reason", [("hang", "exceeded its limit of 10 s"), ("lost", "worker lost")])
+@pytest.mark.parametrize("fault, reason", [("hang", "exceeded its limit of 20 s"), ("lost", "worker lost")])
 def test_a_hung_or_lost_job_leaves_its_region_neural_and_keeps_the_rest(model_and_data, serial, monkeypatch,
                                                                         fault, reason):
     model, data = model_and_data
-    # the limit is 2 x time_budget + 60 s; here 10 s, ~7x what each of the other (real, sparse-only)
-    # fits takes alone (4 fits in 6.1 s serially, session 10): at 5 s a fresh clone's `make test`
-    # (two xdist workers on 2 cores) once ran the decoder's fit past it
+    # the limit is 2 x time_budget + 60 s; here 20 s, well above what each of the other (real,
+    # sparse-only) fits takes alone (4 fits in 9.4 s serially, session 12): at 5 s, and at 10 s
+    # after session 12's output transforms, `make test` (two xdist workers on 2 cores) ran the
+    # decoder's fit past it
     monkeypatch.setattr(executors, "LIMIT_FACTOR", 0.0)
-    monkeypatch.setattr(executors, "LIMIT_SLACK_S", 10.0)
+    monkeypatch.setattr(executors, "LIMIT_SLACK_S", 20.0)
     monkeypatch.setattr(executors, "POLL_S", 0.05)
     with cf.ThreadPoolExecutor(2) as inner:
         faulty = Faulty(inner, fault)
@@ -132,7 +133,7 @@ def test_a_hung_or_lost_job_leaves_its_region_neural_and_keeps_the_rest(model_an
     why = dict(sm.skipped)["encoder"]
     assert "output 1: fit" in why and reason in why, why
     if fault == "hang":
-        assert time.perf_counter() - start < 40
+        assert time.perf_counter() - start < 55  # the hung job's own wait is 60 s
 
 
 def test_a_given_up_pool_is_ended_not_waited_for():
