@@ -417,8 +417,8 @@ def exact_polynomials(poly: Sequence, y: np.ndarray, allowed_mse: float, max_siz
     return [f for k in sorted(found) for f in sorted(found[k].values(), key=lambda f: f.mse)[:per_size]]
 
 
-def _transforms(y: np.ndarray) -> list[tuple[str, np.ndarray, Callable[[sympy.Expr], sympy.Expr], Callable]]:
-    """The output transforms whose image of ``y`` is worth a polynomial fit: name, ``g(y)``, and
+def _transforms(y: np.ndarray) -> list[tuple[np.ndarray, Callable[[sympy.Expr], sympy.Expr], Callable]]:
+    """The output transforms whose image of ``y`` is worth a polynomial fit: ``g(y)``, and
     ``g``'s inverse on sympy and on numpy values. Only where ``g`` is defined and tame on all of ``y``."""
     out = []
     away = float(np.min(np.abs(y))) > 1e-3 * float(np.max(np.abs(y)))
@@ -426,13 +426,13 @@ def _transforms(y: np.ndarray) -> list[tuple[str, np.ndarray, Callable[[sympy.Ex
     sign = 1 if np.all(y > 0) else -1  # an int: sympy keeps 1/sqrt(...) free of a float 1.0
     with np.errstate(all="ignore"):
         if away and one_sign:
-            out.append(("1/y", 1.0 / y, lambda e: 1 / e, lambda v: 1.0 / v))
-            out.append(("1/y**2", y**-2.0, lambda e: sign / sympy.sqrt(e), lambda v: sign / np.sqrt(v)))
+            out.append((1.0 / y, lambda e: 1 / e, lambda v: 1.0 / v))
+            out.append((y**-2.0, lambda e: sign / sympy.sqrt(e), lambda v: sign / np.sqrt(v)))
         if one_sign:
-            out.append(("y**2", y**2.0, lambda e: sign * sympy.sqrt(e), lambda v: sign * np.sqrt(v)))
+            out.append((y**2.0, lambda e: sign * sympy.sqrt(e), lambda v: sign * np.sqrt(v)))
         if float(np.ptp(y)) <= 12.0:  # exp of a wider range is a few rows' polynomial
-            out.append(("exp(y)", np.exp(y), sympy.log, np.log))
-    return [t for t in out if np.all(np.isfinite(t[1]))]
+            out.append((np.exp(y), sympy.log, np.log))
+    return [t for t in out if np.all(np.isfinite(t[0]))]
 
 
 def transformed_polynomials(poly: Sequence[Term], y: np.ndarray, allowed_mse: float,
@@ -449,7 +449,7 @@ def transformed_polynomials(poly: Sequence[Term], y: np.ndarray, allowed_mse: fl
     """
     values = {t.expr: t.values for t in poly}
     out: list[sympy.Expr] = []
-    for _name, target, inverse, inverse_values in _transforms(y):
+    for target, inverse, inverse_values in _transforms(y):
         # the transform stretches a network's error (2x for 1/y**2 in relative terms, more for exp
         # where y is large): allow 3x the window on g(y), then judge on y itself
         found = exact_polynomials(poly, target, 9 * allowed_mse / max(float(np.var(y)), 1e-300) * float(np.var(target)),
