@@ -8,7 +8,7 @@ import pytest
 import sympy
 
 from symfx.config import Config
-from symfx.engines import basis, derived, families, get_engine
+from symfx.engines import basis, derived, factored, families, get_engine
 from symfx.lowering import evaluate_columns
 
 x0, x1, x2, x3 = sympy.symbols("x0:4")
@@ -229,3 +229,23 @@ def test_a_law_that_is_a_polynomial_after_transforming_the_output_is_recovered()
     cfg = Config(time_budget=2, cache_dir="", progress=False, engine_options={"gp": False})
     front = get_engine("operon").fit(X, y[:, None], ["x0", "x1"], cfg)[0]
     assert any(_nrmse(c.expr, truth, 2, 0.5, 2.0) < 1e-9 for c in front), [str(c.expr) for c in front]
+
+
+def test_a_polynomial_times_a_composed_factor_is_recovered():
+    """(x0*x1 + 2)*exp(sin(x2)) is a degree-2 polynomial times exp(sin(x2)): no sum of few library
+    terms, no power law, no rational. The factor is screened from every variable's unary terms
+    and compositions of exp, sin, cos; the polynomial's coefficients come out exact."""
+    truth = (x0 * x1 + 2) * sympy.exp(sympy.sin(x2))
+    X = np.random.default_rng(0).uniform(-2.0, 2.0, size=(2000, 3))
+    t = evaluate_columns([truth], [x0, x1, x2], X)[:, 0]
+    y = t + 0.01 * np.std(t) * np.sqrt(2) * np.sin(1.3 * X[:, 0] - 0.8 * X[:, 2])  # smooth, 1 % off
+    bases = derived.bases(X, ["x0", "x1", "x2"], norms=False, differences=False)
+    ops = frozenset(("add", "sub", "mul", "div", "sin", "cos", "exp", "log", "tanh"))
+    found = factored.factored_polynomials(bases, y, np.var(y) * 0.05**2, ops)
+    assert any(_nrmse(e, truth, 3, -2.0, 2.0) < 1e-9 for e in found), [str(e) for e in found]
+    assert all(not e.atoms(sympy.Float) for e in found)  # exact coefficients only
+    # one variable's degree-2 polynomial times a factor fits too much: not offered
+    assert factored.factored_polynomials(bases[:1], y, np.var(y), ops) == []
+    cfg = Config(time_budget=2, cache_dir="", progress=False, engine_options={"gp": False})
+    front = get_engine("operon").fit(X, y[:, None], ["x0", "x1", "x2"], cfg)[0]
+    assert any(_nrmse(c.expr, truth, 3, -2.0, 2.0) < 1e-9 for c in front), [str(c.expr) for c in front]

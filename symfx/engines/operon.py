@@ -24,7 +24,7 @@ import sympy
 
 from ..errors import EngineUnavailableError
 from ..lowering import SEARCH_OPS, UNARY_SEARCH_OPS, complexity
-from . import basis, derived, families, forms, snap
+from . import basis, derived, factored, families, forms, snap
 from .base import KNEE_TOLERANCE_WINDOW, Candidate, Front, ProgressFn, pareto
 
 if TYPE_CHECKING:
@@ -300,10 +300,12 @@ class OperonEngine:
                  if len(s) <= 8]
         exact = families.exact_polynomials(poly, y, var * (KNEE_TOLERANCE_WINDOW * tol) ** 2)
         transformed = families.transformed_polynomials(poly, y, var * (KNEE_TOLERANCE_WINDOW * tol) ** 2)
+        factored_laws = factored.factored_polynomials(all_bases, y, var * (KNEE_TOLERANCE_WINDOW * tol) ** 2, ops)
         t3 = time.perf_counter()
         if stats is not None:
             stats.update(library_s=t1 - t0, library_terms=len(library), beam_s=t2 - t1, backward_s=t3 - t2,
-                         poly_terms=len(poly), exact_polynomials=len(exact), transformed=len(transformed))
+                         poly_terms=len(poly), exact_polynomials=len(exact), transformed=len(transformed),
+                         factored=len(factored_laws))
         chosen: list[basis.LinearFit] = []
         for source in (fits, few, polys):
             by_size: dict[int, list[basis.LinearFit]] = {}
@@ -311,7 +313,7 @@ class OperonEngine:
                 by_size.setdefault(len(fit.terms), []).append(fit)
             for size, group in sorted(by_size.items()):
                 chosen += sorted(group, key=lambda f: f.mse)[:int(settings["snap_per_size"])]
-        out: list[sympy.Expr] = [fit.expr() for fit in exact] + transformed  # rounded already
+        out: list[sympy.Expr] = [fit.expr() for fit in exact] + transformed + factored_laws  # rounded already
         for fit in chosen:
             if settings["snap"] and time.perf_counter() < snap_deadline:  # the snapped form replaces the raw one
                 # the coefficients rounded together, as far as the knee rule looks (5 x tolerance):
