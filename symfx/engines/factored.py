@@ -20,6 +20,10 @@ from .families import exact_polynomials
 #: each pair of distinct functions of exp, sin, cos (exp(cos(x)), sin(exp(x)), cos(sin(x)), ...)
 _COMPOSED = (("exp", np.exp, sympy.exp), ("sin", np.sin, sympy.sin), ("cos", np.cos, sympy.cos))
 
+#: beyond this many inputs the screen (each factor times every degree-2 monomial) is too slow:
+#: 32 inputs' 560 monomials times 600 factors took 22 s
+MAX_INPUTS = 5
+
 #: a fitted coefficient of 100 or more in ``P`` is a mimic's, not a law's (2 significant digits)
 MAX_NUMERATOR = 100
 
@@ -40,7 +44,7 @@ def factors(originals: Sequence[Base], operators: frozenset[str]) -> list[Term]:
 
 def factored_polynomials(bases: Sequence[Base], y: np.ndarray, allowed_mse: float, operators: frozenset[str],
                          top: int = 3, pair_from: int = 8, rows: int = 300) -> list[sympy.Expr]:
-    """Laws ``u * P + c`` within ``allowed_mse`` of ``y``, for inputs of two or more variables.
+    """Laws ``u * P + c`` within ``allowed_mse`` of ``y``, for 2 to ``MAX_INPUTS`` input variables.
 
     Every factor ``u`` is screened by one least-squares fit of ``y`` on ``u`` times every monomial
     of degree <= 2 (``rows`` rows); the ``pair_from`` best single factors are multiplied in pairs
@@ -50,7 +54,7 @@ def factored_polynomials(bases: Sequence[Base], y: np.ndarray, allowed_mse: floa
     anything, so outputs of one variable are left to the other families.
     """
     originals = [b for b in bases if not b.derived]
-    if len(originals) < 2:
+    if not 2 <= len(originals) <= MAX_INPUTS:
         return []
     poly = polynomial_terms(bases, degree=2)
     step = max(1, len(y) // rows)
