@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 import numpy as np
 import sympy
 
-from .basis import LinearFit, Term, fit_subset, monomial_degree, number, polynomial_terms, power_terms, unary_terms
+from .basis import LinearFit, Term, monomial_degree, number, polynomial_terms, power_terms, unary_terms
 from .derived import Base
 
 
@@ -364,7 +364,8 @@ def _factor_shapes(b: Base, fb: np.ndarray, which: np.ndarray, idx: np.ndarray, 
 
 
 def exact_polynomials(poly: Sequence, y: np.ndarray, allowed_mse: float, max_size: int = 6,
-                      max_subsets: int = 1500, per_size: int = 8, rows: int = 1000) -> list[LinearFit]:
+                      max_subsets: int = 1500, per_size: int = 8, rows: int = 1000,
+                      weights: np.ndarray | None = None) -> list[LinearFit]:
     """Polynomials of up to ``max_size`` monomials with integer or half-integer coefficients
     within ``allowed_mse``: the ``per_size`` most accurate of each size, as
     :class:`basis.LinearFit` with exact coefficients.
@@ -376,11 +377,13 @@ def exact_polynomials(poly: Sequence, y: np.ndarray, allowed_mse: float, max_siz
     Each coefficient is rounded down and up (every combination, the intercept refitted and
     rounded after): a network's error moves correlated coefficients by more than half a step
     (1.76 for 3/2 beside 0.96 for 1), so the nearest value alone misses the law.
+    With ``weights``, row ``i``'s residual counts ``weights[i]`` times (the intercept too is weighted).
     """
     found: dict[int, dict[tuple, LinearFit]] = {}
     step = max(1, len(y) // rows)
-    y = y[::step]
-    poly = [Term(t.expr, t.values[::step]) for t in poly]
+    w = np.ones(len(y[::step])) if weights is None else weights[::step]
+    y = y[::step] * w
+    poly = [Term(t.expr, t.values[::step] * w) for t in poly]
     n_rows = len(y)
     sizes = range(1, min(max_size, len(poly)) + 1)
     subsets = itertools.islice(itertools.chain.from_iterable(
@@ -389,18 +392,19 @@ def exact_polynomials(poly: Sequence, y: np.ndarray, allowed_mse: float, max_siz
     for subset in subsets:
         size = len(subset)
         corners = corners_of[size]
-        fit = fit_subset(poly, subset, y)
-        A = np.column_stack([t.values for t in fit.terms])
+        A = np.column_stack([poly[k].values for k in subset])
+        coef, *_ = np.linalg.lstsq(np.column_stack([A, w]), y, rcond=None)
         best = None
         for grid in (1.0, 2.0):
-            combos = (np.floor(fit.coefs * grid)[:, None] + corners) / grid  # size x 2**size
+            combos = (np.floor(coef[:-1] * grid)[:, None] + corners) / grid  # size x 2**size
             keep = combos.any(axis=0)
             if not keep.any():
                 continue
             combos = combos[:, keep]
             resid = y[:, None] - A @ combos
-            intercept = np.round(resid.mean(axis=0) * grid) / grid
-            mse = np.einsum("ij,ij->j", resid - intercept, resid - intercept) / n_rows
+            intercept = np.round(w @ resid / (w @ w) * grid) / grid
+            resid = resid - w[:, None] * intercept
+            mse = np.einsum("ij,ij->j", resid, resid) / n_rows
             j = int(np.argmin(mse))
             if mse[j] <= allowed_mse and (best is None or mse[j] < best[0] - 1e-12 * abs(best[0])):
                 best = (float(mse[j]), combos[:, j], float(intercept[j]), grid)
@@ -410,29 +414,30 @@ def exact_polynomials(poly: Sequence, y: np.ndarray, allowed_mse: float, max_siz
         nz = [k for k in range(size) if coefs[k] != 0.0]
         exact = tuple(sympy.Rational(int(round(coefs[k] * grid)), int(grid)) for k in nz)
         exact += (sympy.Rational(int(round(intercept * grid)), int(grid)),)
-        f = LinearFit(tuple(fit.terms[k] for k in nz), coefs[nz], intercept, mse, exact)
+        f = LinearFit(tuple(poly[subset[k]] for k in nz), coefs[nz], intercept, mse, exact)
         # keyed by terms and values, not by sympy expression: a loose allowance passes thousands
         key = (tuple(subset[k] for k in nz), exact)  # a zero coefficient: a smaller subset's fit
         found.setdefault(len(nz), {}).setdefault(key, f)
     return [f for k in sorted(found) for f in sorted(found[k].values(), key=lambda f: f.mse)[:per_size]]
 
 
-def _transforms(y: np.ndarray) -> list[tuple[np.ndarray, Callable[[sympy.Expr], sympy.Expr], Callable]]:
-    """The output transforms whose image of ``y`` is worth a polynomial fit: ``g(y)``, and
-    ``g``'s inverse on sympy and on numpy values. Only where ``g`` is defined and tame on all of ``y``."""
+def _transforms(y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, Callable[[sympy.Expr], sympy.Expr], Callable]]:
+    """The output transforms whose image of ``y`` is worth a polynomial fit: ``g(y)``, the row
+    weights ``1/|g'(y)|``, and ``g``'s inverse on sympy and on numpy values. Only where ``g`` is
+    defined and tame on all of ``y``."""
     out = []
     away = float(np.min(np.abs(y))) > 1e-3 * float(np.max(np.abs(y)))
     one_sign = bool(np.all(y > 0) or np.all(y < 0))
     sign = 1 if np.all(y > 0) else -1  # an int: sympy keeps 1/sqrt(...) free of a float 1.0
     with np.errstate(all="ignore"):
         if away and one_sign:
-            out.append((1.0 / y, lambda e: 1 / e, lambda v: 1.0 / v))
-            out.append((y**-2.0, lambda e: sign / sympy.sqrt(e), lambda v: sign / np.sqrt(v)))
-        if one_sign:
-            out.append((y**2.0, lambda e: sign * sympy.sqrt(e), lambda v: sign * np.sqrt(v)))
+            out.append((1.0 / y, y * y, lambda e: 1 / e, lambda v: 1.0 / v))
+            out.append((y**-2.0, np.abs(y) ** 3 / 2, lambda e: sign / sympy.sqrt(e), lambda v: sign / np.sqrt(v)))
+        if one_sign and away:
+            out.append((y**2.0, 1.0 / (2 * np.abs(y)), lambda e: sign * sympy.sqrt(e), lambda v: sign * np.sqrt(v)))
         if float(np.ptp(y)) <= 12.0:  # exp of a wider range is a few rows' polynomial
-            out.append((np.exp(y), sympy.log, np.log))
-    return [t for t in out if np.all(np.isfinite(t[0]))]
+            out.append((np.exp(y), np.exp(-y), sympy.log, np.log))
+    return [t for t in out if np.all(np.isfinite(t[0])) and np.all(np.isfinite(t[1]))]
 
 
 def transformed_polynomials(poly: Sequence[Term], y: np.ndarray, allowed_mse: float,
@@ -446,18 +451,21 @@ def transformed_polynomials(poly: Sequence[Term], y: np.ndarray, allowed_mse: fl
     x0*x1**2``, ``log(x0 + 1) + log(x0**2 + 1)`` is ``exp(y) = x0**3 + x0**2 + x0 + 1``,
     ``sqrt(x0**2 + x0*x1)`` is ``y**2 = x0**2 + x0*x1``. The exact coefficients are the test: a
     network's error makes every transform fit some polynomial, but rarely one of small integers.
+    Rows are weighted by ``1/|g'(y)|``, so that a row's residual on ``g(y)`` is (to first order)
+    its residual on ``y``: unweighted, ``exp(y)`` of a 3.6 % network of ``log(x0 + 1) + log(x0**2 +
+    1)`` is ruled by its largest rows and rounds to no polynomial; weighted, it rounds to the law.
     """
     values = {t.expr: t.values for t in poly}
     out: list[sympy.Expr] = []
-    for target, inverse, inverse_values in _transforms(y):
-        # the transform stretches a network's error (2x for 1/y**2 in relative terms, more for exp
-        # where y is large): allow 3x the window on g(y), then judge on y itself
-        found = exact_polynomials(poly, target, 9 * allowed_mse / max(float(np.var(y)), 1e-300) * float(np.var(target)),
-                                  max_subsets=max_subsets, per_size=4, rows=rows)
+    for target, weight, inverse, inverse_values in _transforms(y):
+        # second-order terms of the transform stretch a network's error: 2x the window
+        found = exact_polynomials(poly, target, 4 * allowed_mse, max_subsets=max_subsets, per_size=4, rows=rows,
+                                  weights=weight)
         for fit in found:
             p = fit.intercept + sum((c * values[t.expr] for c, t in zip(fit.coefs, fit.terms)), np.zeros_like(y))
             with np.errstate(all="ignore"):
                 mse = float(np.mean((inverse_values(p) - y) ** 2))
-            if math.isfinite(mse) and mse <= allowed_mse:
-                out.append(inverse(fit.expr()))
+            law = inverse(fit.expr())
+            if math.isfinite(mse) and mse <= allowed_mse and law not in out:
+                out.append(law)
     return out
