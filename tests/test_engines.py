@@ -355,3 +355,19 @@ def test_readable_constants():
     env = snap.env_of([x0, x1], X)
     before = sympy.Float(0.8606) * x0 * x1 / (sympy.Float(0.8606) * x0 + sympy.Float(0.8605) * x1)
     assert np.allclose(snap.mse_of(merged, env, np.zeros(200)), snap.mse_of(before, env, np.zeros(200)))
+
+
+def test_redundant_constants_of_a_powered_sum_are_merged_and_snap():
+    """A GP member printed 1.033*(7/4 - 0.438*x0)**2 for (16/9 - 4*x0/9)**2: three constants for
+    two degrees of freedom, so 0.438 (= 7/16) could not snap on its own. Merged, the sum's lead is
+    1 and the rest is 0.25."""
+    squared = sympy.Float(1.033) * (sympy.Rational(7, 4) - sympy.Float(0.438) * x0) ** 2
+    merged = forms.merge_constants(squared)
+    X = np.random.default_rng(3).uniform(-3.0, 3.0, size=(300, 1))
+    env = snap.env_of([x0], X)
+    assert np.isclose(snap.mse_of(merged, env, np.zeros(300)), snap.mse_of(squared, env, np.zeros(300)))
+    (base, power), = [f.as_base_exp() for f in merged.args if f.is_Pow]
+    assert power == 2 and base.as_coeff_Add()[0] == 1 and abs(float(base.coeff(x0)) + 0.25) < 1e-3, merged
+    # a square root moves a positive lead only: sqrt(-2*x0 + 1) has no real sqrt(-2)
+    rooted = 3 * sympy.sqrt(1 - sympy.Float(2.0) * x0)
+    assert forms.merge_constants(rooted) == rooted

@@ -60,6 +60,16 @@ class Term:
         return Term(None, a.values * b.values, (a, b), a.size + b.size)
 
 
+#: the denominators of exact coefficients, coarsest first: integers, halves, thirds (2/3 and 4/3
+#: are as common in laws as 1/2; ``(x0*x1 + x0 + 2/3)*log(x0)*cos(x1)`` rounded to halves was 1.2 %
+#: off its law). Quarters and finer would let a network's error round to "exact" mimics.
+EXACT_GRIDS = (1.0, 2.0, 3.0)
+#: an exact coefficient's numerator stays below this (two digits, as ``forms.simple_constant``):
+#: jointly rounded, a mimic's large coefficients became 215 and -309/2, which no reader takes as
+#: a law's; left as decimals, the precision step writes the digits the data support
+MAX_EXACT_NUMERATOR = 100
+
+
 @dataclass(frozen=True)
 class LinearFit:
     """``intercept + sum(coef_t * term_t)`` fitted in float64 on all rows."""

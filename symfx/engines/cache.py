@@ -23,10 +23,11 @@ if TYPE_CHECKING:
 #: 4: session 7's GP (250 rows, twice the generations); 5: session 9's fast pass (few-node terms
 #: searched apart, 8 fits per size snapped, ``log`` among the default operators); 6: sessions
 #: 11-12 (exact small polynomials, fitted power-law exponents, 5-node few-node terms, output
-#: transforms); 7: session 13 (polynomials times a factor, ``factored.py``).
+#: transforms); 7: session 13 (polynomials times a factor, ``factored.py``); 8: session 14 (thirds
+#: among exact coefficients, the shortest rationals scored exhaustively, merged powered sums).
 #: Bump it whenever the engine returns different fronts for the same data and options: the key
 #: holds no code version, so a cache written by an older engine would otherwise be served.
-FORMAT = 7
+FORMAT = 8
 
 
 def fit_key(engine: "Engine | str", X: np.ndarray, Y: np.ndarray, variables: Sequence[str], options: "Config") -> str:

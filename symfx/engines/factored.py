@@ -1,6 +1,7 @@
-"""Laws that are a polynomial times a factor: ``u(x) * P(x)``, with ``u`` a single-variable term
-(or the product of two, of different variables) and ``P`` a polynomial of degree at most 2 with
-integer or half-integer coefficients. ``(x0 + x1*x3)*exp(cos(x2))`` is such a law; it is no sum
+"""Laws that are a short sum times a factor: ``u(x) * S(x)``, with ``u`` a single-variable term
+(or the product of two, of different variables, or a variable or its reciprocal) and ``S`` a
+polynomial of degree at most 2, or one with each variable's one-node functions beside its
+monomials, with exact small coefficients. ``(x0 + x1*x3)*exp(cos(x2))`` is such a law; it is no sum
 of few library terms (its expansion is, but a 2 % network hides the second product among
 hundreds), no power law and no rational. Fitted by linear algebra (``operon._fast_pass``).
 """
@@ -12,6 +13,7 @@ from typing import Sequence
 import numpy as np
 import sympy
 
+from ..lowering import complexity
 from .basis import Term, polynomial_terms, unary_terms
 from .derived import Base
 from .families import exact_polynomials
@@ -24,8 +26,6 @@ _COMPOSED = (("exp", np.exp, sympy.exp), ("sin", np.sin, sympy.sin), ("cos", np.
 #: 32 inputs' 560 monomials times 600 factors took 22 s
 MAX_INPUTS = 5
 
-#: a fitted coefficient of 100 or more in ``P`` is a mimic's, not a law's (2 significant digits)
-MAX_NUMERATOR = 100
 
 
 def factors(originals: Sequence[Base], operators: frozenset[str]) -> list[Term]:
@@ -44,43 +44,75 @@ def factors(originals: Sequence[Base], operators: frozenset[str]) -> list[Term]:
 
 def factored_polynomials(bases: Sequence[Base], y: np.ndarray, allowed_mse: float, operators: frozenset[str],
                          top: int = 3, pair_from: int = 8, rows: int = 300) -> list[sympy.Expr]:
-    """Laws ``u * P + c`` within ``allowed_mse`` of ``y``, for 2 to ``MAX_INPUTS`` input variables.
+    """Laws ``u * S + c`` within ``allowed_mse`` of ``y``, for 2 to ``MAX_INPUTS`` input variables.
 
-    Every factor ``u`` is screened by one least-squares fit of ``y`` on ``u`` times every monomial
-    of degree <= 2 (``rows`` rows); the ``pair_from`` best single factors are multiplied in pairs
-    of different variables and screened too. The ``top`` best within ``allowed_mse`` go to
-    :func:`families.exact_polynomials` over the terms ``u * m``: exact small coefficients are the
-    test, as for output transforms. One variable's degree-6 polynomial times any factor fits
-    anything, so outputs of one variable are left to the other families.
+    ``S`` is a short sum with exact small coefficients over one of two dictionaries: the monomials
+    of degree <= 2 (``(x0 + x1*x3)*exp(cos(x2))``), or those and each variable's one-node functions
+    (``exp``, ``log``, ``sin``, ``cos``, ``tanh`` of a variable: ``x0*(-x1 - 2*log(x0) + log(x1))``).
+    For each dictionary, every factor ``u`` is screened by one least-squares fit of ``y`` on ``u``
+    times every dictionary term (``rows`` rows); the ``pair_from`` best single factors are
+    multiplied in pairs of different variables and screened too. The ``top`` best within
+    ``allowed_mse`` go to :func:`families.exact_polynomials` over the terms ``u * d``: exact small
+    coefficients are the test, as for output transforms. One variable's degree-6 polynomial times
+    any factor fits anything, so outputs of one variable are left to the other families.
     """
     originals = [b for b in bases if not b.derived]
     if not 2 <= len(originals) <= MAX_INPUTS:
         return []
     poly = polynomial_terms(bases, degree=2)
+    functions = [t for b in originals for t in unary_terms(b, operators) if complexity(t.expr) == 2]
     step = max(1, len(y) // rows)
     ys = y[::step]
-    design = np.column_stack([np.ones(len(ys))] + [t.values[::step] for t in poly])
+    units = factors(originals, operators)
+    out: list[sympy.Expr] = []
+    # (a variable times a quadratic is a cubic, which the polynomial stages already try)
+    for dictionary, candidates, subsets in ((poly, units, 600), (poly + functions, units + monomial_factors(originals), 1500)):
+        for u in _screened(candidates, dictionary, ys, step, top, pair_from):
+            if u[0] > allowed_mse:
+                break
+            for law in _exact_products(u[2], dictionary, y, allowed_mse, rows, subsets):
+                if law not in out:
+                    out.append(law)
+    return out
+
+
+def monomial_factors(originals: Sequence[Base]) -> list[Term]:
+    """Each variable and, where it stays away from zero, its reciprocal: ``x0 * S``, ``S / x1``."""
+    out = []
+    for b in originals:
+        out.append(Term(b.expr, b.values))
+        if float(np.min(np.abs(b.values))) > 1e-3 * float(np.max(np.abs(b.values))):
+            out.append(Term(1 / b.expr, 1.0 / b.values))
+    return out
+
+
+def _screened(units: list[Term], dictionary: list[Term], ys: np.ndarray, step: int, top: int,
+              pair_from: int) -> list[tuple[float, int, Term]]:
+    """The ``top`` factors (and products of two of the ``pair_from`` best, of different variables)
+    by the MSE of ``ys`` fitted on the factor times every dictionary term, best first."""
+    design = np.column_stack([np.ones(len(ys))] + [t.values[::step] for t in dictionary])
 
     def screen(u: Term) -> float:
         A = np.column_stack([u.values[::step, None] * design, np.ones(len(ys))])
         coef, *_ = np.linalg.lstsq(A, ys, rcond=None)
         return float(np.mean((A @ coef - ys) ** 2))
 
-    singles = sorted(((screen(u), i, u) for i, u in enumerate(factors(originals, operators))), key=lambda t: t[:2])
+    singles = sorted(((screen(u), i, u) for i, u in enumerate(units)), key=lambda t: t[:2])
     best = [u for _, _, u in singles[:pair_from]]
     pairs = [Term(a.expr * b.expr, a.values * b.values) for a, b in itertools.combinations(best, 2)
              if a.expr.free_symbols != b.expr.free_symbols]
     scored = singles + [(screen(u), len(singles) + i, u) for i, u in enumerate(pairs)]
-    out: list[sympy.Expr] = []
-    for mse, _, u in sorted(scored, key=lambda t: t[:2])[:top]:
-        if mse > allowed_mse:
-            break
-        terms = [u] + [Term(u.expr * t.expr, u.values * t.values) for t in poly]
-        # exact_polynomials returns thinned copies of the terms: map them back by expression
-        monomial_of = dict(zip((t.expr for t in terms), [sympy.Integer(1)] + [t.expr for t in poly]))
-        for fit in exact_polynomials(terms, y, allowed_mse, max_subsets=600, per_size=3, rows=rows):
-            if any(abs(c.p) >= MAX_NUMERATOR for c in fit.exact):
-                continue
-            p = sympy.Add(*[c * monomial_of[t.expr] for c, t in zip(fit.exact[:-1], fit.terms)])
-            out.append(u.expr * p + fit.exact[-1])
+    return sorted(scored, key=lambda t: t[:2])[:top]
+
+
+def _exact_products(u: Term, dictionary: list[Term], y: np.ndarray, allowed_mse: float, rows: int,
+                    max_subsets: int) -> list[sympy.Expr]:
+    """``u * S + c`` for the exact small-coefficient sums ``S`` over ``dictionary`` within ``allowed_mse``."""
+    terms = [u] + [Term(u.expr * t.expr, u.values * t.values) for t in dictionary]
+    # exact_polynomials returns thinned copies of the terms: map them back by expression
+    term_of = dict(zip((t.expr for t in terms), [sympy.Integer(1)] + [t.expr for t in dictionary]))
+    out = []
+    for fit in exact_polynomials(terms, y, allowed_mse, max_subsets=max_subsets, per_size=3, rows=rows):
+        s = sympy.Add(*[c * term_of[t.expr] for c, t in zip(fit.exact[:-1], fit.terms)])
+        out.append(u.expr * s + fit.exact[-1])
     return out

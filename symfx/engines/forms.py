@@ -46,9 +46,10 @@ def _with_args_rewritten(expr: sympy.Expr, rewrite) -> sympy.Expr:
 def merge_constants(expr: sympy.Expr) -> sympy.Expr:
     """Fold redundant multiplicative constants into one, so each can snap on its own.
 
-    In a product, a sum factor (or a sum in the denominator) whose terms all carry numeric
-    coefficients, one of them a ``Float``, is divided by its largest coefficient and that
-    coefficient moves to the product's own coefficient. Operon's linear scaling and GP's free
+    In a product, a sum factor (or a power of one: ``c*(a + b*x)**2``, a sum in the denominator)
+    whose terms all carry numeric coefficients, one of them a ``Float``, is divided by its largest
+    coefficient and that coefficient (to the power) moves to the product's own coefficient:
+    ``1.033*(7/4 - 0.438*x0)**2`` is ``3.164*(1 - 0.25*x0)**2``, whose ``0.25`` snaps. Operon's linear scaling and GP's free
     constants produce ``0.8606*x0*x1/(0.8606*x0 + 0.8605*x1)`` (= ``x0*x1/(x0 + 0.9999*x1)``) or
     ``30638*m*(-3.729e-6*dx - 5.183e-6*dy)`` (= ``m*(-0.1142*dx - 0.1588*dy)``), whose
     constants cannot snap one at a time. The value of the expression is unchanged.
@@ -63,13 +64,14 @@ def merge_constants(expr: sympy.Expr) -> sympy.Expr:
     changed = False
     for factor in expr.args:
         base, power = factor.as_base_exp() if isinstance(factor, sympy.Pow) else (factor, sympy.Integer(1))
-        if isinstance(base, sympy.Add) and power in (1, -1):
+        if isinstance(base, sympy.Add) and power.is_Rational and power != 0:
             coefs = [t.as_coeff_Mul()[0] for t in base.args]
             if any(isinstance(c, sympy.Float) for c in coefs):
                 k = max(coefs, key=lambda c: abs(float(c)))
-                if k != 0 and k != 1:
+                # (k*b)**p = k**p * b**p: for any integer p, for other p only where k > 0
+                if k != 0 and k != 1 and (power.is_Integer or k > 0):
                     base = sympy.Add(*[t / k for t in base.args])
-                    coef = coef * (k if power == 1 else 1 / k)
+                    coef = coef * k**power
                     changed = True
                     rest.append(base**power)
                     continue

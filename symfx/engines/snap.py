@@ -21,7 +21,7 @@ import numpy as np
 import sympy
 
 from ..lowering import evaluate, numpy_program
-from .basis import LinearFit
+from .basis import EXACT_GRIDS, MAX_EXACT_NUMERATOR, LinearFit
 from .forms import NAMED_CONSTANTS, merge_constants, readable_coefficients, round_sig
 
 _FRACTIONS = (1, 2, 3, 4)
@@ -324,7 +324,8 @@ def snap_linear(fit: LinearFit, y: np.ndarray, allowed_mse: float, rel_named: fl
 
 def round_jointly(fit: LinearFit, y: np.ndarray, allowed_mse: float) -> LinearFit | None:
     """``fit`` with every coefficient (and the intercept) rounded at once to the nearest integer,
-    or else to the nearest half, when that stays within ``allowed_mse``; None when neither does.
+    or else to the nearest half, or third (``basis.EXACT_GRIDS``), when that stays within
+    ``allowed_mse``; None when none does.
 
     Greedy snapping (:func:`snap_linear`) fixes one coefficient and refits the rest; on
     nearly collinear terms a network's error moves the least-squares coefficients far apart
@@ -333,10 +334,12 @@ def round_jointly(fit: LinearFit, y: np.ndarray, allowed_mse: float) -> LinearFi
     Rounding them together lands on the law when the law is what the network approximates.
     """
     A, coef = _design(fit, y)
-    for grid in (1.0, 2.0):
+    for grid in EXACT_GRIDS:
         rounded = np.round(coef * grid) / grid
         if np.array_equal(rounded, coef) or not rounded[:-1].any():
             continue
+        if np.max(np.abs(rounded * grid)) >= MAX_EXACT_NUMERATOR:
+            break  # finer grids only lengthen the numerators
         mse = float(np.mean((A @ rounded - y) ** 2))
         if mse <= allowed_mse:
             keep = [k for k in range(len(fit.terms)) if rounded[k] != 0.0]
