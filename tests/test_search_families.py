@@ -8,7 +8,7 @@ import pytest
 import sympy
 
 from symfx.config import Config
-from symfx.engines import basis, derived, factored, families, get_engine, snap
+from symfx.engines import basis, derived, factored, families, get_engine, rationals, snap
 from symfx.lowering import evaluate_columns
 
 x0, x1, x2, x3 = sympy.symbols("x0:4")
@@ -62,17 +62,17 @@ def test_rational_with_non_centred_quadratic_denominator_recovered():
     # ten terms (1 over a constant, four linear and four square terms): beyond the old support cap of 8
     truth = 10 / (4 + (x0 - 2) ** 2 + (x1 - 1) ** 2 + (x2 - 3) ** 2 + (x3 - 2) ** 2)
     X, y = _noisy(truth, 4, 0.0, 4.0, noise=3e-3)
-    found = families.rational_nullspace(derived.bases(X, ["x0", "x1", "x2", "x3"]), y)
+    found = rationals.rational_nullspace(derived.bases(X, ["x0", "x1", "x2", "x3"]), y)
     assert min(_nrmse(e, truth, 4, 0.0, 4.0) for e in found) < 2e-3, [str(e) for e in found]
 
 
 def test_rational_nullspace_cancelled_monomial_factor_is_no_pole(monkeypatch):
     """At degree 5 the elimination keeps x1*P/(x1*Q); x1 changes sign on the data, the law does not
     have a pole: the pole check must look at the cancelled denominator."""
-    monkeypatch.setattr(families, "RATIONAL_DEGREE", 5)
+    monkeypatch.setattr(rationals, "RATIONAL_DEGREE", 5)
     truth = (x0**3 - 3 * x0 * x1 + 4) / (x0**2 + 2)
     X, y = _noisy(truth, 2, -2.0, 2.0, noise=3e-3)
-    found = families.rational_nullspace(derived.bases(X, ["x0", "x1"]), y)
+    found = rationals.rational_nullspace(derived.bases(X, ["x0", "x1"]), y)
     assert min([_nrmse(e, truth, 2, -2.0, 2.0) for e in found] or [np.inf]) < 3e-3, [str(e) for e in found]
 
 
@@ -86,7 +86,7 @@ def test_rational_nullspace_drops_a_common_factor_before_the_law(truth, lo, hi):
     """Degree 3 leaves room for P*R/(Q*R), which fits as well as P/Q, so the elimination's near-ties
     must drop R's high-degree terms first."""
     X, y = _noisy(truth, 2, lo, hi, noise=3e-3)
-    found = families.rational_nullspace(derived.bases(X, ["x0", "x1"]), y)
+    found = rationals.rational_nullspace(derived.bases(X, ["x0", "x1"]), y)
     assert min([_nrmse(e, truth, 2, lo, hi) for e in found] or [np.inf]) < 3e-3, [str(e) for e in found]
 
 
@@ -110,7 +110,7 @@ def test_rational_nullspace_caps_one_side_so_no_common_factor_survives():
     X = np.column_stack([rng.uniform(0.05, 2, 4000), rng.uniform(1, 2, 4000), rng.uniform(0.05, 2, 4000)])
     y = evaluate_columns([truth], [x0, x1, x2], X)[:, 0]
     y = y + 1e-3 * y.std() * rng.standard_normal(len(y))
-    found = families.rational_nullspace(derived.bases(X, ["x0", "x1", "x2"]), y)
+    found = rationals.rational_nullspace(derived.bases(X, ["x0", "x1", "x2"]), y)
     short = [e for e in found if len(sympy.Add.make_args(sympy.numer(sympy.together(e)))) <= 4]
     assert min([_nrmse(e, truth, 3, 0.05, 2.0) for e in short] or [np.inf]) < 1e-3, [str(e) for e in found]
 
@@ -294,13 +294,13 @@ def test_joint_rounding_reaches_thirds():
 
 
 def test_shortest_rational_supports_are_the_exact_minimisers():
-    """The closed-form residuals of families._shortest_supports rank supports as the generalized
+    """The closed-form residuals of rationals._shortest_supports rank supports as the generalized
     eigenproblem does, support by support (brute force with scipy on every 1/1, 1/2 and 2/1 shape)."""
     from scipy.linalg import eigh
 
     X = np.random.default_rng(4).uniform(0.5, 2.0, size=(400, 2))
     y = X[:, 0] / (X[:, 1] ** 2 + 0.3 * X[:, 0]) + 0.01 * np.sin(3 * X[:, 1])
-    monos = families._monomials(derived.bases(X, ["x0", "x1"], norms=False, differences=False), 2)
+    monos = rationals._monomials(derived.bases(X, ["x0", "x1"], norms=False, differences=False), 2)
     M = np.column_stack([v for _, v in monos])
     A = np.column_stack([M, y[:, None] * M])
     A = A / np.linalg.norm(A, axis=0)
@@ -317,7 +317,7 @@ def test_shortest_rational_supports_are_the_exact_minimisers():
         (1, 2): [(p, m + a, m + b) for p in range(m) for a, b in itertools.combinations(range(m), 2)],
         (2, 1): [(a, b, m + q) for a, b in itertools.combinations(range(m), 2) for q in range(m)],
     }
-    found = families._shortest_supports(G, m, np.ones(2 * m, dtype=bool), keep=3)
+    found = rationals._shortest_supports(G, m, np.ones(2 * m, dtype=bool), keep=3)
     for shape, supports in shapes.items():
         mine = [s for s in found if (sum(k < m for k in s), sum(k >= m for k in s)) == shape]
         brute = sorted(supports, key=lam)[:3]
@@ -334,7 +334,7 @@ def test_a_short_rational_beyond_the_greedy_path_is_found_from_a_trained_network
     data = np.load(Path(__file__).parent / "data" / "keijzer5_network.npz")
     X, y = data["X"].astype(np.float64), data["y"].astype(np.float64)
     truth = 30 * x0 * x2 / (x1**2 * (x0 - 10))
-    out = families.rational_nullspace(derived.bases(X, ["x0", "x1", "x2"]), y)
+    out = rationals.rational_nullspace(derived.bases(X, ["x0", "x1", "x2"]), y)
     wide = np.random.default_rng(5).uniform([-1.5, 0.75, -1.5], [1.5, 2.25, 1.5], size=(2000, 3))
     t = evaluate_columns([truth], [x0, x1, x2], wide)[:, 0]
     errors = [np.sqrt(np.mean((evaluate_columns([e], [x0, x1, x2], wide)[:, 0] - t) ** 2)) / np.std(t) for e in out]
@@ -371,3 +371,22 @@ def test_exact_coefficients_keep_two_digit_numerators():
     poly = basis.polynomial_terms(derived.bases(X, ["x0"], norms=False, differences=False))
     assert all(abs(c.p) < 100 for f in families.exact_polynomials(poly, 150 * X[:, 0] ** 2 + X[:, 0], np.inf)
                for c in f.exact)
+
+
+@pytest.mark.parametrize("truth, lo, hi", [
+    (x0 * x1 + sympy.sin((x0 - 1) * (x1 - 1)), -2.0, 2.0),  # a wave's phase: a product of shifted inputs
+    (sympy.cos(2 * x0 * (3 - x0)), 0.0, 3.0),  # a chirp: the frequency grows with x0
+])
+def test_a_periodic_term_of_an_integer_polynomial_phase_is_found(truth, lo, hi):
+    """No library term holds these phases (sin(k*x) of one variable for a few k) and a sum of terms
+    only mimics them; every integer phase of degree <= 2 is scored in closed form, and the best
+    comes back with its amplitude, offset and smooth part fitted, for polishing to snap."""
+    from symfx.engines import phases
+
+    n_in = len(truth.free_symbols)
+    X, y = _noisy(truth, n_in, lo, hi, noise=0.0)
+    names = [f"x{i}" for i in range(n_in)]
+    y = y + 0.005 * np.std(y) * np.sqrt(2) * np.sin(1.3 * X[:, 0] + 0.4)  # smooth, 0.5 % off
+    found = phases.phase_laws(derived.bases(X, names), y, frozenset(Config().operators), np.var(y) * 0.05**2)
+    assert found and _nrmse(found[0], truth, n_in, lo, hi) < 0.01, [str(e) for e in found]
+    assert phases.phase_laws(derived.bases(X, names), y, frozenset({"exp", "log"}), np.inf) == []  # no sin/cos allowed

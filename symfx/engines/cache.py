@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 #: searched apart, 8 fits per size snapped, ``log`` among the default operators); 6: sessions
 #: 11-12 (exact small polynomials, fitted power-law exponents, 5-node few-node terms, output
 #: transforms); 7: session 13 (polynomials times a factor, ``factored.py``); 8: session 14 (thirds
-#: among exact coefficients, the shortest rationals scored exhaustively, merged powered sums).
+#: among exact coefficients, the shortest rationals scored exhaustively, merged powered sums,
+#: periodic terms of integer polynomial phases, ``phases.py``).
 #: Bump it whenever the engine returns different fronts for the same data and options: the key
 #: holds no code version, so a cache written by an older engine would otherwise be served.
 FORMAT = 8

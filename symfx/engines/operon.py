@@ -24,7 +24,7 @@ import sympy
 
 from ..errors import EngineUnavailableError
 from ..lowering import SEARCH_OPS, UNARY_SEARCH_OPS, complexity
-from . import basis, derived, factored, families, forms, snap
+from . import basis, derived, factored, families, forms, phases, rationals, snap
 from .base import KNEE_TOLERANCE_WINDOW, Candidate, Front, ProgressFn, pareto
 
 if TYPE_CHECKING:
@@ -191,11 +191,12 @@ class OperonEngine:
             ready += self._fast_pass(all_bases, y, ops, tol, var, settings, rng, fast_deadline, stats,
                                      snap_deadline=start + POLISH_SAFETY * net_budget)
             exprs += families.power_laws(all_bases, y)  # one float constant each: polished below
-            exprs += families.rational_fits(all_bases, y)
+            exprs += rationals.rational_fits(all_bases, y)
             # structure families that a sum of library terms can only mimic
-            exprs += _rough_front(families.rational_nullspace(all_bases, y, deadline=start + 0.6 * net_budget),
+            exprs += _rough_front(rationals.rational_nullspace(all_bases, y, deadline=start + 0.6 * net_budget),
                                   env_sub, y_sub)
             exprs += families.separable_products(all_bases, y, ops, seed=int(options.seed))
+            exprs += phases.phase_laws(all_bases, y, ops, var * (KNEE_TOLERANCE_WINDOW * tol) ** 2)
         stats["fast_s"] = time.perf_counter() - start
         best_fast = min((snap.mse_of(e, env_sub, y_sub) for e in ready + exprs), default=math.inf)
         stats["fast_nrmse"] = math.sqrt(best_fast / var) if math.isfinite(best_fast) else None
