@@ -110,9 +110,6 @@ def simplest_form(expr: sympy.Expr) -> sympy.Expr:
     try:
         forms.append(sympy.expand(expr))
         forms.append(sympy.factor_terms(expr))
-        # merged constants can leave 3*x0*(2*x0*sin(x1)/3 + 1)/2 (10 nodes), which factor_terms
-        # keeps; from the expansion it writes x0*(x0*sin(x1) + 3/2) (8)
-        forms.append(sympy.factor_terms(forms[1]))
         # a ratio whose snapped (exact) numerator and denominator share a factor: the null-space
         # rationals find x0*(1 - x0**4)/(1 - x0) for x0**4 + x0**3 + x0**2 + x0, whose removable pole
         # at x0 = 1 would also make it unsafe in the domain check
