@@ -389,4 +389,8 @@ def test_a_periodic_term_of_an_integer_polynomial_phase_is_found(truth, lo, hi):
     y = y + 0.005 * np.std(y) * np.sqrt(2) * np.sin(1.3 * X[:, 0] + 0.4)  # smooth, 0.5 % off
     found = phases.phase_laws(derived.bases(X, names), y, frozenset(Config().operators), np.var(y) * 0.05**2)
     assert found and _nrmse(found[0], truth, n_in, lo, hi) < 0.01, [str(e) for e in found]
+    # of the four equivalent waves, the one whose offset is nearest a whole number (here 1 or 0)
+    wave, = found[0].atoms(sympy.sin, sympy.cos)
+    offset = float(wave.args[0].as_coeff_Add()[0])
+    assert abs(offset - round(offset)) < 0.02, found[0]
     assert phases.phase_laws(derived.bases(X, names), y, frozenset({"exp", "log"}), np.inf) == []  # no sin/cos allowed

@@ -79,4 +79,22 @@ def _law(monos, weights: np.ndarray, y: np.ndarray) -> sympy.Expr:
     smooth = number(coef[0]) + sum((number(c) * t.expr for c, t in zip(coef[1:-2], monos)), sympy.Integer(0))
     amplitude = math.hypot(coef[-2], coef[-1])
     offset = math.atan2(coef[-1], coef[-2])  # a*sin(P) + b*cos(P) = A*sin(P + phi)
-    return smooth + number(amplitude) * sympy.sin(phase_expr + number(offset))
+    return smooth + number(amplitude) * _readable_wave(phase_expr, offset)
+
+
+def _readable_wave(phase: sympy.Expr, offset: float) -> sympy.Expr:
+    """``sin(phase + offset)`` written as whichever of ``sin(±phase + c)`` and ``cos(±phase + c)``
+    (the same function, ``c`` shifted by multiples of pi/2 and taken into (-pi, pi]) has ``c``
+    nearest a whole number: ``sin((x0 - 1)*(x1 - 1))`` was printed ``sin(-x0*x1 + x0 + x1 + 2.15)``
+    (2.15 = pi - 1), and snapping can round 1.0003 to 1 but not 2.1416 to pi - 1."""
+    def wrapped(c: float) -> float:
+        return math.remainder(c, 2 * math.pi)
+
+    forms = [  # sin(P + f) = sin(-P + pi - f) = cos(P + f - pi/2) = cos(-P - f + pi/2)
+        (wrapped(offset), sympy.sin, 1),
+        (wrapped(math.pi - offset), sympy.sin, -1),
+        (wrapped(offset - math.pi / 2), sympy.cos, 1),
+        (wrapped(math.pi / 2 - offset), sympy.cos, -1),
+    ]
+    c, wave, sign = min(forms, key=lambda f: (abs(f[0] - round(f[0])), abs(f[0])))
+    return wave(sign * phase + number(c))
