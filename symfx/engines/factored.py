@@ -27,7 +27,6 @@ _COMPOSED = (("exp", np.exp, sympy.exp), ("sin", np.sin, sympy.sin), ("cos", np.
 MAX_INPUTS = 5
 
 
-
 def factors(originals: Sequence[Base], operators: frozenset[str]) -> list[Term]:
     """Each variable's unary library terms and its compositions of two of exp, sin and cos."""
     out: list[Term] = []
@@ -65,8 +64,10 @@ def factored_polynomials(bases: Sequence[Base], y: np.ndarray, allowed_mse: floa
     ys = y[::step]
     units = factors(originals, operators)
     out: list[sympy.Expr] = []
-    # (a variable times a quadratic is a cubic, which the polynomial stages already try)
-    for dictionary, candidates, subsets in ((poly, units, 600), (poly + functions, units + monomial_factors(originals), 1500)):
+    # a variable times a quadratic is a cubic, which the polynomial stages already try: the
+    # monomial factors join only with the one-node functions
+    searches = ((poly, units, 600), (poly + functions, units + monomial_factors(originals), 1500))
+    for dictionary, candidates, subsets in searches:
         for u in _screened(candidates, dictionary, ys, step, top, pair_from):
             if u[0] > allowed_mse:
                 break
