@@ -49,8 +49,8 @@ def merge_constants(expr: sympy.Expr) -> sympy.Expr:
     In a product, a sum factor (or a power of one: ``c*(a + b*x)**2``, a sum in the denominator)
     whose terms all carry numeric coefficients, one of them a ``Float``, is divided by its largest
     coefficient and that coefficient (to the power) moves to the product's own coefficient:
-    ``1.033*(7/4 - 0.438*x0)**2`` is ``3.164*(1 - 0.25*x0)**2``, whose ``0.25`` snaps. Operon's linear scaling and GP's free
-    constants produce ``0.8606*x0*x1/(0.8606*x0 + 0.8605*x1)`` (= ``x0*x1/(x0 + 0.9999*x1)``) or
+    ``1.033*(7/4 - 0.438*x0)**2`` is ``3.164*(1 - 0.25*x0)**2``, whose ``0.25`` snaps. Operon's
+    linear scaling and GP's free constants produce ``0.8606*x0*x1/(0.8606*x0 + 0.8605*x1)`` (= ``x0*x1/(x0 + 0.9999*x1)``) or
     ``30638*m*(-3.729e-6*dx - 5.183e-6*dy)`` (= ``m*(-0.1142*dx - 0.1588*dy)``), whose
     constants cannot snap one at a time. The value of the expression is unchanged.
     """

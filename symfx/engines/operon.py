@@ -196,7 +196,7 @@ class OperonEngine:
             exprs += _rough_front(rationals.rational_nullspace(all_bases, y, deadline=start + 0.6 * net_budget),
                                   env_sub, y_sub)
             exprs += families.separable_products(all_bases, y, ops, seed=int(options.seed))
-            exprs += phases.phase_laws(all_bases, y, ops, var * (KNEE_TOLERANCE_WINDOW * tol) ** 2)
+            exprs += phases.phase_laws(all_bases, y, ops, _knee_mse(var, tol))
         stats["fast_s"] = time.perf_counter() - start
         best_fast = min((snap.mse_of(e, env_sub, y_sub) for e in ready + exprs), default=math.inf)
         stats["fast_nrmse"] = math.sqrt(best_fast / var) if math.isfinite(best_fast) else None
@@ -299,9 +299,9 @@ class OperonEngine:
         # network ranked below 8 two-term mimics, so it was never snapped)
         polys = [basis.fit_subset(poly, s, y) for s in basis.backward_subsets(poly, y, deadline=t0 + 0.85 * left)
                  if len(s) <= 8]
-        exact = families.exact_polynomials(poly, y, var * (KNEE_TOLERANCE_WINDOW * tol) ** 2)
-        transformed = families.transformed_polynomials(poly, y, var * (KNEE_TOLERANCE_WINDOW * tol) ** 2)
-        factored_laws = factored.factored_polynomials(all_bases, y, var * (KNEE_TOLERANCE_WINDOW * tol) ** 2, ops)
+        exact = families.exact_polynomials(poly, y, _knee_mse(var, tol))
+        transformed = families.transformed_polynomials(poly, y, _knee_mse(var, tol))
+        factored_laws = factored.factored_polynomials(all_bases, y, _knee_mse(var, tol), ops)
         t3 = time.perf_counter()
         if stats is not None:
             stats.update(library_s=t1 - t0, library_terms=len(library), beam_s=t2 - t1, backward_s=t3 - t2,
@@ -319,7 +319,7 @@ class OperonEngine:
             if settings["snap"] and time.perf_counter() < snap_deadline:  # the snapped form replaces the raw one
                 # the coefficients rounded together, as far as the knee rule looks (5 x tolerance):
                 # a network is often a few times tolerance off its law
-                rounded = snap.round_jointly(fit, y, var * (KNEE_TOLERANCE_WINDOW * tol) ** 2)
+                rounded = snap.round_jointly(fit, y, _knee_mse(var, tol))
                 if rounded is not None:
                     out.append(rounded.expr())
                 fit = snap.snap_linear(fit, y, snap.allowed_mse(fit.mse, var, tol),
@@ -433,6 +433,13 @@ class OperonEngine:
         snapped = snap.snap(fitted, env, y, budget, deadline=deadline,
                             rel_named=snap.named_window(math.sqrt(mse / var)))
         return [(forms.simplest_form(snap.tidy(snapped)), budget)]
+
+
+def _knee_mse(var: float, tol: float) -> float:
+    """The MSE as far out as the knee rule looks (``KNEE_TOLERANCE_WINDOW`` x ``tolerance``): the
+    exact-coefficient families offer a law this far off the data, since a network is often a few
+    times ``tolerance`` off its law."""
+    return var * (KNEE_TOLERANCE_WINDOW * tol) ** 2
 
 
 def _rough_front(exprs: Sequence[sympy.Expr], env, y: np.ndarray) -> list[sympy.Expr]:
