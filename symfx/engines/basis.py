@@ -278,29 +278,30 @@ def beam_search(
     return results
 
 
-#: the few-node beam searches terms of at most this many nodes (x0*exp(x1), sin(2*x1), 1/x0, and
-#: at five the ratios and weighted products of two inputs, x1/x2 = x1*x2**-1, x0*x1**2) ...
+#: few-node terms have at most this many nodes (x0*exp(x1), sin(2*x1), 1/x0, x1/x2, x0*x1**2) ...
 FEW_NODE_TERMS = 5
-#: ... at most this many of them, fewest nodes first (all pairs are scored: 400 terms, 80k pairs)
-FEW_NODE_CAP = 400
+FEW_NODE_CAP = 400  # ... at most this many, fewest nodes first (all pairs scored: 80k pairs)
 
 
-def few_node_search(
-    terms: Sequence[Term], y: np.ndarray, max_terms: int = 4, beam: int = 8, seed: int = 0,
-    deadline: float = math.inf, nodes: int = FEW_NODE_TERMS, cap: int = FEW_NODE_CAP,
-) -> list[tuple[int, ...]]:
-    """:func:`beam_search` over the terms of at most ``nodes`` nodes alone (indices into ``terms``).
+def few_node_terms(terms: Sequence[Term], nodes: int = FEW_NODE_TERMS, cap: int = FEW_NODE_CAP) -> list[int]:
+    """Indices of the terms of at most ``nodes`` nodes, fewest first, at most ``cap`` of them."""
+    sizes = [complexity(t.expr) for t in terms]
+    return sorted((i for i, n in enumerate(sizes) if n <= nodes), key=lambda i: (sizes[i], i))[:cap]
+
+
+def few_node_search(terms: Sequence[Term], y: np.ndarray, max_terms: int = 4, beam: int = 8, seed: int = 0,
+                    deadline: float = math.inf, few: Sequence[int] | None = None) -> list[tuple[int, ...]]:
+    """:func:`beam_search` over the few-node terms alone (``few``, by default
+    :func:`few_node_terms`); indices into ``terms``.
 
     The beam ranks subsets by error alone. Fitting a network that is 3 % off its law, the law's
     few-node terms rank below many-node terms that also fit the network's error: {x0, cos(x1)}
     was not among the 3 best pairs, {x0, exp(x1)} not among the 8 best. Searched apart, the
     few-node terms give the front its short members, and selection weighs them against the rest.
     """
-    sizes = [complexity(t.expr) for t in terms]
-    few = sorted((i for i, n in enumerate(sizes) if n <= nodes), key=lambda i: (sizes[i], i))[:cap]
-    if len(few) < 2:
-        return []
-    found = beam_search([terms[i] for i in few], y, max_terms=max_terms, beam=beam, seed=seed, deadline=deadline)
+    few = few_node_terms(terms) if few is None else list(few)
+    found = [] if len(few) < 2 else beam_search([terms[i] for i in few], y, max_terms=max_terms, beam=beam,
+                                                 seed=seed, deadline=deadline)
     return [tuple(few[k] for k in subset) for subset in found]
 
 

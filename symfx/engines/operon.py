@@ -24,7 +24,7 @@ import sympy
 
 from ..errors import EngineUnavailableError
 from ..lowering import SEARCH_OPS, UNARY_SEARCH_OPS, complexity
-from . import basis, derived, factored, families, forms, phases, rationals, snap
+from . import basis, derived, exact_sums, factored, families, forms, phases, rationals, snap
 from .base import KNEE_TOLERANCE_WINDOW, Candidate, Front, ProgressFn, pareto
 
 if TYPE_CHECKING:
@@ -242,8 +242,8 @@ class OperonEngine:
         # than its neighbour) can reach the final front: round those alone. The precision step
         # costs ~40 ms a candidate; 32 inputs gave 75 candidates, 10 of them on the front.
         budgets: dict[sympy.Expr, Any] = {}
-        for cand, budget in polished + raw:
-            budgets.setdefault(cand, budget)
+        for cand, budget in polished + raw:  # exp(u)/2 + exp(-u)/2 competes as cosh(u), at its size
+            budgets.setdefault(forms.hyperbolic(cand), budget)
         unrounded = [Candidate(e, complexity(e), snap.mse_of(e, env_sub, y_sub)) for e in budgets]
         first = pareto(unrounded, written=True)
         second = pareto([c for c in unrounded if c.expr not in {m.expr for m in first}])
@@ -289,24 +289,32 @@ class OperonEngine:
             seed=beam_seed, deadline=t0 + 0.6 * left)
         fits = [basis.fit_subset(library, s, y) for s in subsets]
         # the few-node terms searched apart (their fits ranked apart too: see basis.few_node_search)
-        few = [basis.fit_subset(library, s, y) for s in sorted(set(basis.few_node_search(
+        few_terms = basis.few_node_terms(library)
+        few_subsets = sorted(set(basis.few_node_search(
             library, y, max_terms=int(settings["max_terms"]), beam=int(settings["beam"]),
-            seed=beam_seed, deadline=t0 + 0.65 * left)) - set(subsets))]
+            seed=beam_seed, deadline=t0 + 0.65 * left, few=few_terms)) - set(subsets))
+        few = [basis.fit_subset(library, s, y) for s in few_subsets]
         t2 = time.perf_counter()
         poly = basis.polynomial_terms(all_bases)
         # the polynomial's fits are ranked apart too: a network's own error lets many 2-3 term
         # library mimics fit it better than the polynomial law (x0**2 + 3*x0/2 - 4 from a 0.6 %
         # network ranked below 8 two-term mimics, so it was never snapped)
-        polys = [basis.fit_subset(poly, s, y) for s in basis.backward_subsets(poly, y, deadline=t0 + 0.85 * left)
-                 if len(s) <= 8]
+        poly_subsets = [s for s in basis.backward_subsets(poly, y, deadline=t0 + 0.85 * left) if len(s) <= 8]
+        polys = [basis.fit_subset(poly, s, y) for s in poly_subsets]
         exact = families.exact_polynomials(poly, y, _knee_mse(var, tol))
         transformed = families.transformed_polynomials(poly, y, _knee_mse(var, tol))
         factored_laws = factored.factored_polynomials(all_bases, y, _knee_mse(var, tol), ops)
+        # sums whose coefficients round to exact values, grown from the searches' subsets above
+        # (the polynomial's terms appended to the library: their indices shifted)
+        seeds = subsets + few_subsets + [tuple(len(library) + i for i in s) for s in poly_subsets]
+        sums = exact_sums.exact_sums(list(library) + poly, y, _knee_mse(var, tol), seeds=seeds,
+                                 max_terms=int(settings["max_terms"]), beam=int(settings["beam"]),
+                                 seed=beam_seed, deadline=t0 + 0.9 * left, few=few_terms)
         t3 = time.perf_counter()
         if stats is not None:
             stats.update(library_s=t1 - t0, library_terms=len(library), beam_s=t2 - t1, backward_s=t3 - t2,
                          poly_terms=len(poly), exact_polynomials=len(exact), transformed=len(transformed),
-                         factored=len(factored_laws))
+                         factored=len(factored_laws), exact_sums=len(sums))
         chosen: list[basis.LinearFit] = []
         for source in (fits, few, polys):
             by_size: dict[int, list[basis.LinearFit]] = {}
@@ -314,7 +322,7 @@ class OperonEngine:
                 by_size.setdefault(len(fit.terms), []).append(fit)
             for size, group in sorted(by_size.items()):
                 chosen += sorted(group, key=lambda f: f.mse)[:int(settings["snap_per_size"])]
-        out: list[sympy.Expr] = [fit.expr() for fit in exact] + transformed + factored_laws  # rounded already
+        out: list[sympy.Expr] = [fit.expr() for fit in exact + sums] + transformed + factored_laws  # rounded
         for fit in chosen:
             if settings["snap"] and time.perf_counter() < snap_deadline:  # the snapped form replaces the raw one
                 # the coefficients rounded together, as far as the knee rule looks (5 x tolerance):
