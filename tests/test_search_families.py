@@ -146,6 +146,27 @@ def test_separable_products_fit_shifted_gaussian_and_lorentzian_factors(truth, l
     assert min(_nrmse(e, truth, 2, lo, hi) for e in found) < 1e-2, [str(e) for e in found]
 
 
+@pytest.mark.parametrize("truth, lo, hi", [
+    # Strogatz shear flow: cos(x1)/sin(x1) is no library term, and on [0.8, 2.3] its 16 bin means
+    # correlate with x1 about as well (the old match: x1*cos(x0), 96 % off the law)
+    (sympy.cos(x0) * sympy.cos(x1) / sympy.sin(x1), [-3.0, 0.8], [3.0, 2.3]),
+    # an affine factor, a + b*t: (x1 - 5)*exp(-x0)
+    ((x1 - 5) * sympy.exp(-x0), [0.0, 0.0], [2.0, 3.0]),
+])
+def test_separable_factors_refined_on_every_row(truth, lo, hi):
+    rng = np.random.default_rng(4)
+    X = rng.uniform(lo, hi, size=(2000, 2))
+    t = evaluate_columns([truth], [x0, x1], X)[:, 0]
+    y = t + 0.003 * np.std(t) * np.sqrt(2) * np.sin(1.3 * X[:, 0] + 0.7 * X[:, 1])  # smooth, 0.3 % off
+    ops = frozenset({"add", "sub", "mul", "div", "exp", "sin", "cos", "sqrt", "log", "tanh"})
+    found = families.separable_products(derived.bases(X, ["x0", "x1"]), y, ops)
+    wide = rng.uniform(lo, hi, size=(2000, 2))
+    truth_wide = evaluate_columns([truth], [x0, x1], wide)[:, 0]
+    errors = [np.sqrt(np.mean((evaluate_columns([e], [x0, x1], wide)[:, 0] - truth_wide) ** 2)) / np.std(truth_wide)
+              for e in found]
+    assert min(errors) < 5e-3, [str(e) for e in found]
+
+
 def test_collinear_polynomial_from_a_network_one_percent_off_is_rounded_jointly():
     """Nguyen-4's case: a degree-6 polynomial learned 1 % off. The error shifts the least-squares
     coefficients of the nearly collinear x**k far apart (x**3 against x**5), one-at-a-time snapping
