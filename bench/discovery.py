@@ -26,7 +26,10 @@ whose constants absorbed the network's own error; reported, not counted as recov
 mimic of a 3 %-network can also stay within 6 % on a box only 1.5x wider), ``law_on_front`` (a
 diagnostic: some front member is the law, read from the public front or, for regions left neural
 today, from the module's private fit records), and ``unreadable`` (``laws.unreadable_constants`` of
-every printed equation, at full precision as ``sm.distilled[i].exprs`` holds it).
+every printed equation, at full precision as ``sm.distilled[i].exprs`` holds it). ``value_gaps``
+counts the laws not found whose exact form would lose the knee rule to the member chosen
+(``knee_check``: the law's error vs the network is the network's own error vs the law): the law
+is no answer this network supports, whatever the search finds.
 
     .venv/bin/python bench/discovery.py                                  # everything, writes bench/results/discovery.json
     .venv/bin/python bench/discovery.py --family nguyen,random --limit 2 --time-budget 5 --out /tmp/d.json
@@ -151,7 +154,32 @@ def classify(sm: Any, law: Law, seed: int, net_err: float) -> dict[str, Any]:
     row["law_on_front"] = None if source is None else _first_law(members, law, seed)[1] < THRESHOLD
     row["front_source"] = source
     row["front_size"] = len(members)
+    row.update(knee_check(sm, law, net_err))
     return row
+
+
+def knee_check(sm: Any, law: Law, net_err: float) -> dict[str, Any]:
+    """Would the knee rule pick the exact law over the member it chose, were the law on the front?
+
+    The law's error vs the network is taken as the network's own error vs the law (``net_err``)
+    and its size as ``readable_size(law)``; the chosen member's as the front reports them. False
+    means a value gap, not a search or selection gap: on this network a shorter or closer member
+    beats the law by the documented rule (``ln e + 0.2 s``), so no search can make it the answer.
+    """
+    from symfx.passes.fit import KNEE_FLOOR, KNEE_RATE, readable_size
+
+    out: dict[str, Any] = {"law_size": readable_size(law.expr), "chosen_nrmse": None, "chosen_size": None,
+                           "knee_prefers_law": None}
+    for d in getattr(sm, "distilled", None) or []:
+        front, chosen = (list(d.front[0]) if d.front else []), (d.exprs[0] if d.exprs else None)
+        member = next((m for m in front if m.expr == chosen), None)
+        if member is None or not math.isfinite(member.nrmse):
+            continue
+        out["chosen_nrmse"], out["chosen_size"] = float(member.nrmse), readable_size(member.expr)
+        score = lambda e, size: math.log(max(e, KNEE_FLOOR)) + KNEE_RATE * size  # noqa: E731
+        out["knee_prefers_law"] = score(net_err, out["law_size"]) < score(member.nrmse, out["chosen_size"])
+        break
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,6 +229,9 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out["law_on_front"] = sum(bool(r["law_on_front"]) for r in known)
     out["median_seconds"] = statistics.median(r["seconds"] for r in rows) if rows else 0.0
     out["unreadable_constants"] = sum(len(r["unreadable"]) for r in rows)
+    # laws not found whose exact form would still lose the knee to the chosen member: value gaps
+    out["value_gaps"] = sum(r["outcome"] not in ("recovered", "found_not_applied") and r.get("knee_prefers_law") is False
+                            for r in rows)
     # with --repeats, rows are (law, repeat) pairs and the shares above are averages over repeats;
     # these say how many laws were found in every repeat and in at least one
     found: dict[str, list[bool]] = {}
@@ -214,7 +245,8 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def table(summary: dict[str, dict[str, Any]]) -> str:
     head = (f"{'family':10s} {'n':>4s} {'found %':>8s} {'learned':>11s} {'recov %':>8s} {'found-NA %':>10s} {'mimic %':>8s} {'neural %':>8s}"
-            f" {'rec<=2e %':>9s} {'on-front %':>10s} {'med s/out':>9s} {'unreadable':>10s} {'found every/some/laws':>21s}")
+            f" {'rec<=2e %':>9s} {'on-front %':>10s} {'med s/out':>9s} {'unreadable':>10s} {'value gaps':>10s}"
+            f" {'found every/some/laws':>21s}")
     lines = [head, "-" * len(head)]
     for fam, s in summary.items():
         pct = (lambda k: 100.0 * s[k] / s["n"]) if s["n"] else (lambda k: 0.0)
@@ -223,6 +255,7 @@ def table(summary: dict[str, dict[str, Any]]) -> str:
         lines.append(f"{fam:10s} {s['n']:4d} {pct('law_found'):8.0f} {found_learned:>11s} {pct('recovered'):8.0f} {pct('found_not_applied'):10.0f}"
                      f" {pct('mimic'):8.0f} {pct('left_neural'):8.0f} {pct('recovered_2eps'):9.0f}"
                      f" {pct('law_on_front'):10.0f} {s['median_seconds']:9.1f} {s['unreadable_constants']:10d}"
+                     f" {s['value_gaps']:10d}"
                      f" {s['found_every_repeat']:>11d}/{s['found_some_repeat']}/{s['laws']}")
     return "\n".join(lines)
 
