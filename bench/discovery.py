@@ -171,11 +171,13 @@ def knee_check(sm: Any, law: Law, net_err: float) -> dict[str, Any]:
     out: dict[str, Any] = {"law_size": readable_size(law.expr), "chosen_nrmse": None, "chosen_size": None,
                            "knee_prefers_law": None}
     for d in getattr(sm, "distilled", None) or []:
-        front, chosen = (list(d.front[0]) if d.front else []), (d.exprs[0] if d.exprs else None)
-        member = next((m for m in front if m.expr == chosen), None)
-        if member is None or not math.isfinite(member.nrmse):
+        fronts, exprs = getattr(d, "front", None), getattr(d, "exprs", None)
+        chosen = exprs[0] if exprs else None
+        member = next((m for m in (list(fronts[0]) if fronts else []) if getattr(m, "expr", None) == chosen), None)
+        error = getattr(member, "nrmse", None)
+        if error is None or not math.isfinite(error):
             continue
-        out["chosen_nrmse"], out["chosen_size"] = float(member.nrmse), readable_size(member.expr)
+        out["chosen_nrmse"], out["chosen_size"] = float(error), readable_size(member.expr)
         score = lambda e, size: math.log(max(e, KNEE_FLOOR)) + KNEE_RATE * size  # noqa: E731
         out["knee_prefers_law"] = score(net_err, out["law_size"]) < score(member.nrmse, out["chosen_size"])
         break

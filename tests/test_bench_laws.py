@@ -102,3 +102,12 @@ def test_discovery_classifier_reads_todays_and_the_announced_api():
     assert row["outcome"] == "found_not_applied" and row["law_on_front"]
     assert discovery.classify(NS(distilled=[NS(status="symbolic", exprs=[law.expr])]), law, 0, 0.0)["outcome"] \
         == "recovered"
+    # value gaps: would the exact law (3 % off its network) win the knee over the chosen member?
+    # Not over a longer member 0.001 % off (ln 1e-5 is 8 below ln 0.03: 40 nodes' worth); it would
+    # over one as far off as the law and longer
+    for error, prefers in ((3e-2, True), (1e-5, False)):
+        gap = NS(distilled=[NS(status="neural", exprs=[wrong], front=[(NS(expr=wrong, nrmse=error),)])], skipped=[])
+        check = discovery.knee_check(gap, law, 3e-2)
+        assert check["chosen_nrmse"] == error and check["chosen_size"] > check["law_size"]
+        assert check["knee_prefers_law"] is prefers
+    assert discovery.knee_check(NS(distilled=[]), law, 3e-2)["knee_prefers_law"] is None
