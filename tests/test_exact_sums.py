@@ -10,7 +10,7 @@ import pytest
 import sympy
 
 from symfx.config import Config
-from symfx.engines import Candidate, basis, derived, exact_sums, forms, get_engine
+from symfx.engines import Candidate, basis, derived, exact_sums, forms, get_engine, snap
 from symfx.lowering import evaluate_columns
 from symfx.passes.fit import select
 
@@ -112,3 +112,19 @@ def test_the_engine_returns_cosh_and_the_knee_chooses_it():
     entries = [Candidate(c.expr, c.complexity, c.loss, math.sqrt(c.loss / np.var(y)), True) for c in front]
     chosen = entries[select(entries, "knee", 1e-2)].expr
     assert chosen == sympy.cosh(x0), [str(e.expr) for e in entries]
+
+
+def test_a_variable_times_a_squared_function_is_a_library_term():
+    """x1*log(x2)**2 + exp(x0) (a 1 %-smooth error): log(x2)**2 is a square of a one-node function,
+    no product of two library terms; with the squares in the library the law is a two-term sum."""
+    rng = np.random.default_rng(2)
+    X = rng.uniform([-1.0, -1.0, 2.0], [1.0, 1.0, 5.0], size=(2000, 3))
+    truth = x1 * sympy.log(x2) ** 2 + sympy.exp(x0)
+    t = evaluate_columns([truth], [x0, x1, x2], X)[:, 0]
+    y = t + 0.01 * np.std(t) * np.sqrt(2) * np.sin(1.1 * X[:, 0] - 0.9 * X[:, 1] + 0.4 * X[:, 2])
+    library = basis.build_library(derived.bases(X, ["x0", "x1", "x2"]), OPS, max_terms=basis.library_cap(3))
+    assert any(t.expr == x1 * sympy.log(x2) ** 2 for t in library)
+    assert all(t.expr != sympy.sin(x0) ** 2 for t in library)  # equal to cos(2*x0) up to scale and offset
+    fits = [basis.fit_subset(library, s, y) for s in basis.beam_search(library, y, max_terms=2)]
+    rounded = [snap.round_jointly(f, y, np.var(y) * 0.05**2) for f in fits]
+    assert any(r is not None and _same(r.expr(), truth, X) for r in rounded), [str(f.expr()) for f in fits[:8]]
