@@ -26,10 +26,11 @@ if TYPE_CHECKING:
 #: transforms); 7: session 13 (polynomials times a factor, ``factored.py``); 8: session 14 (thirds
 #: among exact coefficients, the shortest rationals scored exhaustively, merged powered sums,
 #: periodic terms of integer polynomial phases, ``phases.py``); 9: session 15 (exact sums,
-#: ``exact_sums.py``; cosh/sinh forms; separable factors refined on every row).
+#: ``exact_sums.py``; cosh/sinh forms; separable factors refined on every row); 10: squared
+#: one-node functions in the library (session 15).
 #: Bump it whenever the engine returns different fronts for the same data and options: the key
 #: holds no code version, so a cache written by an older engine would otherwise be served.
-FORMAT = 9
+FORMAT = 10
 
 
 def fit_key(engine: "Engine | str", X: np.ndarray, Y: np.ndarray, variables: Sequence[str], options: "Config") -> str:
