@@ -179,25 +179,23 @@ def _refined(free: list[np.ndarray], candidates: list[list[Term]], ys: np.ndarra
 
 def _best_pair(cols: np.ndarray, yc: np.ndarray, anchor: int) -> tuple[float, tuple[int, int], tuple[float, float]] | None:
     """Column ``anchor`` and the (centred) column whose least-squares combination with it leaves the
-    smallest RSS (2x2 normal equations from the Gram products); None when no column is independent."""
+    smallest RSS (2x2 normal equations from the anchor's Gram row); None when no column is independent."""
     with np.errstate(all="ignore"):
         norm = np.linalg.norm(cols, axis=0)
         ok = np.isfinite(norm) & (norm > 0)
         C = np.where(ok, cols / np.where(ok, norm, 1.0), 0.0)
-        G = C.T @ C
+        g = C[:, anchor] @ C  # the anchor's row of the Gram matrix
         b = C.T @ yc
-        det = 1.0 - G * G
-        gain = (b[:, None] ** 2 + b[None, :] ** 2 - 2 * b[:, None] * b[None, :] * G) / det
-    keep = (det > 1e-9) & ok[:, None] & ok[None, :]
-    keep[np.arange(len(b)) != anchor, :] = False  # the anchor's row: it pairs with each column
-    gain[~keep] = -np.inf
-    f = int(np.argmax(gain))
-    i, j = np.unravel_index(f, gain.shape)
-    if not np.isfinite(gain[i, j]):
+        det = 1.0 - g * g
+        gain = (b[anchor] ** 2 + b**2 - 2 * b[anchor] * b * g) / det
+    gain[~((det > 1e-9) & ok & ok[anchor])] = -np.inf
+    j = int(np.argmax(gain))
+    if not np.isfinite(gain[j]):
         return None
-    ci = (b[i] - b[j] * G[i, j]) / det[i, j] / norm[i]
-    cj = (b[j] - b[i] * G[i, j]) / det[i, j] / norm[j]
-    return float(yc @ yc - gain[i, j]), (int(i), int(j)), (float(ci), float(cj))
+    i = anchor
+    ci = (b[i] - b[j] * g[j]) / det[j] / norm[i]
+    cj = (b[j] - b[i] * g[j]) / det[j] / norm[j]
+    return float(yc @ yc - gain[j]), (i, j), (float(ci), float(cj))
 
 
 def _compound_terms(b: Base, operators: frozenset[str]) -> list[Term]:
