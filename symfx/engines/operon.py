@@ -24,7 +24,7 @@ import sympy
 
 from ..errors import EngineUnavailableError
 from ..lowering import SEARCH_OPS, UNARY_SEARCH_OPS, complexity
-from . import basis, derived, exact_sums, factored, families, forms, phases, rationals, snap
+from . import additive, basis, derived, exact_sums, factored, families, forms, phases, rationals, snap
 from .base import KNEE_TOLERANCE_WINDOW, Candidate, Front, ProgressFn, pareto
 
 if TYPE_CHECKING:
@@ -188,8 +188,10 @@ class OperonEngine:
         if settings["fast_pass"]:
             # the fast pass may use up to 3/4 of the budget (GP and polishing share the rest)
             fast_deadline = start + 0.75 * net_budget
-            ready += self._fast_pass(all_bases, y, ops, tol, var, settings, rng, fast_deadline, stats,
-                                     snap_deadline=start + POLISH_SAFETY * net_budget)
+            snapped, rough = self._fast_pass(all_bases, y, ops, tol, var, settings, rng, fast_deadline, stats,
+                                             snap_deadline=start + POLISH_SAFETY * net_budget)
+            ready += snapped
+            exprs += rough  # sums with one structured part: polished below
             exprs += families.power_laws(all_bases, y)  # one float constant each: polished below
             exprs += rationals.rational_fits(all_bases, y)
             # structure families that a sum of library terms can only mimic
@@ -269,8 +271,9 @@ class OperonEngine:
         return pareto(candidates, written=True)
 
     def _fast_pass(self, all_bases, y, ops, tol, var, settings, rng, deadline=math.inf, stats=None,
-                   snap_deadline=math.inf) -> list[sympy.Expr]:
-        """Library + beam search, backward elimination over the polynomial, snapping of the best.
+                   snap_deadline=math.inf) -> tuple[list[sympy.Expr], list[sympy.Expr]]:
+        """Library + beam search, backward elimination over the polynomial, snapping of the best;
+        returns those (snapped) and the sums with one structured part (``additive``, rough).
 
         The searches answer to ``deadline``: the library stops adding pair products at 30 % of the
         time left, the beam stops growing at 60 %, backward elimination cuts its set at 85 %.
@@ -315,6 +318,11 @@ class OperonEngine:
             stats.update(library_s=t1 - t0, library_terms=len(library), beam_s=t2 - t1, backward_s=t3 - t2,
                          poly_terms=len(poly), exact_polynomials=len(exact), transformed=len(transformed),
                          factored=len(factored_laws), exact_sums=len(sums))
+        t4 = time.perf_counter()
+        rough = additive.structured_sums(all_bases, library, few_terms, y, ops,
+                                         max_terms=int(settings["max_terms"]), seed=beam_seed, deadline=deadline)
+        if stats is not None:
+            stats.update(additive_s=time.perf_counter() - t4, additive=len(rough))
         chosen: list[basis.LinearFit] = []
         for source in (fits, few, polys):
             by_size: dict[int, list[basis.LinearFit]] = {}
@@ -333,7 +341,7 @@ class OperonEngine:
                 fit = snap.snap_linear(fit, y, snap.allowed_mse(fit.mse, var, tol),
                                        snap.named_window(math.sqrt(fit.mse / var)))
             out.append(fit.expr())
-        return out
+        return out, rough
 
     def _gp(self, X, y, variables, all_bases, options, settings, seconds, rng, stats=None,
             nominal_seconds: float | None = None) -> list[sympy.Expr]:
