@@ -6,13 +6,13 @@ few of the inputs. Neither search finds it alone: the beam has no column for ``1
 and mimics it with terms of every variable; the structured families (``rationals``,
 ``families``) fit the whole output and see the other terms as error.
 
-Backfitting with a flexible stand-in separates them. For an input subset ``S``, the polynomial of
-``x_S`` (a smooth stand-in for any ``g(x_S)``) is projected out of the output and of the library
-terms that do not lie within ``S``; the beam then picks the sum part from those. What the sum
-part leaves, ``y - sum``, is a function of ``x_S`` alone (plus an offset), which the structured
-families fit on ``S``'s variables. Each family's answer is then refitted jointly with the sum's
-terms. Subsets are ranked first by how well "the best sum's terms outside ``S`` + a polynomial of
-``x_S``" fits, which costs one least-squares solve each; the best few get the whole treatment.
+Backfitting with a flexible stand-in separates them. For an input subset ``S``, a polynomial of
+``x_S`` (a smooth stand-in for any ``g(x_S)``) is projected out of the output and of the few-node
+library terms that do not lie within ``S``; the beam then picks the sum part from those, and the
+subset whose sum part fits best goes on (one per subset size). What its sum part leaves,
+``y - sum``, is a function of ``x_S`` alone (plus an offset), which the structured families
+(null-space rationals, power laws, separable products) and a beam over ``S``'s own library fit on
+``S``'s variables. The best of those are refitted jointly with the sum's terms.
 
 The constants are rough; the caller (``operon.py``) refits and snaps them.
 """
@@ -37,13 +37,9 @@ RANK_ROWS = 400
 MAX_SUBSET = 3
 
 
-def _variables(term: Term) -> frozenset[sympy.Symbol]:
-    return frozenset(term.expr.free_symbols)
-
-
 def _stand_in(originals: Sequence[Base], subset: Sequence[int], idx: np.ndarray) -> np.ndarray:
-    """Columns of a smooth stand-in for any function of the subset's variables: its monomials up to
-    the monomial budget's degree (at least 3), and reciprocals of positive one-variable columns."""
+    """Columns of a smooth stand-in for any function of the subset's variables: its monomials (degree 5
+    for one variable, 3 for two, 2 for three), reciprocals of one-signed variables and their squares."""
     chosen = [originals[i] for i in subset]
     degree = 5 if len(chosen) == 1 else (3 if len(chosen) == 2 else 2)
     cols = [t.values[idx] for t in polynomial_terms(chosen, degree=degree)]
