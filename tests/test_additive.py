@@ -54,12 +54,3 @@ def test_the_stand_in_is_projected_out_of_the_sum_part():
     kept = additive._project_out(B, other[:, None])[:, 0]
     assert np.linalg.norm(kept) > 0.9 * np.linalg.norm(other - other.mean())
 
-
-def test_a_depth_two_part_of_one_variable_is_on_the_front(monkeypatch):
-    """Beyond two inputs the library holds no depth-2 terms (``sin(x1**2)``); the structured part's
-    own library does, so a sum of them is found as the part of one variable."""
-    truth = x0 * x2 - x3 + sympy.sin(x1**2)
-    found, front = _front_has(truth)
-    assert found, front
-    monkeypatch.setattr(additive, "_own_sums", lambda *a, **k: [])
-    assert not _front_has(truth)[0]

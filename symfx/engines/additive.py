@@ -11,8 +11,8 @@ Backfitting with a flexible stand-in separates them. For an input subset ``S``, 
 library terms that do not lie within ``S``; the beam then picks the sum part from those, and the
 subset whose sum part fits best goes on (one per subset size). What its sum part leaves,
 ``y - sum``, is a function of ``x_S`` alone (plus an offset), which the structured families
-(null-space rationals, power laws, separable products) and a beam over ``S``'s own library fit on
-``S``'s variables. The best of those are refitted jointly with the sum's terms.
+(null-space rationals, power laws, separable products) fit on ``S``'s variables. The best of
+those are refitted jointly with the sum's terms.
 
 The constants are rough; the caller (``operon.py``) refits and snaps them.
 """
@@ -28,7 +28,7 @@ import sympy
 
 from ..lowering import evaluate
 from . import families, rationals
-from .basis import LinearFit, Term, beam_search, build_library, fit_subset, number, polynomial_terms
+from .basis import Term, beam_search, number, polynomial_terms
 from .derived import Base
 
 #: rows the subsets are ranked on
@@ -109,7 +109,7 @@ def structured_sums(
     out: list[sympy.Expr] = []
     for _, subset, parts in chosen:
         sub_bases = [originals[i] for i in subset]
-        for n_part, terms in enumerate(parts):
+        for terms in parts:
             if time.perf_counter() > deadline:
                 break
             S = np.column_stack([library[k].values for k in terms])
@@ -120,26 +120,8 @@ def structured_sums(
             shapes += families.power_laws(sub_bases, rest)
             if len(sub_bases) >= 2:
                 shapes += families.separable_products(sub_bases, rest, operators, seed=seed)
-            if n_part == 0:  # sums of the subset's own library, depth-2 terms included (sin(x1**2), x1*exp(x1))
-                shapes += _own_sums(sub_bases, rest, operators, max_terms, seed, deadline)
             out += _joint(shapes, terms, library, originals, y)
     return out
-
-
-def _own_sums(sub_bases: Sequence[Base], rest: np.ndarray, operators: frozenset[str], max_terms: int, seed: int,
-              deadline: float) -> list[sympy.Expr]:
-    """The best sum of each size over the library of the subset's variables alone. For one or two
-    variables that library holds depth-2 terms of one variable (``basis.SAME_VARIABLE_INPUTS``),
-    which the whole output's library leaves out beyond two inputs."""
-    own = build_library(sub_bases, operators, deadline=deadline)
-    if len(own) < 2:
-        return []
-    best: dict[int, LinearFit] = {}
-    for sub in beam_search(own, rest, max_terms=min(max_terms, 3), beam=8, seed=seed, deadline=deadline):
-        fit = fit_subset(own, sub, rest)
-        if len(sub) not in best or fit.mse < best[len(sub)].mse:
-            best[len(sub)] = fit
-    return [fit.expr() for fit in best.values()]
 
 
 def _joint(shapes: Sequence[sympy.Expr], terms: Sequence[int], library: Sequence[Term],
