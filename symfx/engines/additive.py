@@ -88,9 +88,9 @@ def structured_sums(
             pool = [j for j, k in enumerate(few) if not variables[k] <= inside]
             if not pool:
                 continue
-            B = _stand_in(originals, subset, rows)
-            T = _project_out(B, L[:, pool])
-            r = _project_out(B, y[rows, None])[:, 0]
+            # terms and output projected together: one factorisation of the stand-in per subset
+            projected = _project_out(_stand_in(originals, subset, rows), np.column_stack([L[:, pool], y[rows]]))
+            T, r = projected[:, :-1], projected[:, -1]
             found = beam_search([Term(None, T[:, j]) for j in range(len(pool))], r, max_terms=max_terms, beam=beam,
                                 rows=len(rows), seed=seed, deadline=deadline)
             best: dict[int, tuple[float, tuple[int, ...]]] = {}  # per sum size: (rss, library indices)
@@ -109,11 +109,12 @@ def structured_sums(
     out: list[sympy.Expr] = []
     for _, subset, parts in chosen:
         sub_bases = [originals[i] for i in subset]
+        stand_in = _stand_in(originals, subset, np.arange(len(y)))
         for terms in parts:
             if time.perf_counter() > deadline:
                 break
             S = np.column_stack([library[k].values for k in terms])
-            A = np.column_stack([S, _stand_in(originals, subset, np.arange(len(y)))])
+            A = np.column_stack([S, stand_in])
             coef, *_ = np.linalg.lstsq(A, y, rcond=None)
             rest = y - S @ coef[: len(terms)]
             shapes = rationals.rational_nullspace(sub_bases, rest, max_terms=6, deadline=deadline)
