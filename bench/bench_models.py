@@ -132,7 +132,9 @@ def transformer_mlp() -> BenchModel:
     X = tokens(1024, torch.device("cpu"))
     train_lbfgs(net, X, law(X), iters=80)
     return BenchModel("transformer_mlp_pca", net, X, tokens,
-                      dict(pca_in=3, pca_out=2, tolerance=5e-2), max_rows=10**6,
+                      # "accurate", as bench/llm.py: this case replaces a block for speed, and the 80-step
+                      # network is 9 % off its law (the default selection reports the law, not applied)
+                      dict(pca_in=3, pca_out=2, tolerance=5e-2, selection="accurate"), max_rows=10**6,
                       law="64->256->64 GELU on a 3-D token subspace; pca_in=3, pca_out=2")
 
 
