@@ -137,12 +137,13 @@ def tables(data: dict[str, Any]) -> str:
             out.append(f"  {name}: {eqs[:150]}")
     dist = data.get("distill", [])
     if dist:
-        out += ["", "distillation cost of symfx.compile (SR time_budget 1 s/output is a cap: exact fits stop early)",
+        out += ["", "distillation cost of symfx.compile (SR time_budget 1 s/output is a target: count-bounded "
+                "families and polishing stop at their safety nets, 2 x max(budget, 2 s))",
                 f"{'model':14s} {'inputs':>6s} {'outputs':>7s} {'rows kept':>9s} {'calib rows':>10s} {'total s':>8s} "
-                f"{'s/output':>8s} {'SR cap s':>8s} {'peak MiB':>9s}"]
+                f"{'s/output':>8s} {'SR budget':>9s} {'peak MiB':>9s}"]
         for d in dist:
             out.append(f"{d['model']:14s} {d['inputs']:6d} {d['outputs']:7d} {d['max_samples']:9d} {d['calibration_rows']:10d} "
-                       f"{d['seconds']:8.1f} {d['seconds_per_output']:8.1f} {d['sr_budget_s']:8.1f} {d['peak_rss_mib']:9.0f}")
+                       f"{d['seconds']:8.1f} {d['seconds_per_output']:8.1f} {d['sr_budget_s']:9.1f} {d['peak_rss_mib']:9.0f}")
     rec = data.get("record", [])
     if rec:
         out += ["", "recording overhead: RecordingInterpreter pass / plain forward (same batches)",
