@@ -22,7 +22,8 @@ import numpy as np
 import sympy
 
 from symfx.config import Config
-from symfx.engines.base import KNEE_TOLERANCE_WINDOW, Candidate, Front, ProgressFn, readable_size
+from symfx.engines.base import (KNEE_FLOOR, KNEE_RATE, KNEE_TOLERANCE_WINDOW, KNEE_WINDOW, Candidate, Front, ProgressFn,  # noqa: F401
+                                readable_size)
 from symfx.errors import ChoiceError
 from symfx.lowering import evaluate_columns
 
@@ -234,13 +235,10 @@ def fit_region(
                region_err, projection, seconds, reason, applied=applied)
 
 
-#: knee rule: members whose held-out error is within this factor of the best one compete ...
-KNEE_WINDOW = 3.0
-#: ... and so do all members within KNEE_TOLERANCE_WINDOW x ``tolerance`` (engines.base)
-#: knee rule: each added node must cut the held-out error by at least this much (in log-error)
-KNEE_RATE = 0.2
-#: held-out errors below this count as equal (float32 rounding of the network's outputs)
-KNEE_FLOOR = 1e-6
+#: knee rule: members whose held-out error is within KNEE_WINDOW (3x) of the best one compete,
+#: and so do all members within KNEE_TOLERANCE_WINDOW x ``tolerance`` (both in engines.base)
+#: KNEE_RATE (each added node must cut the held-out error by this much, in log-error) and
+#: KNEE_FLOOR (errors below it count as equal) live in engines.base: the engine snaps by them too
 
 
 def select(entries: Sequence[Candidate], rule: str, tolerance: float) -> int | None:

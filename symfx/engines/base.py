@@ -104,6 +104,12 @@ def _non_dominated(candidates, size: Callable[[Candidate], int]) -> set[Candidat
 #: off the law they learned, i.e. up to 3x the default ``tolerance``: at 2x the knee never saw
 #: ``1/x0`` 2.5 % off its network or ``x0 + cos(x1)`` 2.8 % off (both chose 13-15 node mimics).
 KNEE_TOLERANCE_WINDOW = 5.0
+#: knee rule: members whose held-out error is within this factor of the best one compete
+KNEE_WINDOW = 3.0
+#: knee rule: each added node must cut the held-out error by at least this much (in log-error)
+KNEE_RATE = 0.2
+#: held-out errors below this count as equal (float32 rounding of the network's outputs)
+KNEE_FLOOR = 1e-6
 
 #: a decimal is charged at most this many digits (the precision step's limit)
 MAX_DIGITS = 4

@@ -24,7 +24,7 @@ import sympy
 
 from ..errors import EngineUnavailableError
 from ..lowering import SEARCH_OPS, UNARY_SEARCH_OPS, complexity
-from . import additive, basis, derived, exact_sums, factored, families, forms, phases, rationals, snap
+from . import additive, basis, derived, exact_sums, factored, families, forms, phases, rationals, readable, snap
 from .base import KNEE_TOLERANCE_WINDOW, Candidate, Front, ProgressFn, pareto
 
 if TYPE_CHECKING:
@@ -265,6 +265,18 @@ class OperonEngine:
             loss = snap.mse_of(cand, env, y)
             if math.isfinite(loss):
                 candidates.append(Candidate(cand, complexity(cand), loss))
+        # 4. the knee-snapped form of every member the knee rule weighs (engines/readable.py)
+        if settings["snap"]:
+            t_knee = time.perf_counter()
+            weighed = readable.knee_window(pareto(candidates, written=True), var, tol)
+            for simpler in readable.knee_snapped([c.expr for c in weighed], env_sub, y_sub, var, deadline):
+                own = lambda m: snap.allowed_mse(m, var, tol)  # noqa: E731
+                cand = forms.shortest_scale(snap.precision(simpler, env_sub, y_sub, own)[0])
+                loss = snap.mse_of(cand, env, y)
+                if cand not in seen and math.isfinite(loss):
+                    seen.add(cand)
+                    candidates.append(Candidate(cand, complexity(cand), loss))
+            stats["knee_snap_s"] = time.perf_counter() - t_knee
         stats["forced_digits"] = forced
         stats["post_s"] = time.perf_counter() - t_post
         stats["total_s"] = time.perf_counter() - start

@@ -1,0 +1,98 @@
+"""Knee-guided snapping: offer the simpler-constant form of a front member when it pays for itself.
+
+The ordinary snap (:func:`snap.snap`) keeps a simple value only within a small allowance of the
+member's own error (10 %, and never past the tolerance), which suits a network that matches its
+law. A trained network is 0.3–3 % off its law, and the least-squares constants absorb that error:
+``0.499*exp(x0) - 0.109*x0 + 0.001`` where the law has ``exp(x0)/2``. Judged by the knee rule
+(``ln e + KNEE_RATE * readable_size``, :func:`symfx.passes.fit.select`), a snap is worth taking when
+the digits it removes buy more than the error it adds, and a term is worth dropping (snapped to 0)
+on the same terms. This module builds that form as one more candidate; the original stays on the
+front, so the rewrite can still use the closer one, and the selection rule decides between them.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Sequence
+
+import numpy as np
+import sympy
+
+from .base import KNEE_FLOOR, KNEE_RATE, KNEE_TOLERANCE_WINDOW, KNEE_WINDOW, Candidate, readable_size
+from .snap import _floats, _Template, named_window, nice_values, round_sig
+
+#: members with more float constants than this are mimics, not laws with absorbed constants
+MAX_CONSTANTS = 8
+#: a free constant is sized with this many significant digits, before and after a snap alike
+SIZE_DIGITS = 3
+#: least-squares refits of the other constants per member (bounded by count, not by the clock)
+MAX_REFITS = 12
+
+
+def knee_snap(expr: sympy.Expr, env: dict, y: np.ndarray, var: float, deadline: float = math.inf,
+              rate: float = KNEE_RATE) -> sympy.Expr | None:
+    """``expr`` with constants snapped to simple values (0 drops a term) while each snap lowers
+    ``ln(nrmse) + rate * readable_size``; None when no snap does.
+
+    Constants are visited largest first; each takes the first of :func:`snap.nice_values`
+    (simplest first) that lowers the score, the other free constants refitted by least squares.
+    """
+    floats = [f for f in _floats(expr) if math.isfinite(float(f))]
+    if not floats or len(floats) > MAX_CONSTANTS or var <= 0:
+        return None
+    t = _Template(expr, env, y, floats)
+    theta = t.theta.copy()
+    values: dict[int, sympy.Expr] = {}
+
+    def score(th: np.ndarray, vals: dict[int, sympy.Expr]) -> float:
+        mse = t.mse(th)
+        if not math.isfinite(mse):
+            return math.inf
+        # the free constants are sized as the precision step will print them (SIZE_DIGITS digits),
+        # not at the full float64 precision a refit leaves them with
+        sized = t.build(vals, np.array([round_sig(v, SIZE_DIGITS) for v in th]))
+        return math.log(max(math.sqrt(mse / var), KNEE_FLOOR)) + rate * readable_size(sized)
+
+    current = score(theta, values)
+    window = named_window(math.sqrt(max(t.mse(theta), 0.0) / var))
+    refits = MAX_REFITS
+    for k in sorted(range(len(theta)), key=lambda i: (-abs(theta[i]), i)):
+        if time.perf_counter() > deadline:
+            break
+        for value in nice_values(float(theta[k]), rel_transcendental=window):
+            trial = theta.copy()
+            trial[k] = float(value)
+            free = [i for i in range(len(theta)) if i != k and i not in values]
+            if refits > 0 and free and not value.is_Float:
+                refits -= 1
+                trial = t.fit(trial, free, 10, deadline)
+            trial_values = {**values, k: value}
+            s = score(trial, trial_values)
+            if s < current:
+                theta, values, current = trial, trial_values, s
+                break
+    if not values:
+        return None
+    return t.build(values, theta)
+
+
+def knee_window(front: Sequence[Candidate], var: float, tolerance: float,
+                limit: int = 8) -> list[Candidate]:
+    """The members the knee rule weighs (in-sample error within ``KNEE_WINDOW`` of the best or
+    ``KNEE_TOLERANCE_WINDOW`` x ``tolerance``), the ``limit`` smallest."""
+    if not front or var <= 0:
+        return []
+    errors = [math.sqrt(max(c.loss, 0.0) / var) for c in front]
+    reach = max(KNEE_WINDOW * min(errors), KNEE_TOLERANCE_WINDOW * tolerance)
+    return [c for c, e in zip(front, errors) if e <= reach][:limit]
+
+
+def knee_snapped(members: Sequence[sympy.Expr], env: dict, y: np.ndarray, var: float,
+                 deadline: float = math.inf) -> list[sympy.Expr]:
+    """The knee-snapped form of each member that has one (see :func:`knee_snap`)."""
+    out = []
+    for expr in members:
+        simpler = knee_snap(expr, env, y, var, deadline)
+        if simpler is not None and simpler != expr:
+            out.append(simpler)
+    return out

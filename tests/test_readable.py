@@ -1,0 +1,68 @@
+"""Knee-guided snapping (engines/readable.py): a front member's constants snap to simple values, and
+small terms drop, when the knee rule's trade (ln e + KNEE_RATE * readable size) says they pay."""
+from __future__ import annotations
+
+import numpy as np
+import sympy
+
+from symfx.config import Config
+from symfx.engines import get_engine, readable, snap
+
+x0 = sympy.Symbol("x0")
+
+
+def _data(error: np.ndarray | None = None) -> tuple[np.ndarray, dict, np.ndarray]:
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-2, 2, (2000, 1))
+    law = np.exp(X[:, 0]) / 2 - X[:, 0] / 9
+    if error is not None:
+        e = error(X[:, 0])
+        law = law + 0.03 * np.std(law) * e / np.std(e)  # a network 3 % off its law
+    return X, snap.env_of([x0], X), law
+
+
+def test_absorbed_constants_snap_to_the_law_and_a_small_term_drops():
+    """Least squares on a 3 %-network gives 0.499 and a 0.004 intercept; the knee trade takes 1/2
+    (3 digits fewer for a little more error) and drops the intercept."""
+    X, env, y = _data(lambda x: np.tanh(2 * x))
+    member = sympy.Float(-0.0912) * x0 + sympy.Float(0.4992) * sympy.exp(x0) + sympy.Float(0.004)
+    out = readable.knee_snap(member, env, y, float(np.var(y)))
+    assert out is not None
+    terms = sympy.Add.make_args(out)
+    assert sympy.exp(x0) / 2 in terms and len(terms) == 2, out  # 1/2 exact, the intercept gone
+    assert len(out.atoms(sympy.Float)) == 1, out  # only the x0 coefficient stays a (refitted) decimal
+
+
+def test_a_snap_that_costs_more_than_it_saves_is_refused():
+    """On exact data a fitted 0.37 is the law: 1/3 or 0.4 would cost orders of magnitude in error
+    for a node or two, so nothing changes."""
+    X, env, _ = _data()
+    y = 0.37 * np.exp(X[:, 0]) - X[:, 0] / 9
+    member = sympy.Float(0.37) * sympy.exp(x0) - x0 / 9
+    assert readable.knee_snap(member, env, y, float(np.var(y))) is None
+
+
+def test_the_window_is_the_knee_rules():
+    from symfx.engines.base import Candidate
+
+    front = [Candidate(sympy.Integer(1), 1, 1.0), Candidate(x0, 1, 0.04 ** 2), Candidate(x0 ** 2, 3, 0.01 ** 2),
+             Candidate(x0 ** 3, 5, 0.001 ** 2)]
+    # best 0.1 %: every member within 3x of it, or within 5 x tolerance, is weighed
+    assert [c.expr for c in readable.knee_window(front, 1.0, 0.01)] == [x0, x0 ** 2, x0 ** 3]
+    assert [c.expr for c in readable.knee_window(front, 1.0, 0.001)] == [x0 ** 3]
+
+
+def test_the_engine_offers_the_snapped_law_beside_the_fitted_one(monkeypatch):
+    """A 3 %-network of exp(x0)/2 - x0/9 whose error leans with x0: the ordinary snap allowance
+    (10 % of the member's own error) leaves 0.4992 and an intercept; the knee-snapped form puts
+    ``-0.09*x0 + exp(x0)/2`` on the front. Without it, no two-term member holds exp(x0)/2."""
+    X, _, y = _data(lambda x: np.tanh(2 * x))
+
+    def law_members() -> list[str]:
+        front = get_engine("operon").fit(X, y[:, None], ["x0"], Config(time_budget=4, engine_options={"gp": False}))[0]
+        return [str(m.expr) for m in front
+                if sympy.exp(x0) / 2 in sympy.Add.make_args(m.expr) and len(sympy.Add.make_args(m.expr)) == 2]
+
+    assert law_members(), "the knee-snapped law is not on the front"
+    monkeypatch.setattr(readable, "knee_snapped", lambda *a, **k: [])
+    assert not law_members()
