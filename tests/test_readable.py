@@ -42,14 +42,27 @@ def test_a_snap_that_costs_more_than_it_saves_is_refused():
     assert readable.knee_snap(member, env, y, float(np.var(y))) is None
 
 
-def test_the_window_is_the_knee_rules():
+def test_the_window_is_the_knee_rules_up_to_its_choice():
     from symfx.engines.base import Candidate
 
     front = [Candidate(sympy.Integer(1), 1, 1.0), Candidate(x0, 1, 0.04 ** 2), Candidate(x0 ** 2, 3, 0.01 ** 2),
-             Candidate(x0 ** 3, 5, 0.001 ** 2)]
-    # best 0.1 %: every member within 3x of it, or within 5 x tolerance, is weighed
+             Candidate(x0 ** 3, 5, 0.001 ** 2), Candidate(x0 ** 4 + x0, 7, 0.0009 ** 2)]
+    # best 0.09 %: every member within 3x of it, or within 5 x tolerance, is weighed; the knee picks
+    # x0**3 (ln 0.001 + 0.2 * 3 beats ln 0.0009 + 0.2 * 5), and nothing larger than it is snapped
     assert [c.expr for c in readable.knee_window(front, 1.0, 0.01)] == [x0, x0 ** 2, x0 ** 3]
     assert [c.expr for c in readable.knee_window(front, 1.0, 0.001)] == [x0 ** 3]
+
+
+def test_a_snapped_form_never_takes_a_member_off_the_front():
+    from symfx.engines.base import Candidate, pareto
+
+    law = sympy.sin(x0 ** 3) * sympy.cos(x0 ** 2) - 1
+    fitted = sympy.Float(0.505) * sympy.tanh(2 * x0 ** 3) - 1
+    front = pareto([Candidate(law, 11, 0.026 ** 2), Candidate(fitted, 10, 0.0141 ** 2)], written=True)
+    assert [c.expr for c in front] == [fitted, law]  # the law is shorter to write than 0.505*...
+    snapped = Candidate(sympy.tanh(2 * x0 ** 3) / 2 - 1, 10, 0.0179 ** 2)  # shorter than both: dominates the law
+    assert law not in [c.expr for c in pareto(list(front) + [snapped], written=True)]
+    assert [c.expr for c in readable.beside(front, list(front) + [snapped])] == [fitted, snapped.expr, law]
 
 
 def test_the_engine_offers_the_snapped_law_beside_the_fitted_one(monkeypatch):

@@ -266,9 +266,10 @@ class OperonEngine:
             if math.isfinite(loss):
                 candidates.append(Candidate(cand, complexity(cand), loss))
         # 4. the knee-snapped form of every member the knee rule weighs (engines/readable.py)
+        front = pareto(candidates, written=True)
         if settings["snap"]:
             t_knee = time.perf_counter()
-            weighed = readable.knee_window(pareto(candidates, written=True), var, tol)
+            weighed = readable.knee_window(front, var, tol)
             for simpler in readable.knee_snapped([c.expr for c in weighed], env_sub, y_sub, var, deadline):
                 own = lambda m: snap.allowed_mse(m, var, tol)  # noqa: E731
                 cand = forms.shortest_scale(snap.precision(simpler, env_sub, y_sub, own)[0])
@@ -280,7 +281,7 @@ class OperonEngine:
         stats["forced_digits"] = forced
         stats["post_s"] = time.perf_counter() - t_post
         stats["total_s"] = time.perf_counter() - start
-        return pareto(candidates, written=True)
+        return readable.beside(front, candidates)
 
     def _fast_pass(self, all_bases, y, ops, tol, var, settings, rng, deadline=math.inf, stats=None,
                    snap_deadline=math.inf) -> tuple[list[sympy.Expr], list[sympy.Expr]]:
