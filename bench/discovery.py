@@ -166,7 +166,7 @@ def knee_check(sm: Any, law: Law, net_err: float) -> dict[str, Any]:
     means a value gap, not a search or selection gap: on this network a shorter or closer member
     beats the law by the documented rule (``ln e + 0.2 s``), so no search can make it the answer.
     """
-    from symfx.passes.fit import KNEE_FLOOR, KNEE_RATE, readable_size
+    from symfx.engines.base import knee_score, readable_size
 
     out: dict[str, Any] = {"law_size": readable_size(law.expr), "chosen_nrmse": None, "chosen_size": None,
                            "knee_prefers_law": None}
@@ -178,8 +178,7 @@ def knee_check(sm: Any, law: Law, net_err: float) -> dict[str, Any]:
         if error is None or not math.isfinite(error):
             continue
         out["chosen_nrmse"], out["chosen_size"] = float(error), readable_size(member.expr)
-        score = lambda e, size: math.log(max(e, KNEE_FLOOR)) + KNEE_RATE * size  # noqa: E731
-        out["knee_prefers_law"] = score(net_err, out["law_size"]) < score(member.nrmse, out["chosen_size"])
+        out["knee_prefers_law"] = knee_score(net_err, out["law_size"]) < knee_score(member.nrmse, out["chosen_size"])
         break
     return out
 

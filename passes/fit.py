@@ -22,8 +22,8 @@ import numpy as np
 import sympy
 
 from symfx.config import Config
-from symfx.engines.base import (KNEE_FLOOR, KNEE_RATE, KNEE_TOLERANCE_WINDOW, KNEE_WINDOW, Candidate, Front, ProgressFn,  # noqa: F401
-                                readable_size)
+from symfx.engines.base import (KNEE_FLOOR, KNEE_RATE, KNEE_TOLERANCE_WINDOW, KNEE_WINDOW, Candidate, Front,  # noqa: F401
+                                ProgressFn, knee_reach, knee_score, readable_size)
 from symfx.errors import ChoiceError
 from symfx.lowering import evaluate_columns
 
@@ -277,8 +277,8 @@ def select(entries: Sequence[Candidate], rule: str, tolerance: float) -> int | N
         if not front or err[i] < err[front[-1]]:
             front.append(i)
     best = min(err[i] for i in front)
-    inside = [i for i in front if err[i] <= max(KNEE_WINDOW * best, KNEE_TOLERANCE_WINDOW * tolerance)]
-    return min(inside, key=lambda i: (math.log(err[i]) + KNEE_RATE * size[i], size[i]))
+    inside = [i for i in front if err[i] <= knee_reach(best, tolerance)]
+    return min(inside, key=lambda i: (knee_score(err[i], size[i]), size[i]))
 
 
 def with_choice(fit: Fit, output: int, complexity: int | None = None, member: int | None = None) -> Fit:

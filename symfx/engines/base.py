@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
+import math
+
 import numpy as np
 import sympy
 
@@ -82,7 +84,12 @@ def pareto(candidates: Sequence[Candidate], written: bool = False) -> Front:
         plain = [c for c in best.values() if not _has_named_constant(c.expr)]
         sizes = {c.expr: readable_size(c.expr) for c in plain}
         kept |= _non_dominated(plain, lambda c: sizes[c.expr])
-    return Front(tuple(sorted(kept, key=lambda c: (c.complexity, c.loss, str(c.expr)))))
+    return Front(tuple(sorted(kept, key=front_order)))
+
+
+def front_order(c: Candidate) -> tuple[int, float, str]:
+    """A front's order: ascending complexity, then loss (the text breaks ties, for determinism)."""
+    return (c.complexity, c.loss, str(c.expr))
 
 
 def _has_named_constant(expr: sympy.Expr) -> bool:
@@ -110,6 +117,16 @@ KNEE_WINDOW = 3.0
 KNEE_RATE = 0.2
 #: held-out errors below this count as equal (float32 rounding of the network's outputs)
 KNEE_FLOOR = 1e-6
+
+
+def knee_score(nrmse: float, size: int) -> float:
+    """The knee rule's score of a member (lower wins): ``ln(e) + KNEE_RATE * s``, ``e`` floored."""
+    return math.log(max(nrmse, KNEE_FLOOR)) + KNEE_RATE * size
+
+
+def knee_reach(best: float, tolerance: float) -> float:
+    """The largest error the knee rule weighs: KNEE_WINDOW x the best, or KNEE_TOLERANCE_WINDOW x ``tolerance``."""
+    return max(KNEE_WINDOW * best, KNEE_TOLERANCE_WINDOW * tolerance)
 
 #: a decimal is charged at most this many digits (the precision step's limit)
 MAX_DIGITS = 4

@@ -250,10 +250,10 @@ class OperonEngine:
         first = pareto(unrounded, written=True)
         second = pareto([c for c in unrounded if c.expr not in {m.expr for m in first}])
         candidates = []  # the mean comes back rounded, like every other candidate
+        own = lambda m: snap.allowed_mse(m, var, tol)  # noqa: E731  (unsnapped: the allowance from its own loss)
         for member in list(first) + list(second):
             cand, budget = member.expr, budgets[member.expr]
             if settings["snap"]:  # the precision step: no constant printed with more digits than the data support
-                own = lambda m: snap.allowed_mse(m, var, tol)  # noqa: E731  (unsnapped: from its own loss)
                 cand, n = snap.precision(cand, env_sub, y_sub, own if budget is None else budget)
                 cand = forms.shortest_scale(cand)  # the scale at which a rational's coefficients are shortest
                 forced += n
@@ -271,7 +271,6 @@ class OperonEngine:
             t_knee = time.perf_counter()
             weighed = readable.knee_window(front, var, tol)
             for simpler in readable.knee_snapped([c.expr for c in weighed], env_sub, y_sub, var, deadline):
-                own = lambda m: snap.allowed_mse(m, var, tol)  # noqa: E731
                 cand = forms.shortest_scale(snap.precision(simpler, env_sub, y_sub, own)[0])
                 loss = snap.mse_of(cand, env, y)
                 if cand not in seen and math.isfinite(loss):

@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 import sympy
 
-from .base import KNEE_FLOOR, KNEE_RATE, KNEE_TOLERANCE_WINDOW, KNEE_WINDOW, Candidate, Front, pareto, readable_size
+from .base import Candidate, Front, front_order, knee_reach, knee_score, pareto, readable_size
 from .snap import _floats, _Template, named_window, nice_values, round_sig
 
 #: members with more float constants than this are mimics, not laws with absorbed constants
@@ -29,10 +29,10 @@ SIZE_DIGITS = 3
 MAX_REFITS = 12
 
 
-def knee_snap(expr: sympy.Expr, env: dict, y: np.ndarray, var: float, deadline: float = math.inf,
-              rate: float = KNEE_RATE) -> sympy.Expr | None:
+def knee_snap(expr: sympy.Expr, env: dict, y: np.ndarray, var: float,
+              deadline: float = math.inf) -> sympy.Expr | None:
     """``expr`` with constants snapped to simple values (0 drops a term) while each snap lowers
-    ``ln(nrmse) + rate * readable_size``; None when no snap does.
+    ``ln(nrmse) + KNEE_RATE * readable_size`` (:func:`base.knee_score`); None when no snap does.
 
     Constants are visited largest first; each takes the first exact value of
     :func:`snap.nice_values` (simplest first: 0, integers, p/q, p/q with one named constant) that
@@ -55,7 +55,7 @@ def knee_snap(expr: sympy.Expr, env: dict, y: np.ndarray, var: float, deadline: 
         # the free constants are sized as the precision step will print them (SIZE_DIGITS digits),
         # not at the full float64 precision a refit leaves them with
         sized = t.build(vals, np.array([round_sig(v, SIZE_DIGITS) for v in th]))
-        return math.log(max(math.sqrt(mse / var), KNEE_FLOOR)) + rate * readable_size(sized)
+        return knee_score(math.sqrt(mse / var), readable_size(sized))
 
     current = score(theta, values)
     window = named_window(math.sqrt(max(t.mse(theta), 0.0) / var))
@@ -96,9 +96,9 @@ def knee_window(front: Sequence[Candidate], var: float, tolerance: float,
     if not front or var <= 0:
         return []
     errors = [math.sqrt(max(c.loss, 0.0) / var) for c in front]
-    reach = max(KNEE_WINDOW * min(errors), KNEE_TOLERANCE_WINDOW * tolerance)
+    reach = knee_reach(min(errors), tolerance)
     weighed = [(c, e) for c, e in zip(front, errors) if e <= reach]
-    choice = min(weighed, key=lambda p: math.log(max(p[1], KNEE_FLOOR)) + KNEE_RATE * readable_size(p[0].expr))[0]
+    choice = min(weighed, key=lambda p: knee_score(p[1], readable_size(p[0].expr)))[0]
     return [c for c, _ in weighed if c.complexity <= choice.complexity][:limit]
 
 
@@ -119,4 +119,4 @@ def beside(front: Front, candidates: Sequence[Candidate]) -> Front:
     place of one. Dominated by ``tanh(2*x0**3)/2 - 1``, Livermore-3's law would otherwise leave the
     front the user reads."""
     members = {c.expr: c for c in list(front) + list(pareto(candidates, written=True))}
-    return Front(tuple(sorted(members.values(), key=lambda c: (c.complexity, c.loss, str(c.expr)))))
+    return Front(tuple(sorted(members.values(), key=front_order)))
