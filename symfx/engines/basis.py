@@ -18,7 +18,7 @@ import itertools
 import math
 import time
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import sympy
@@ -146,6 +146,63 @@ def unary_terms(base: Base, operators: frozenset[str]) -> list[Term]:
     return [t for t in out if _ok(t.values)]
 
 
+def composed_terms(base: Base, operators: frozenset[str]) -> list[Term]:
+    """Depth-2 compositions of one variable, ``u(w(x))`` for one-node functions ``u`` and ``w`` of
+    the operator set (``exp(sin(x))``, ``log(cos(x))``, ``exp(1/x)``, ``1/cos(sin(x))``,
+    ``sqrt(log(x))``): a grammar's nesting, which no sum or product of library terms writes and
+    the genetic stage, searching all shapes at once, rarely assembles in its budget. Each ``u`` and
+    ``w`` only where it is defined and tame on the data (``log`` of a positive, ``1/`` of a
+    function bounded away from 0); compositions equal to another column (``exp(log(x))``) are
+    dropped by the library's dedupe. About 50 columns per variable."""
+    v, e = base.values, base.expr
+
+    def away(values: np.ndarray) -> bool:
+        return float(np.min(np.abs(values))) > 0.05 * float(np.max(np.abs(values)))
+
+    inner: list[tuple[sympy.Expr, np.ndarray]] = []
+    outer: list[tuple[str, Callable, Callable]] = []  # (operator, on sympy, on numpy)
+    with np.errstate(all="ignore"):
+        if {"sin", "cos"} & operators:
+            inner += [(sympy.sin(e), np.sin(v)), (sympy.cos(e), np.cos(v))]
+            outer += [("sin", sympy.sin, np.sin), ("cos", sympy.cos, np.cos)]
+        if "exp" in operators:
+            inner += [(sympy.exp(e), np.exp(v)), (sympy.exp(-e), np.exp(-v))]
+            outer.append(("exp", sympy.exp, np.exp))
+        if "log" in operators:
+            if np.all(v > 0):
+                inner.append((sympy.log(e), np.log(v)))
+            outer.append(("log", sympy.log, np.log))
+        if "sqrt" in operators:
+            if np.all(v >= 0):
+                inner.append((sympy.sqrt(e), np.sqrt(v)))
+            outer.append(("sqrt", sympy.sqrt, np.sqrt))
+        if "tanh" in operators:
+            inner.append((sympy.tanh(e), np.tanh(v)))
+            outer.append(("tanh", sympy.tanh, np.tanh))
+        if "div" in operators:
+            if away(v):
+                inner.append((1 / e, 1.0 / v))
+            outer.append(("div", lambda a: 1 / a, lambda a: 1.0 / a))
+        out = []
+        for w_expr, w in inner:
+            if not np.all(np.isfinite(w)):
+                continue
+            for name, u_expr, u in outer:
+                if (name in ("log", "sqrt") and not np.all(w > 0)) or (name == "div" and not away(w)):
+                    continue
+                values = u(w)
+                if _ok(values):
+                    out.append(Term(u_expr(w_expr), values, size=2))
+    return out
+
+
+def joined_bases(a: Base, b: Base) -> tuple[Base, Base]:
+    """``a + b`` and ``a - b`` as bases of their own: ``cos(x0 + x1)``, ``sin(x1 - x2)`` and
+    ``exp(x0 + x1)`` are a grammar's unary functions of a sum, no product or sum of library terms."""
+    return (Base(sympy.Dummy(), a.expr + b.expr, a.values + b.values),
+            Base(sympy.Dummy(), a.expr - b.expr, a.values - b.values))
+
+
 def squared_terms(unary: Sequence[Term]) -> list[Term]:
     """Squares of one-node functions (``log(x)**2``, ``exp(x)**2 = exp(2*x)``, ``tanh(x)**2``,
     ``sin(pi*x)**2``): a law's ``x1*log(x2)**2`` is no product of library terms. Squares that
@@ -183,6 +240,11 @@ def build_library(
     if len(originals) <= SAME_VARIABLE_INPUTS:
         for i in originals:
             terms += _same_variable_terms(bases[i], powers[i], unary[i], operators)
+    if len(originals) <= COMPOSED_INPUTS:
+        for i in originals:
+            terms += composed_terms(bases[i], operators)
+        for i, j in itertools.combinations(originals, 2):
+            terms += [t for joined in joined_bases(bases[i], bases[j]) for t in unary_terms(joined, operators)]
     for i, j in itertools.combinations(range(len(bases)), 2):
         bi, bj = bases[i], bases[j]
         if bi.derived and bj.derived:
@@ -206,6 +268,10 @@ def build_library(
 
 #: up to this many inputs, the library also holds depth-2 terms of one variable (see below)
 SAME_VARIABLE_INPUTS = 2
+#: up to this many inputs, the library also holds compositions of one variable (``composed_terms``)
+#: and the one-node functions of each pair's sum and difference (``joined_bases``); with more, their
+#: ~50 columns a variable and ~30 a pair would crowd the few-node search's 400 slots
+COMPOSED_INPUTS = 3
 
 
 def _same_variable_terms(base: Base, powers: list, unary: list[Term], operators: frozenset[str]) -> list[Term]:

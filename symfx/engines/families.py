@@ -14,7 +14,8 @@ from typing import Callable, Sequence
 import numpy as np
 import sympy
 
-from .basis import EXACT_GRIDS, MAX_EXACT_NUMERATOR, LinearFit, Term, number, power_terms, unary_terms
+from .basis import (EXACT_GRIDS, MAX_EXACT_NUMERATOR, LinearFit, Term, composed_terms, joined_bases, number,
+                    power_terms, squared_terms, unary_terms)
 from .derived import Base
 
 
@@ -77,27 +78,8 @@ def separable_products(
     idx = rng.choice(len(y), min(len(y), rows), replace=False)
     ys = y[idx]
     n = len(originals)
-    which = []
-    for b in originals:
-        edges = np.quantile(b.values[idx], np.linspace(0, 1, bins + 1)[1:-1])
-        which.append(np.searchsorted(edges, b.values[idx]))
-    f = [rng.uniform(0.5, 1.5, bins) for _ in range(n)]
-    a = 0.0
-    for _ in range(sweeps):
-        for j in range(n):
-            rest = np.ones(len(idx))
-            for k in range(n):
-                if k != j:
-                    rest = rest * f[k][which[k]]
-            num = np.bincount(which[j], (ys - a) * rest, bins)
-            den = np.bincount(which[j], rest * rest, bins)
-            f[j] = np.where(den > 1e-300, num / np.maximum(den, 1e-300), 0.0)
-            norm = float(np.sqrt(np.mean(f[j] ** 2))) or 1.0
-            f[j] = f[j] / norm if j < n - 1 else f[j]
-        prod = np.ones(len(idx))
-        for k in range(n):
-            prod = prod * f[k][which[k]]
-        a = float(np.mean(ys - prod))
+    which = [_bins(b.values[idx], bins) for b in originals]
+    f, a = _rank_one(which, [bins] * n, ys, sweeps, rng)
     # match each free factor to a library term, and (a second product) to the best of those and
     # the fitted shapes exp(quadratic) and 1/quadratic (shifted gaussians and Lorentzians)
     factors: list[tuple[float, sympy.Expr, np.ndarray]] = []
@@ -120,7 +102,7 @@ def separable_products(
             continue
         r, t = max(library, key=lambda p: p[0])
         factors.append((r, t.expr, t.values))
-        candidates.append([t for _, t in library] + _compound_terms(b, operators))
+        candidates.append(_factor_candidates(b, operators))
         free.append(g)
         r, t = max([(r, t)] + [(corr(s), s) for s in _factor_shapes(b, f[j], which[j], idx, operators)],
                    key=lambda p: p[0])
@@ -212,6 +194,113 @@ def _compound_terms(b: Base, operators: frozenset[str]) -> list[Term]:
                 if float(np.min(np.abs(c.values))) > 0.05 * float(np.max(np.abs(c.values))):
                     out.append(Term(a.expr / c.expr, a.values / c.values))
     return [t for t in out if np.all(np.isfinite(t.values)) and float(np.std(t.values)) > 0]
+
+
+def _bins(values: np.ndarray, bins: int) -> np.ndarray:
+    """Each row's quantile bin of ``values`` (0 .. bins - 1)."""
+    return np.searchsorted(np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1]), values)
+
+
+def _rank_one(which: list[np.ndarray], sizes: list[int], ys: np.ndarray, sweeps: int,
+              rng: np.random.Generator) -> tuple[list[np.ndarray], float]:
+    """``ys ~ a + prod_j f_j[which_j]`` by alternating least squares from a seeded random start:
+    the free factors (one value per bin, all but the last scaled to unit RMS) and ``a``."""
+    n = len(which)
+    f = [rng.uniform(0.5, 1.5, size) for size in sizes]
+    a = 0.0
+    for _ in range(sweeps):
+        for j in range(n):
+            rest = np.ones(len(ys))
+            for k in range(n):
+                if k != j:
+                    rest = rest * f[k][which[k]]
+            num = np.bincount(which[j], (ys - a) * rest, sizes[j])
+            den = np.bincount(which[j], rest * rest, sizes[j])
+            f[j] = np.where(den > 1e-300, num / np.maximum(den, 1e-300), 0.0)
+            norm = float(np.sqrt(np.mean(f[j] ** 2))) or 1.0
+            f[j] = f[j] / norm if j < n - 1 else f[j]
+        prod = np.ones(len(ys))
+        for k in range(n):
+            prod = prod * f[k][which[k]]
+        a = float(np.mean(ys - prod))
+    return f, a
+
+
+def _factor_candidates(b: Base, operators: frozenset[str]) -> list[Term]:
+    """What one variable's factor of a product may be: its powers and one-node functions, their
+    squares (``log(x0)**2``), products and ratios of two of them, and its compositions and their
+    reciprocals."""
+    unary = unary_terms(b, operators)
+    return ([t for _, t in power_terms(b)] + unary + squared_terms(unary) + _compound_terms(b, operators)
+            + _composed_factors(b, operators))
+
+
+def pair_separable_products(bases: Sequence[Base], y: np.ndarray, operators: frozenset[str], sweeps: int = 12,
+                            rows: int = 1500, bins: int = 16, pair_bins: int = 8, keep: int = 2,
+                            seed: int = 0) -> list[sympy.Expr]:
+    """Products in which one factor joins two variables, ``a + c * g(x_i, x_j) * prod_k f_k(x_k)``:
+    ``log(x0)**2*sin(x1 + x2)``, ``x1*(x0 + x2)/cos(cos(x3))``. A grammar's sums sit inside its
+    products; :func:`separable_products` gives each variable a factor of its own and cannot write them.
+
+    For each pair, the rank-1 fit of :func:`separable_products` runs with the pair's rows binned on a
+    ``pair_bins`` x ``pair_bins`` grid as one factor; the pair's free factor is then matched (as the
+    others, :func:`_refined`) to the two variables' terms, their products and ratios, and the powers
+    and one-node functions of their sum and difference. The ``keep`` pairs whose product fits best
+    come back (3 to 5 inputs; with two, the pair is the whole law).
+    """
+    originals = [b for b in bases if not b.derived]
+    if not 3 <= len(originals) <= 5:
+        return []
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(len(y), min(len(y), rows), replace=False)
+    ys = y[idx]
+    coarse = [_bins(b.values[idx], pair_bins) for b in originals]
+    fine = [_bins(b.values[idx], bins) for b in originals]
+    single = [_factor_candidates(b, operators) for b in originals]
+    scored: list[tuple[float, list[sympy.Expr]]] = []
+    for i, j in itertools.combinations(range(len(originals)), 2):
+        rest = [k for k in range(len(originals)) if k not in (i, j)]
+        which = [coarse[i] * pair_bins + coarse[j]] + [fine[k] for k in rest]
+        f, _ = _rank_one(which, [pair_bins**2] + [bins] * len(rest), ys, sweeps, rng)
+        free, candidates = [], []
+        for g, w, terms in zip(f, which, [_pair_candidates(originals[i], originals[j], operators)]
+                               + [single[k] for k in rest]):
+            values = g[w]
+            if float(np.std(values)) > 0.05 * abs(float(np.mean(values))):  # else flat: not a factor
+                free.append(values)
+                candidates.append(terms)
+        if len(free) < len(f) - len(rest) or not candidates[0]:
+            continue  # the pair's own factor is flat: a product of single variables
+        matched = _refined(free, candidates, ys, idx)
+        products = _products(matched, y)
+        if products:
+            model = np.prod([t[2][idx] for t in matched], axis=0)
+            A = np.column_stack([model, np.ones(len(ys))])
+            rss = float(np.sum((ys - A @ np.linalg.lstsq(A, ys, rcond=None)[0]) ** 2))
+            scored.append((rss, products))
+    return [e for _, products in sorted(scored, key=lambda p: p[0])[:keep] for e in products]
+
+
+def _pair_candidates(bi: Base, bj: Base, operators: frozenset[str]) -> list[Term]:
+    """A two-variable factor: each variable's powers and one-node functions, their products and
+    ratios, and the powers and one-node functions of ``x_i + x_j`` and ``x_i - x_j``."""
+    own = {k: [t for _, t in power_terms(b)] + unary_terms(b, operators) for k, b in ((0, bi), (1, bj))}
+    low = {k: [t for p, t in power_terms(b) if p in (1, 2, -1)] for k, b in ((0, bi), (1, bj))}
+    out = own[0] + own[1] + [Term.product(a, c) for a, c in itertools.product(low[0], low[1])]
+    for joined in joined_bases(bi, bj):
+        out += [t for _, t in power_terms(joined)] + unary_terms(joined, operators)
+    return [t for t in out if np.all(np.isfinite(t.values)) and float(np.std(t.values)) > 0]
+
+
+def _composed_factors(b: Base, operators: frozenset[str]) -> list[Term]:
+    """One variable's compositions (``basis.composed_terms``) and, with ``div``, their reciprocals
+    where bounded away from 0: a law divided by ``cos(sin(x1))`` has the factor ``1/cos(sin(x1))``."""
+    composed = composed_terms(b, operators)
+    if "div" not in operators:
+        return composed
+    with np.errstate(all="ignore"):
+        return composed + [Term(1 / t.expr, 1.0 / t.values) for t in composed
+                           if float(np.min(np.abs(t.values))) > 0.05 * float(np.max(np.abs(t.values)))]
 
 
 def _products(factors: list[tuple[float, sympy.Expr, np.ndarray]], y: np.ndarray) -> list[sympy.Expr]:

@@ -198,6 +198,7 @@ class OperonEngine:
             exprs += _rough_front(rationals.rational_nullspace(all_bases, y, deadline=start + 0.6 * net_budget),
                                   env_sub, y_sub)
             exprs += families.separable_products(all_bases, y, ops, seed=int(options.seed))
+            exprs += families.pair_separable_products(all_bases, y, ops, seed=int(options.seed))
             exprs += phases.phase_laws(all_bases, y, ops, _knee_mse(var, tol))
         stats["fast_s"] = time.perf_counter() - start
         best_fast = min((snap.mse_of(e, env_sub, y_sub) for e in ready + exprs), default=math.inf)
