@@ -491,7 +491,33 @@ def test_a_function_of_a_sum_of_two_inputs_is_one_library_term():
     t = evaluate_columns([truth], [x0, x1], X)[:, 0]
     y = t + 0.01 * np.std(t) * np.sqrt(2) * np.sin(1.3 * X[:, 0] + 0.7 * X[:, 1])  # smooth, 1 % off
     exprs = {t.expr for t in basis.build_library(derived.bases(X, ["x0", "x1"]), frozenset(Config().operators))}
-    assert {sympy.cos(x0 + x1), sympy.cos(x0 - x1), sympy.exp(x0 + x1)} <= exprs
+    assert {sympy.cos(x0 + x1), sympy.cos(x0 - x1), sympy.exp(x0 + x1), sympy.sin(x0 * x1)} <= exprs
+    # ratios only where the divisor stays away from 0 (x0 and x1 cross 0 on [-2, 2])
+    assert not any(t.expr.has(sympy.sin(x0 / x1), sympy.sin(x1 / x0)) for t in basis.build_library(
+        derived.bases(X, ["x0", "x1"]), frozenset(Config().operators)))
+    Xp = np.random.default_rng(0).uniform(1.0, 2.0, size=(500, 2))
+    exprs = {t.expr for t in basis.build_library(derived.bases(Xp, ["x0", "x1"]), frozenset(Config().operators))}
+    assert {sympy.sin(x0 / x1), sympy.cos(x1 / x0)} <= exprs
     cfg = Config(time_budget=2, cache_dir="", progress=False, engine_options={"gp": False})
     front = get_engine("operon").fit(X, y[:, None], ["x0", "x1"], cfg)[0]
     assert any(c.expr == truth for c in front), [str(c.expr) for c in front]
+
+
+def test_a_four_term_sum_the_narrow_beam_missed_is_found():
+    """cos(x0*x1) + cos(x0 + x1) + 3/4 - 3*(x0 + 5)/x1: every single term is a poor fit, and an
+    8-wide beam over the few-node terms followed 1/(x1*(1 + exp(-x0))) and log(x0 + x1) mimics
+    (0.6-1.4 % off a 1 %-network) while the law's four terms fit it to 0.04 %; 16 wide it holds them."""
+    truth = sympy.cos(x0 * x1) + sympy.cos(x0 + x1) + sympy.Rational(3, 4) - 3 * (x0 + 5) / x1
+    X = np.random.default_rng(0).uniform([0.5, 1.0], [1.8, 2.0], size=(2000, 2))
+    t = evaluate_columns([truth], [x0, x1], X)[:, 0]
+    y = t + 0.01 * np.std(t) * np.sqrt(2) * np.sin(1.3 * X[:, 0] + 0.7 * X[:, 1])  # smooth, 1 % off
+    library = basis.build_library(derived.bases(X, ["x0", "x1"]), frozenset(Config().operators))
+    law = {sympy.cos(x0 * x1), sympy.cos(x0 + x1), x0 / x1, 1 / x1}
+    found = [{library[i].expr for i in s} for s in basis.few_node_search(library, y, max_terms=4, beam=16)]
+    assert law in found
+    cfg = Config(time_budget=10, cache_dir="", progress=False, engine_options={"gp": False})
+    front = get_engine("operon").fit(X, y[:, None], ["x0", "x1"], cfg)[0]
+    # the law's four terms with their exact coefficients (the intercept may carry the smooth error)
+    terms = {sympy.cos(x0 * x1), sympy.cos(x0 + x1), -3 * x0 / x1, -15 / x1}
+    assert any({a for a in sympy.Add.make_args(c.expr) if a.free_symbols} == terms for c in front), \
+        [str(c.expr) for c in front]

@@ -196,11 +196,17 @@ def composed_terms(base: Base, operators: frozenset[str]) -> list[Term]:
     return out
 
 
-def joined_bases(a: Base, b: Base) -> tuple[Base, Base]:
-    """``a + b`` and ``a - b`` as bases of their own: ``cos(x0 + x1)``, ``sin(x1 - x2)`` and
-    ``exp(x0 + x1)`` are a grammar's unary functions of a sum, no product or sum of library terms."""
-    return (Base(sympy.Dummy(), a.expr + b.expr, a.values + b.values),
-            Base(sympy.Dummy(), a.expr - b.expr, a.values - b.values))
+def joined_bases(a: Base, b: Base) -> list[Base]:
+    """``a + b``, ``a - b``, ``a * b`` and (where the divisor stays away from 0) ``a / b`` and
+    ``b / a`` as bases of their own: ``cos(x0 + x1)``, ``sin(x1 - x2)``, ``exp(x0*x1)`` and
+    ``cos(x1/x2)`` are a grammar's unary functions of two variables, no sum or product of library terms."""
+    out = [Base(sympy.Dummy(), a.expr + b.expr, a.values + b.values),
+           Base(sympy.Dummy(), a.expr - b.expr, a.values - b.values),
+           Base(sympy.Dummy(), a.expr * b.expr, a.values * b.values)]
+    for num, den in ((a, b), (b, a)):
+        if float(np.min(np.abs(den.values))) > 0.05 * float(np.max(np.abs(den.values))):
+            out.append(Base(sympy.Dummy(), num.expr / den.expr, num.values / den.values))
+    return out
 
 
 def squared_terms(unary: Sequence[Term]) -> list[Term]:
@@ -269,8 +275,8 @@ def build_library(
 #: up to this many inputs, the library also holds depth-2 terms of one variable (see below)
 SAME_VARIABLE_INPUTS = 2
 #: up to this many inputs, the library also holds compositions of one variable (``composed_terms``)
-#: and the one-node functions of each pair's sum and difference (``joined_bases``); with more, their
-#: ~50 columns a variable and ~30 a pair would crowd the few-node search's 400 slots
+#: and the one-node functions of each pair's sum, difference, product and ratios (``joined_bases``);
+#: with more, their ~50 columns a variable and ~60 a pair would crowd the few-node search's 400 slots
 COMPOSED_INPUTS = 3
 
 

@@ -245,7 +245,7 @@ def pair_separable_products(bases: Sequence[Base], y: np.ndarray, operators: fro
     For each pair, the rank-1 fit of :func:`separable_products` runs with the pair's rows binned on a
     ``pair_bins`` x ``pair_bins`` grid as one factor; the pair's free factor is then matched (as the
     others, :func:`_refined`) to the two variables' terms, their products and ratios, and the powers
-    and one-node functions of their sum and difference. The ``keep`` pairs whose product fits best
+    and one-node functions of their sum, difference, product and ratios. The ``keep`` pairs whose product fits best
     come back (3 to 5 inputs; with two, the pair is the whole law).
     """
     originals = [b for b in bases if not b.derived]
@@ -283,7 +283,7 @@ def pair_separable_products(bases: Sequence[Base], y: np.ndarray, operators: fro
 
 def _pair_candidates(bi: Base, bj: Base, operators: frozenset[str]) -> list[Term]:
     """A two-variable factor: each variable's powers and one-node functions, their products and
-    ratios, and the powers and one-node functions of ``x_i + x_j`` and ``x_i - x_j``."""
+    ratios, and the powers and one-node functions of their sum, difference, product and ratios."""
     own = {k: [t for _, t in power_terms(b)] + unary_terms(b, operators) for k, b in ((0, bi), (1, bj))}
     low = {k: [t for p, t in power_terms(b) if p in (1, 2, -1)] for k, b in ((0, bi), (1, bj))}
     out = own[0] + own[1] + [Term.product(a, c) for a, c in itertools.product(low[0], low[1])]

@@ -44,6 +44,9 @@ DEFAULTS: dict[str, Any] = {
     "snap": True,  # float64 refit + snapping of constants
     "max_terms": 4,  # terms of the sparse pass
     "beam": 8,
+    # the few-node search's beam (<= 400 terms, so a wider beam is cheap): at 8 it missed
+    # cos(x0*x1) + cos(x0 + x1) - 3*x0/x1 - 15/x1 + 3/4 behind 1/(x1*(1 + exp(-x0))) mimics
+    "few_beam": 16,
     # fits of each term count that are snapped and offered to the front, most accurate first. A
     # network 3 % off its law ranks the law's terms below mimics of its error ({x0, cos(x1)} was 5th
     # of its size); snapping is least squares on <= 1000 rows, so all of the beam's are offered
@@ -307,7 +310,7 @@ class OperonEngine:
         # the few-node terms searched apart (their fits ranked apart too: see basis.few_node_search)
         few_terms = basis.few_node_terms(library)
         few_subsets = sorted(set(basis.few_node_search(
-            library, y, max_terms=int(settings["max_terms"]), beam=int(settings["beam"]),
+            library, y, max_terms=int(settings["max_terms"]), beam=int(settings["few_beam"]),
             seed=beam_seed, deadline=t0 + 0.65 * left, few=few_terms)) - set(subsets))
         few = [basis.fit_subset(library, s, y) for s in few_subsets]
         t2 = time.perf_counter()
