@@ -246,11 +246,6 @@ def build_library(
     if len(originals) <= SAME_VARIABLE_INPUTS:
         for i in originals:
             terms += _same_variable_terms(bases[i], powers[i], unary[i], operators)
-    if len(originals) <= COMPOSED_INPUTS:
-        for i in originals:
-            terms += composed_terms(bases[i], operators)
-        for i, j in itertools.combinations(originals, 2):
-            terms += [t for joined in joined_bases(bases[i], bases[j]) for t in unary_terms(joined, operators)]
     for i, j in itertools.combinations(range(len(bases)), 2):
         bi, bj = bases[i], bases[j]
         if bi.derived and bj.derived:
@@ -272,11 +267,29 @@ def build_library(
     return _dedupe([t for t in terms if _ok(t.values)])[:max_terms]
 
 
+def nested_terms(bases: Sequence[Base], operators: frozenset[str], library: Sequence[Term]) -> list[Term]:
+    """For up to ``COMPOSED_INPUTS`` inputs: each variable's compositions (:func:`composed_terms`) and
+    the one-node functions of each pair's sum, difference, product and ratios (:func:`joined_bases`),
+    less the columns ``library`` already holds (up to scale and offset: ``log(exp(x))`` is ``x``).
+
+    They are searched with the few-node terms, not in the library's beam: in the beam their ~50
+    columns a variable led the greedy first steps off Hooke's law (``3*x0 - 3*x0/r``, whose two
+    terms are each a poor fit alone), which the 8-wide beam then no longer reached."""
+    originals = [b for b in bases if not b.derived]
+    if len(originals) > COMPOSED_INPUTS:
+        return []
+    terms = [t for b in originals for t in composed_terms(b, operators)]
+    terms += [t for a, b in itertools.combinations(originals, 2) for joined in joined_bases(a, b)
+              for t in unary_terms(joined, operators)]
+    old = {id(t) for t in library}
+    return [t for t in _dedupe(list(library) + [t for t in terms if _ok(t.values)]) if id(t) not in old]
+
+
 #: up to this many inputs, the library also holds depth-2 terms of one variable (see below)
 SAME_VARIABLE_INPUTS = 2
-#: up to this many inputs, the library also holds compositions of one variable (``composed_terms``)
-#: and the one-node functions of each pair's sum, difference, product and ratios (``joined_bases``);
-#: with more, their ~50 columns a variable and ~60 a pair would crowd the few-node search's 400 slots
+#: up to this many inputs, the few-node searches also see compositions of one variable
+#: (``composed_terms``) and the one-node functions of each pair's sum, difference, product and ratios
+#: (``joined_bases``): ``nested_terms``. With more, ~50 columns a variable and ~60 a pair are too many
 COMPOSED_INPUTS = 3
 
 

@@ -307,12 +307,15 @@ class OperonEngine:
             library, y, max_terms=int(settings["max_terms"]), beam=int(settings["beam"]),
             seed=beam_seed, deadline=t0 + 0.6 * left)
         fits = [basis.fit_subset(library, s, y) for s in subsets]
-        # the few-node terms searched apart (their fits ranked apart too: see basis.few_node_search)
-        few_terms = basis.few_node_terms(library)
+        # the few-node terms searched apart (their fits ranked apart too: see basis.few_node_search),
+        # with the nested terms, which join the library only here (indices past the library's)
+        nested = basis.nested_terms(all_bases, ops, library)
+        terms = list(library) + nested
+        few_terms = basis.few_node_terms(library) + [len(library) + i for i in basis.few_node_terms(nested)]
         few_subsets = sorted(set(basis.few_node_search(
-            library, y, max_terms=int(settings["max_terms"]), beam=int(settings["few_beam"]),
+            terms, y, max_terms=int(settings["max_terms"]), beam=int(settings["few_beam"]),
             seed=beam_seed, deadline=t0 + 0.65 * left, few=few_terms)) - set(subsets))
-        few = [basis.fit_subset(library, s, y) for s in few_subsets]
+        few = [basis.fit_subset(terms, s, y) for s in few_subsets]
         t2 = time.perf_counter()
         poly = basis.polynomial_terms(all_bases)
         # the polynomial's fits are ranked apart too: a network's own error lets many 2-3 term
@@ -325,17 +328,18 @@ class OperonEngine:
         factored_laws = factored.factored_polynomials(all_bases, y, _knee_mse(var, tol), ops)
         # sums whose coefficients round to exact values, grown from the searches' subsets above
         # (the polynomial's terms appended to the library: their indices shifted)
-        seeds = subsets + few_subsets + [tuple(len(library) + i for i in s) for s in poly_subsets]
-        sums = exact_sums.exact_sums(list(library) + poly, y, _knee_mse(var, tol), seeds=seeds,
+        seeds = subsets + few_subsets + [tuple(len(terms) + i for i in s) for s in poly_subsets]
+        sums = exact_sums.exact_sums(terms + poly, y, _knee_mse(var, tol), seeds=seeds,
                                  max_terms=int(settings["max_terms"]), beam=int(settings["beam"]),
                                  seed=beam_seed, deadline=t0 + 0.9 * left, few=few_terms)
         t3 = time.perf_counter()
         if stats is not None:
-            stats.update(library_s=t1 - t0, library_terms=len(library), beam_s=t2 - t1, backward_s=t3 - t2,
+            stats.update(library_s=t1 - t0, library_terms=len(library), nested_terms=len(nested), beam_s=t2 - t1,
+                         backward_s=t3 - t2,
                          poly_terms=len(poly), exact_polynomials=len(exact), transformed=len(transformed),
                          factored=len(factored_laws), exact_sums=len(sums))
         t4 = time.perf_counter()
-        rough = additive.structured_sums(all_bases, library, few_terms, y, ops,
+        rough = additive.structured_sums(all_bases, terms, few_terms, y, ops,
                                          max_terms=int(settings["max_terms"]), seed=beam_seed, deadline=deadline)
         if stats is not None:
             stats.update(additive_s=time.perf_counter() - t4, additive=len(rough))
