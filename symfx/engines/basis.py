@@ -107,10 +107,10 @@ def _ok(values: np.ndarray) -> bool:
 def power_terms(base: Base) -> list[tuple[sympy.Rational, Term]]:
     v = base.values
     positive = bool(np.all(v > 0))
-    away_from_zero = float(np.min(np.abs(v))) > 1e-3 * max(float(np.max(np.abs(v))), 1e-12)
+    clear_of_zero = float(np.min(np.abs(v))) > 1e-3 * max(float(np.max(np.abs(v))), 1e-12)
     out = []
     for p in _POWERS:
-        if p < 0 and not away_from_zero:
+        if p < 0 and not clear_of_zero:
             continue
         if p.q != 1 and not positive:
             continue
@@ -146,6 +146,11 @@ def unary_terms(base: Base, operators: frozenset[str]) -> list[Term]:
     return [t for t in out if _ok(t.values)]
 
 
+def away_from_zero(values: np.ndarray) -> bool:
+    """Whether a divisor is bounded away from 0: its smallest magnitude at least 5 % of its largest."""
+    return float(np.min(np.abs(values))) > 0.05 * float(np.max(np.abs(values)))
+
+
 def composed_terms(base: Base, operators: frozenset[str]) -> list[Term]:
     """Depth-2 compositions of one variable, ``u(w(x))`` for one-node functions ``u`` and ``w`` of
     the operator set (``exp(sin(x))``, ``log(cos(x))``, ``exp(1/x)``, ``1/cos(sin(x))``,
@@ -155,10 +160,6 @@ def composed_terms(base: Base, operators: frozenset[str]) -> list[Term]:
     function bounded away from 0); compositions equal to another column (``exp(log(x))``) are
     dropped by the library's dedupe. About 50 columns per variable."""
     v, e = base.values, base.expr
-
-    def away(values: np.ndarray) -> bool:
-        return float(np.min(np.abs(values))) > 0.05 * float(np.max(np.abs(values)))
-
     inner: list[tuple[sympy.Expr, np.ndarray]] = []
     outer: list[tuple[str, Callable, Callable]] = []  # (operator, on sympy, on numpy)
     with np.errstate(all="ignore"):
@@ -180,7 +181,7 @@ def composed_terms(base: Base, operators: frozenset[str]) -> list[Term]:
             inner.append((sympy.tanh(e), np.tanh(v)))
             outer.append(("tanh", sympy.tanh, np.tanh))
         if "div" in operators:
-            if away(v):
+            if away_from_zero(v):
                 inner.append((1 / e, 1.0 / v))
             outer.append(("div", lambda a: 1 / a, lambda a: 1.0 / a))
         out = []
@@ -188,7 +189,7 @@ def composed_terms(base: Base, operators: frozenset[str]) -> list[Term]:
             if not np.all(np.isfinite(w)):
                 continue
             for name, u_expr, u in outer:
-                if (name in ("log", "sqrt") and not np.all(w > 0)) or (name == "div" and not away(w)):
+                if (name in ("log", "sqrt") and not np.all(w > 0)) or (name == "div" and not away_from_zero(w)):
                     continue
                 values = u(w)
                 if _ok(values):
@@ -204,7 +205,7 @@ def joined_bases(a: Base, b: Base) -> list[Base]:
            Base(sympy.Dummy(), a.expr - b.expr, a.values - b.values),
            Base(sympy.Dummy(), a.expr * b.expr, a.values * b.values)]
     for num, den in ((a, b), (b, a)):
-        if float(np.min(np.abs(den.values))) > 0.05 * float(np.max(np.abs(den.values))):
+        if away_from_zero(den.values):
             out.append(Base(sympy.Dummy(), num.expr / den.expr, num.values / den.values))
     return out
 

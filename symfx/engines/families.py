@@ -14,8 +14,8 @@ from typing import Callable, Sequence
 import numpy as np
 import sympy
 
-from .basis import (EXACT_GRIDS, MAX_EXACT_NUMERATOR, LinearFit, Term, composed_terms, joined_bases, number,
-                    power_terms, squared_terms, unary_terms)
+from .basis import (EXACT_GRIDS, MAX_EXACT_NUMERATOR, LinearFit, Term, away_from_zero, composed_terms, joined_bases,
+                    number, power_terms, squared_terms, unary_terms)
 from .derived import Base
 
 
@@ -191,7 +191,7 @@ def _compound_terms(b: Base, operators: frozenset[str]) -> list[Term]:
     if "div" in operators:
         with np.errstate(all="ignore"):
             for a, c in itertools.permutations(unary, 2):
-                if float(np.min(np.abs(c.values))) > 0.05 * float(np.max(np.abs(c.values))):
+                if away_from_zero(c.values):
                     out.append(Term(a.expr / c.expr, a.values / c.values))
     return [t for t in out if np.all(np.isfinite(t.values)) and float(np.std(t.values)) > 0]
 
@@ -300,7 +300,7 @@ def _composed_factors(b: Base, operators: frozenset[str]) -> list[Term]:
         return composed
     with np.errstate(all="ignore"):
         return composed + [Term(1 / t.expr, 1.0 / t.values) for t in composed
-                           if float(np.min(np.abs(t.values))) > 0.05 * float(np.max(np.abs(t.values)))]
+                           if away_from_zero(t.values)]
 
 
 def _products(factors: list[tuple[float, sympy.Expr, np.ndarray]], y: np.ndarray) -> list[sympy.Expr]:
