@@ -31,9 +31,10 @@ fi
 $PY -m pip install -q --no-index --no-deps --no-build-isolation -e . >/tmp/symfx-install.log 2>&1 || { cat /tmp/symfx-install.log; exit 4; }
 $PY -c "import symfx, pyoperon, torch; print('symfx', symfx.__version__, 'pyoperon ok', 'torch', torch.__version__)" || exit 5
 
-# first make bench on cuda, alone on the machine (timings); bench/kernels.py is CPU-only (Inductor CPU choices)
+# first make bench on cuda, alone on the machine (timings); bench/kernels.py is CPU-only (Inductor CPU choices).
+# BENCH_ARGS narrows it (e.g. "bench/test_distill.py -k record" for the recording overhead alone).
 stamp "bench on cuda"
-SYMFX_BENCH_DEVICE=${BENCH_DEVICE:-cuda} timeout ${BENCH_TIMEOUT:-280} $PY -m pytest bench -q --benchmark-only \
+SYMFX_BENCH_DEVICE=${BENCH_DEVICE:-cuda} timeout ${BENCH_TIMEOUT:-280} $PY -m pytest ${BENCH_ARGS:-bench} -q --benchmark-only \
   --benchmark-json="$OUT/bench_cuda.json" -p no:cacheprovider -o addopts='' >"$OUT/bench.log" 2>&1
 echo "bench rc=$?" | tee -a "$OUT/bench.log"
 cp bench/results/perf_${BENCH_DEVICE:-cuda}.json bench/results/perf_${BENCH_DEVICE:-cuda}.png "$OUT/" 2>/dev/null
@@ -44,7 +45,9 @@ stamp "tests: CUDA tests beside the rest of the suite"
 timeout ${TESTS_TIMEOUT:-200} $PY -m pytest tests/test_cuda.py -v -rs -p no:cacheprovider \
   >"$OUT/cuda-tests.log" 2>&1 &
 cuda_pid=$!
-timeout ${TESTS_TIMEOUT:-200} $PY -m pytest -q -n 12 -p no:cacheprovider --ignore=tests/test_cuda.py --durations=15 \
+# one torch thread per worker: 12 workers x 16 threads each ran a third of the suite in 170 s (session 17)
+OMP_NUM_THREADS=${SUITE_THREADS:-1} timeout ${TESTS_TIMEOUT:-200} $PY -m pytest -v -n ${SUITE_PROCS:-12} -rf \
+  -p no:cacheprovider --ignore=tests/test_cuda.py --durations=15 \
   >"$OUT/tests.log" 2>&1
 echo "suite rc=$?" | tee -a "$OUT/tests.log"
 wait $cuda_pid

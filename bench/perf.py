@@ -147,10 +147,11 @@ def tables(data: dict[str, Any]) -> str:
     rec = data.get("record", [])
     if rec:
         out += ["", "recording overhead: RecordingInterpreter pass / plain forward (same batches)",
-                f"{'model':14s} {'batch rows':>10s} {'plain ms':>9s} {'fx.Interp ms':>12s} {'record ms':>10s} {'overhead':>9s}"]
+                f"{'model':14s} {'batch rows':>10s} {'NaN checks':>10s} {'plain ms':>9s} {'fx.Interp ms':>12s} "
+                f"{'record ms':>10s} {'overhead':>9s}"]
         for r in rec:
-            out.append(f"{r['model']:14s} {r['batch_rows']:10d} {1e3 * r['plain_s']:9.2f} {1e3 * r['interpreter_s']:12.2f} "
-                       f"{1e3 * r['record_s']:10.2f} {r['overhead']:8.2f}x")
+            out.append(f"{r['model']:14s} {r['batch_rows']:10d} {r.get('checks', 'arrival'):>10s} {1e3 * r['plain_s']:9.2f} "
+                       f"{1e3 * r['interpreter_s']:12.2f} {1e3 * r['record_s']:10.2f} {r['overhead']:8.2f}x")
     return "\n".join(out)
 
 

@@ -42,77 +42,116 @@ class Reservoir:
     keys (top-k), which is a uniform sample of everything seen. Incoming batches wait in a
     pending list and are merged once they add up to ``capacity`` rows (or when the sample is
     read), so small calibration batches cost a few tensor ops each instead of a
-    concatenate-and-top-k per batch; once the reservoir is full, rows whose key cannot beat
-    its smallest one are dropped on arrival. The result is the same rows in the same order as
-    merging every batch at once.
+    concatenate-and-top-k per batch. The result is the same rows in the same order as merging
+    every batch at once.
+
+    ``defer_checks`` (default: on for any device but the CPU) moves the NaN/Inf check and the
+    domain bounds of batches up to ``capacity`` rows from ``add`` to the merge: reading a value
+    back to the host stalls an accelerator's queue, so there a batch costs a key draw and a copy,
+    and the host is read once per merge. On the CPU a host read is free, so each batch is checked
+    on arrival and, once the reservoir is full, rows whose key cannot beat its smallest one are
+    dropped before they are copied.
     """
 
-    def __init__(self, capacity: int, seed: int):
+    def __init__(self, capacity: int, seed: int, defer_checks: bool | None = None):
         self.capacity = capacity
         self.seed = seed
+        self.defer_checks = defer_checks
         self._keys: torch.Tensor | None = None
         self._X: torch.Tensor | None = None
         self._Y: torch.Tensor | None = None
         self._pending: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
         self._pending_rows = 0
-        self._bounds: list[tuple[torch.Tensor, torch.Tensor]] = []  # per pending batch: (min, max) per column
+        self._unchecked = False  # pending rows not yet checked for NaN/Inf nor counted in the bounds
+        self._bounds: list[tuple[torch.Tensor, torch.Tensor]] = []  # per checked batch: (min, max) per column
         self._threshold: torch.Tensor | None = None  # smallest kept key once the reservoir is full
         self.generator: torch.Generator | None = None
         self.rows_seen = 0
-        self.rows_dropped = 0
+        self._rows_dropped = 0
         self._x_min: torch.Tensor | None = None
         self._x_max: torch.Tensor | None = None
 
     def add(self, X: torch.Tensor, Y: torch.Tensor) -> None:
         X = X.detach()
         Y = Y.detach()
-        self.rows_seen += X.shape[0]
+        rows = X.shape[0]
+        self.rows_seen += rows
+        if rows == 0:
+            return
+        if self.generator is None:
+            self.generator = torch.Generator(device=X.device).manual_seed(self.seed)
+        # one key per row seen, finite or not, so the sample does not depend on where rows are checked
+        keys = torch.rand(rows, generator=self.generator, device=X.device)
+        defer = X.device.type != "cpu" if self.defer_checks is None else self.defer_checks
+        if defer and rows <= self.capacity:
+            # never hold views of the model's live activations (a later in-place op would change them)
+            self._pending.append((keys, X.clone(), Y.clone()))
+            self._pending_rows += rows
+            self._unchecked = True
+        else:
+            kept = self._check(keys, X, Y)
+            if kept is None:
+                return
+            self._pending.append(kept)
+            self._pending_rows += kept[0].shape[0]
+        if self._pending_rows >= self.capacity or len(self._pending) >= 64:
+            self._merge()
+
+    def _check(self, keys: torch.Tensor, X: torch.Tensor, Y: torch.Tensor, copy: bool = True
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+        """Drop NaN/Inf rows, record the rows' bounds, admit rows that can enter a full reservoir.
+
+        Returns (keys, X, Y), copies where ``copy``, or None when no row is left."""
         # one whole-batch check on the common path (a NaN or Inf anywhere makes the sum non-finite;
         # a sum that overflows only sends a clean batch down the exact per-row path)
         if not math.isfinite(float(X.sum(dtype=torch.float64) + Y.sum(dtype=torch.float64))):
             finite = torch.isfinite(X).all(dim=1) & torch.isfinite(Y).all(dim=1)
-            self.rows_dropped += int((~finite).sum())
-            X, Y = X[finite], Y[finite]
-        if X.shape[0] == 0:
-            return
-        if self.generator is None:
-            self.generator = torch.Generator(device=X.device).manual_seed(self.seed)
-        keys = torch.rand(X.shape[0], generator=self.generator, device=X.device)
+            self._rows_dropped += int((~finite).sum())
+            keys, X, Y = keys[finite], X[finite], Y[finite]
+            if X.shape[0] == 0:
+                return None
         # the domain covers every finite row seen, not only the kept ones
         self._bounds.append(torch.aminmax(X, dim=0))
         if self._threshold is not None:
             # a full reservoir only admits rows whose key beats its smallest one (which only grows)
             admit = torch.nonzero(keys > self._threshold).squeeze(1)  # once, not a mask per tensor
-            keys, X, Y = keys[admit], X[admit], Y[admit]  # index gathers copy
-        else:
-            # never hold views of the model's live activations (a later in-place op would change them)
-            X, Y = X.clone(), Y.clone()
-        self._pending.append((keys, X, Y))
-        self._pending_rows += X.shape[0]
-        if self._pending_rows >= self.capacity or len(self._bounds) >= 64:
-            self._merge()
+            return keys[admit], X[admit], Y[admit]  # index gathers copy
+        return (keys, X.clone(), Y.clone()) if copy else (keys, X, Y)
+
+    @property
+    def rows_dropped(self) -> int:
+        """Rows with NaN/Inf, never kept."""
+        self._merge()
+        return self._rows_dropped
 
     def _merge(self) -> None:
+        if self._pending:
+            keys, X, Y = (torch.cat(parts) if len(parts) > 1 else parts[0] for parts in zip(*self._pending))
+            self._pending, self._pending_rows = [], 0
+            if self._unchecked:  # deferred batches: one host read for all of them
+                checked = self._check(keys, X, Y, copy=False)  # pending rows are copies already
+                self._unchecked = False
+                if checked is None:
+                    keys = None
+                else:
+                    keys, X, Y = checked
+            if keys is not None and keys.shape[0]:
+                if self._keys is not None:
+                    keys = torch.cat([self._keys, keys])
+                    X = torch.cat([self._X, X])
+                    Y = torch.cat([self._Y, Y])
+                if keys.shape[0] > self.capacity:
+                    keys, idx = torch.topk(keys, self.capacity)
+                    X, Y = X[idx], Y[idx]
+                if keys.shape[0] >= self.capacity:
+                    self._threshold = keys.min()
+                self._keys, self._X, self._Y = keys, X, Y
         if self._bounds:
             lo = torch.stack([b[0] for b in self._bounds]).amin(0)
             hi = torch.stack([b[1] for b in self._bounds]).amax(0)
             self._x_min = lo if self._x_min is None else torch.minimum(self._x_min, lo)
             self._x_max = hi if self._x_max is None else torch.maximum(self._x_max, hi)
             self._bounds = []
-        if not self._pending:
-            return
-        keys, X, Y = (torch.cat(parts) if len(parts) > 1 else parts[0] for parts in zip(*self._pending))
-        self._pending, self._pending_rows = [], 0
-        if self._keys is not None:
-            keys = torch.cat([self._keys, keys])
-            X = torch.cat([self._X, X])
-            Y = torch.cat([self._Y, Y])
-        if keys.shape[0] > self.capacity:
-            keys, idx = torch.topk(keys, self.capacity)
-            X, Y = X[idx], Y[idx]
-        if keys.shape[0] >= self.capacity:
-            self._threshold = keys.min()
-        self._keys, self._X, self._Y = keys, X, Y
 
     # Read-outs merge the pending batches first.
     X = property(lambda self: self._read("_X"), doc="Kept inputs [n, in_features] (n ≤ capacity); None before any row.")

@@ -45,6 +45,29 @@ def test_reservoir_keeps_rows_on_the_gpu():
     torch.testing.assert_close(res.Y, res.X.sum(1, keepdim=True))
 
 
+def test_reservoir_reads_nothing_back_per_batch_on_the_gpu():
+    """Batches up to the capacity cost no host read on an accelerator (a read stalls the launch
+    queue): CUDA's sync debug mode raises on any synchronizing call inside ``add``."""
+    g = torch.Generator(device=CUDA).manual_seed(0)
+    batches = [torch.rand(256, 4, generator=g, device=CUDA) for _ in range(6)]
+    batches[2][7, 1] = float("nan")
+    res = Reservoir(capacity=1024, seed=0)
+    res.add(batches[0], batches[0][:, :1])  # the first call creates the generator (not a per-batch cost)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for x in batches[1:4]:  # 768 rows: below the capacity, nothing merges yet
+            res.add(x, x[:, :1])
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    for x in batches[4:]:
+        res.add(x, x[:, :1])
+    every = torch.cat(batches)
+    finite = torch.isfinite(every).all(1)
+    assert res.rows_dropped == 1 and res.X.shape == (1024, 4) and bool(torch.isfinite(res.X).all())
+    assert torch.equal(res.x_min, every[finite].amin(0)) and torch.equal(res.x_max, every[finite].amax(0))
+
+
 @pytest.fixture(scope="module")
 def heat_on_cuda(heat_mlp):
     net, X = heat_mlp

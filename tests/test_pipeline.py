@@ -294,6 +294,35 @@ def test_reservoir_small_batches_keep_the_same_rows_as_one_batch():
     assert small.X.shape == (10, 3) and small.rows_seen == 10
 
 
+def test_reservoir_deferred_checks_keep_the_same_sample():
+    """Accelerators check batches for NaN/Inf once per merge instead of on arrival (no host read per
+    batch); the kept rows, their order, the bounds and the dropped count must be the same."""
+    from symfx.passes.record import Reservoir
+
+    torch.manual_seed(1)
+    X = torch.randn(6000, 3)
+    X[[5, 900, 4000], 1] = float("nan")  # in small batches and in a batch larger than the capacity
+    X[2500, 0] = float("inf")
+    Y = X[:, :1] * 2
+    sizes = [64] * 20 + [1500, 700] + [100] * 20 + [1000]  # 1500 > capacity: checked on arrival either way
+    host, deferred = Reservoir(capacity=800, seed=5), Reservoir(capacity=800, seed=5, defer_checks=True)
+    start = 0
+    for n in sizes:
+        for res in (host, deferred):
+            res.add(X[start:start + n], Y[start:start + n])
+        if start == 0:  # the first small batch waits unchecked in one, was checked on arrival in the other
+            assert deferred._unchecked and not host._unchecked and not deferred._bounds and host._bounds
+        start += n
+    for name in ("X", "Y", "keys"):
+        torch.testing.assert_close(getattr(deferred, name), getattr(host, name))
+    seen = X[:start]
+    finite = torch.isfinite(seen).all(1)
+    assert deferred.rows_dropped == host.rows_dropped == int((~finite).sum()) == 4
+    torch.testing.assert_close(deferred.x_min, seen[finite].amin(0))
+    torch.testing.assert_close(deferred.x_max, seen[finite].amax(0))
+    assert torch.isfinite(deferred.X).all() and deferred.X.shape == (800, 3)
+
+
 def test_accurate_selection_and_drop_neural():
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(1, 8), nn.Tanh(), nn.Linear(8, 1)).eval()
