@@ -51,12 +51,12 @@ def test_reservoir_reads_nothing_back_per_batch_on_the_gpu():
     g = torch.Generator(device=CUDA).manual_seed(0)
     batches = [torch.rand(256, 4, generator=g, device=CUDA) for _ in range(6)]
     batches[2][7, 1] = float("nan")
-    res = Reservoir(capacity=1024, seed=0)
+    res = Reservoir(capacity=1200, seed=0)
     res.add(batches[0], batches[0][:, :1])  # the first call creates the generator (not a per-batch cost)
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
-        for x in batches[1:4]:  # 768 rows: below the capacity, nothing merges yet
+        for x in batches[1:4]:  # 1024 rows in all: below the capacity, nothing merges yet
             res.add(x, x[:, :1])
     finally:
         torch.cuda.set_sync_debug_mode("default")
@@ -64,7 +64,7 @@ def test_reservoir_reads_nothing_back_per_batch_on_the_gpu():
         res.add(x, x[:, :1])
     every = torch.cat(batches)
     finite = torch.isfinite(every).all(1)
-    assert res.rows_dropped == 1 and res.X.shape == (1024, 4) and bool(torch.isfinite(res.X).all())
+    assert res.rows_dropped == 1 and res.X.shape == (1200, 4) and bool(torch.isfinite(res.X).all())
     assert torch.equal(res.x_min, every[finite].amin(0)) and torch.equal(res.x_max, every[finite].amax(0))
 
 
