@@ -22,8 +22,8 @@ import numpy as np
 import sympy
 
 from symfx.config import Config
-from symfx.engines.base import (KNEE_FLOOR, KNEE_RATE, KNEE_TOLERANCE_WINDOW, KNEE_WINDOW, Candidate, Front,  # noqa: F401
-                                ProgressFn, knee_reach, knee_score, readable_size)
+from symfx.engines.base import (KNEE_FLOOR, KNEE_RATE, KNEE_TOLERANCE_FLOOR, KNEE_TOLERANCE_WINDOW, KNEE_WINDOW,  # noqa: F401
+                                Candidate, Front, ProgressFn, knee_reach, knee_score, readable_size)
 from symfx.errors import ChoiceError
 from symfx.lowering import evaluate_columns
 
@@ -247,7 +247,8 @@ def select(entries: Sequence[Candidate], rule: str, tolerance: float) -> int | N
     - ``"knee"`` (default, for laws learned by an imperfect network): a trained network is
       typically 0.3–3 % off the law it learned, and longer members fit that error, not the law.
       Among safe members whose held-out error ``e`` is within ``KNEE_WINDOW`` (3x) of the best
-      or within ``KNEE_TOLERANCE_WINDOW`` (5x) of ``tolerance``, sized by :func:`readable_size`
+      or within ``KNEE_TOLERANCE_WINDOW`` (5x) of ``tolerance`` (of 1 % where ``tolerance`` is
+      tighter: it decides where a law is applied, not which is reported), sized by :func:`readable_size`
       ``s``, choose the one minimising ``ln(e) + KNEE_RATE * s``. That is the knee of the front:
       walking the lower convex hull of (size, ln e), a larger member is taken only while its PySR
       score (drop in log-error per added node, ``ln(e_prev / e) / (s - s_prev)``) is at least
@@ -277,7 +278,7 @@ def select(entries: Sequence[Candidate], rule: str, tolerance: float) -> int | N
         if not front or err[i] < err[front[-1]]:
             front.append(i)
     best = min(err[i] for i in front)
-    inside = [i for i in front if err[i] <= knee_reach(best, tolerance)]
+    inside = [i for i in front if err[i] <= knee_reach(best, max(tolerance, KNEE_TOLERANCE_FLOOR))]
     return min(inside, key=lambda i: (knee_score(err[i], size[i]), size[i]))
 
 

@@ -38,6 +38,20 @@ def test_knee_takes_a_larger_member_that_buys_a_large_reduction():
     assert select(front, "knee", 1e-2) == 2
 
 
+def test_a_tight_tolerance_does_not_change_which_law_is_reported():
+    """tolerance decides where a law is applied; the knee weighs members as at the default 1 % when
+    tolerance is tighter. Here a mimic fits the network's error 4x closer than the law: at a
+    window of 3x the best error only, tolerance=1e-7 reported the mimic."""
+    u = x0 * x1
+    front = _front([
+        (1, 0.72, x0),
+        (3, 0.0017, u),
+        (20, 0.0004, 0.972 * u + 0.005 * sympy.cos(sympy.pi * u) + 0.06 - 0.075 * sympy.exp(-u)),
+    ])
+    assert select(front, "knee", 1e-2) == select(front, "knee", 1e-7) == 1
+    assert select(front, "knee", 0.2) == 1  # a looser tolerance weighs more members, the knee still picks the law
+
+
 def test_knee_prefers_named_constants_and_unsafe_members_are_never_chosen():
     law = 4 * sympy.pi * x0 * x1
     decimal = sympy.Float(12.53) * x0 * x1
