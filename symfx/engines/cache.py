@@ -28,11 +28,10 @@ if TYPE_CHECKING:
 #: periodic terms of integer polynomial phases, ``phases.py``); 9: session 15 (exact sums,
 #: ``exact_sums.py``; cosh/sinh forms; separable factors refined on every row); 10: squared
 #: one-node functions in the library (session 15); 11: sums with one structured part
-#: (``additive.py``, session 16); 12-14: sessions 17-18 (nested terms, pair-separable products);
-#: 15: session 19 (enumerated expressions of one variable, ``enumerated.py``).
+#: (``additive.py``, session 16).
 #: Bump it whenever the engine returns different fronts for the same data and options: the key
 #: holds no code version, so a cache written by an older engine would otherwise be served.
-FORMAT = 15
+FORMAT = 14
 
 
 def fit_key(engine: "Engine | str", X: np.ndarray, Y: np.ndarray, variables: Sequence[str], options: "Config") -> str:
