@@ -265,7 +265,7 @@ def build_library(
             terms.append(Term.product(a, b))
         if len(terms) > 4 * max_terms or time.perf_counter() > deadline:
             break
-    return dedupe([t for t in terms if _ok(t.values)])[:max_terms]
+    return _dedupe([t for t in terms if _ok(t.values)])[:max_terms]
 
 
 def nested_terms(bases: Sequence[Base], operators: frozenset[str], library: Sequence[Term]) -> list[Term]:
@@ -283,7 +283,7 @@ def nested_terms(bases: Sequence[Base], operators: frozenset[str], library: Sequ
     terms += [t for a, b in itertools.combinations(originals, 2) for joined in joined_bases(a, b)
               for t in unary_terms(joined, operators)]
     old = {id(t) for t in library}
-    return [t for t in dedupe(list(library) + [t for t in terms if _ok(t.values)]) if id(t) not in old]
+    return [t for t in _dedupe(list(library) + [t for t in terms if _ok(t.values)]) if id(t) not in old]
 
 
 #: up to this many inputs, the library also holds depth-2 terms of one variable (see below)
@@ -305,7 +305,7 @@ def _same_variable_terms(base: Base, powers: list, unary: list[Term], operators:
     return lifted + [Term.product(a, b) for a, b in pairs]
 
 
-def dedupe(terms: list[Term]) -> list[Term]:
+def _dedupe(terms: list[Term]) -> list[Term]:
     # equal columns up to scale (x0*x0**-1 style repeats, cos(-v) = cos(v)) would waste the beam
     seen: dict[bytes, Term] = {}
     for t in terms:

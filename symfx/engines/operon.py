@@ -24,8 +24,7 @@ import sympy
 
 from ..errors import EngineUnavailableError
 from ..lowering import SEARCH_OPS, UNARY_SEARCH_OPS, complexity
-from . import (additive, basis, derived, enumerated, exact_sums, factored, families, forms, phases, rationals, readable,
-               snap)
+from . import additive, basis, derived, exact_sums, factored, families, forms, phases, rationals, readable, snap
 from .base import KNEE_TOLERANCE_WINDOW, Candidate, Front, ProgressFn, pareto
 
 if TYPE_CHECKING:
@@ -48,9 +47,6 @@ DEFAULTS: dict[str, Any] = {
     # the few-node search's beam (<= 400 terms, so a wider beam is cheap): at 8 it missed
     # cos(x0*x1) + cos(x0 + x1) - 3*x0/x1 - 15/x1 + 3/4 behind 1/(x1*(1 + exp(-x0))) mimics
     "few_beam": 16,
-    # one input: every expression of <= 5 construction nodes joins the few-node terms, as many as
-    # their cap leaves room for (engines/enumerated.py): log(x0 + 1), sin(x0**2 + x0), sin(x0)/x0**2
-    "enumerate": True,
     # fits of each term count that are snapped and offered to the front, most accurate first. A
     # network 3 % off its law ranks the law's terms below mimics of its error ({x0, cos(x1)} was 5th
     # of its size); snapping is least squares on <= 1000 rows, so all of the beam's are offered
@@ -314,11 +310,8 @@ class OperonEngine:
         # the few-node terms searched apart (their fits ranked apart too: see basis.few_node_search),
         # with the nested terms, which join the library only here (indices past the library's)
         nested = basis.nested_terms(all_bases, ops, library)
-        # one input: every small expression, all of them few-node terms (engines/enumerated.py)
-        enum = enumerated.enumerated_terms(all_bases, ops, list(library) + nested, y) if settings["enumerate"] else []
-        terms = list(library) + nested + enum
-        few_terms = (basis.few_node_terms(library) + [len(library) + i for i in basis.few_node_terms(nested)]
-                     + list(range(len(library) + len(nested), len(terms))))
+        terms = list(library) + nested
+        few_terms = basis.few_node_terms(library) + [len(library) + i for i in basis.few_node_terms(nested)]
         few_subsets = sorted(set(basis.few_node_search(
             terms, y, max_terms=int(settings["max_terms"]), beam=int(settings["few_beam"]),
             seed=beam_seed, deadline=t0 + 0.65 * left, few=few_terms)) - set(subsets))
@@ -341,8 +334,7 @@ class OperonEngine:
                                  seed=beam_seed, deadline=t0 + 0.9 * left, few=few_terms)
         t3 = time.perf_counter()
         if stats is not None:
-            stats.update(library_s=t1 - t0, library_terms=len(library), nested_terms=len(nested),
-                         enumerated_terms=len(enum), beam_s=t2 - t1,
+            stats.update(library_s=t1 - t0, library_terms=len(library), nested_terms=len(nested), beam_s=t2 - t1,
                          backward_s=t3 - t2,
                          poly_terms=len(poly), exact_polynomials=len(exact), transformed=len(transformed),
                          factored=len(factored_laws), exact_sums=len(sums))
