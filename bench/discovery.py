@@ -34,6 +34,7 @@ is no answer this network supports, whatever the search finds.
     .venv/bin/python bench/discovery.py                                  # everything, writes bench/results/discovery.json
     .venv/bin/python bench/discovery.py --family nguyen,random --limit 2 --time-budget 5 --out /tmp/d.json
     .venv/bin/python bench/discovery.py --workers 2                      # laws in 2 processes
+    .venv/bin/python bench/discovery.py --report bench/results/discovery-*.json  # tables of saved runs
 
 A miss is read with `bench/front.py LAW[,LAW]`: every front member vs the network and vs the law.
 """
@@ -261,6 +262,54 @@ def table(summary: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+#: network-error bands (normalized RMSE of the network vs its law on fresh rows) for the report by
+#: network quality: the law found in most of the laws of the best networks and in far fewer of the
+#: worst is the signature of selection among mimics of the network's own error, not of search alone
+NET_BANDS = (0.0, 0.005, 0.015, 0.05, math.inf)
+
+
+def by_network(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per network-error band: laws, laws found, and of the misses, those with the law on the front
+    and those whose exact law would have won the knee (``knee_prefers_law``: a search gap)."""
+    out = []
+    for lo, hi in zip(NET_BANDS, NET_BANDS[1:]):
+        band = [r for r in rows if lo <= r["net_nrmse"] < hi]
+        missed = [r for r in band if r["outcome"] not in ("recovered", "found_not_applied")]
+        out.append({"net_from": lo, "net_to": hi, "laws": len(band), "law_found": len(band) - len(missed),
+                    "missed_law_on_front": sum(bool(r["law_on_front"]) for r in missed),
+                    "missed_knee_prefers_law": sum(r.get("knee_prefers_law") is True for r in missed),
+                    "missed_value_gap": sum(r.get("knee_prefers_law") is False for r in missed)})
+    return out
+
+
+def network_table(bands: list[dict[str, Any]]) -> str:
+    head = (f"{'network error':>15s} {'laws':>5s} {'found':>6s} {'found %':>8s} {'missed':>7s} "
+            f"{'of them: law would win the knee':>32s} {'value gap':>10s} {'law on front':>13s}")
+    lines = [head, "-" * len(head)]
+    for b in bands:
+        hi = "" if math.isinf(b["net_to"]) else f"{100 * b['net_to']:g}"
+        span = f"{100 * b['net_from']:g}-{hi} %" if hi else f">= {100 * b['net_from']:g} %"
+        pct = f"{100.0 * b['law_found'] / b['laws']:.0f}" if b["laws"] else "-"
+        lines.append(f"{span:>15s} {b['laws']:5d} {b['law_found']:6d} {pct:>8s} {b['laws'] - b['law_found']:7d} "
+                     f"{b['missed_knee_prefers_law']:32d} {b['missed_value_gap']:10d} {b['missed_law_on_front']:13d}")
+    return "\n".join(lines)
+
+
+def report(paths: list[str]) -> int:
+    """The tables of saved results (``--out`` files): each file's per-family table, then all their
+    laws by network error."""
+    rows: list[dict[str, Any]] = []
+    for path in paths:
+        data = json.loads(Path(path).read_text())
+        print(f"{path} (seed {data['seed']}, budget {data['time_budget']:g} s)")
+        print(table(data["summary"]))
+        print()
+        rows += data["laws"]
+    print(f"all {len(rows)} laws of {len(paths)} file(s), by network error vs the law (fresh rows):")
+    print(network_table(by_network(rows)))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--family", default=",".join(ALL_FAMILIES), help=f"comma list of {', '.join(ALL_FAMILIES)}")
@@ -277,7 +326,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shared", action="store_true", help="note in the results that the machine was shared")
     ap.add_argument("--cache-dir", default="", help="fit cache (default: none). With one, a rerun reuses the "
                     "engine's fronts and re-judges only selection (times are then cache reads, not fits)")
+    ap.add_argument("--report", nargs="+", metavar="FILE", help="print the tables of saved results (no run)")
     args = ap.parse_args(argv)
+    if args.report:
+        return report(args.report)
 
     families = [f.strip() for f in args.family.split(",") if f.strip()]
     jobs: list[tuple[str, int, Law]] = []  # then (family, index, law, repeat)
@@ -324,6 +376,8 @@ def main(argv: list[str] | None = None) -> int:
     summary["all"] = summarize(rows)
     print()
     print(table(summary))
+    print()
+    print(network_table(by_network(rows)))
     print(f"\nwall time {wall / 60:.1f} min; outcomes judged against the true law on the "
           f"{law_families.JUDGE_WIDEN}x box (nrmse < {THRESHOLD:g})")
     result = {
@@ -333,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
         "threshold": THRESHOLD, "wall_seconds": round(wall, 1),
         "machine": {**machine, "load_average_at_end": [round(v, 2) for v in os.getloadavg()],
                     "shared_with_other_jobs": bool(args.shared)},
-        "summary": summary, "laws": rows,
+        "summary": summary, "by_network": by_network(rows), "laws": rows,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")

@@ -111,3 +111,27 @@ def test_discovery_classifier_reads_todays_and_the_announced_api():
         assert check["chosen_nrmse"] == error and check["chosen_size"] > check["law_size"]
         assert check["knee_prefers_law"] is prefers
     assert discovery.knee_check(NS(distilled=[]), law, 3e-2)["knee_prefers_law"] is None
+
+
+def test_discovery_report_by_network_error(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("symfx_bench_discovery", ROOT / "bench" / "discovery.py")
+    discovery = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(discovery)
+
+    def row(net, outcome, prefers=None, on_front=False):
+        return {"net_nrmse": net, "outcome": outcome, "knee_prefers_law": prefers, "law_on_front": on_front}
+
+    rows = [row(0.001, "recovered"), row(0.004, "found_not_applied"), row(0.003, "mimic", True),
+            row(0.02, "left_neural", False, True), row(0.02, "recovered"), row(0.3, "left_neural")]
+    bands = discovery.by_network(rows)
+    assert [(b["laws"], b["law_found"]) for b in bands] == [(3, 2), (0, 0), (2, 1), (1, 0)]
+    assert bands[0]["missed_knee_prefers_law"] == 1 and bands[2]["missed_value_gap"] == 1
+    assert bands[2]["missed_law_on_front"] == 1 and bands[3]["missed_knee_prefers_law"] == 0
+    # --report reads saved results and prints the family table and the bands of all of them
+    summary = {"all": discovery.summarize([{**r, "family": "random", "law": f"l{i}", "repeat": 0, "seconds": 1.0,
+                                            "recovered_2eps": False, "unreadable": []} for i, r in enumerate(rows)])}
+    path = tmp_path / "d.json"
+    path.write_text(__import__("json").dumps({"seed": 0, "time_budget": 20.0, "summary": summary, "laws": rows}))
+    assert discovery.main(["--report", str(path), str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "all 12 laws of 2 file(s)" in out and "0-0.5 %" in out and ">= 5 %" in out
