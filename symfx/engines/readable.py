@@ -85,8 +85,8 @@ def knee_snap(expr: sympy.Expr, env: dict, y: np.ndarray, var: float,
 def knee_window(front: Sequence[Candidate], var: float, tolerance: float,
                 limit: int = 8) -> list[Candidate]:
     """The members to snap: those the knee rule weighs (in-sample error within ``KNEE_WINDOW`` of
-    the best or ``KNEE_TOLERANCE_WINDOW`` x ``tolerance``) with no more nodes than the member the
-    rule picks among them, the ``limit`` smallest.
+    the best or ``KNEE_TOLERANCE_WINDOW`` x ``tolerance``) with no more nodes than the readable size
+    of the member the rule picks among them, the ``limit`` smallest.
 
     Snapping buys digits, not structure: it is there so that a law whose constants absorbed the
     network's error can compete with the member chosen over it. A member with more nodes than the
@@ -99,7 +99,12 @@ def knee_window(front: Sequence[Candidate], var: float, tolerance: float,
     reach = knee_reach(min(errors), tolerance)
     weighed = [(c, e) for c, e in zip(front, errors) if e <= reach]
     choice = min(weighed, key=lambda p: knee_score(p[1], readable_size(p[0].expr)))[0]
-    return [c for c, _ in weighed if c.complexity <= choice.complexity][:limit]
+    # a member's node count is its readable size once every constant is one node: one that large or
+    # smaller can, snapped, undercut the choice's readable size (digits included). Bounded by the
+    # choice's node count instead, 0.115*x0*x1/(x2 + 0.27) (9 nodes, 14 readable) was never snapped
+    # to x0*x1/(9*x2 + 9/4) (10) under a chosen 0.089*x0*x1/x2**0.78 (7 nodes, 11 readable)
+    bound = max(choice.complexity, readable_size(choice.expr))
+    return [c for c, _ in weighed if c.complexity <= bound][:limit]
 
 
 def knee_snapped(members: Sequence[sympy.Expr], env: dict, y: np.ndarray, var: float,
