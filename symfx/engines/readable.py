@@ -90,8 +90,9 @@ def knee_window(front: Sequence[Candidate], var: float, tolerance: float,
 
     Snapping buys digits, not structure: it is there so that a law whose constants absorbed the
     network's error can compete with the member chosen over it. A member with more nodes than the
-    choice already lost to it on structure; snapped, it could only win back as a mimic (a GP's
-    ``1.016 - 2.352*cos(cos(cos(sin(1.44*x0))))`` as ``1 - 7*cos(...)/3`` over Nguyen-5's law).
+    choice takes to read already lost to it on structure; snapped, it could only win back as a
+    mimic (a GP's ``1.016 - 2.352*cos(cos(cos(sin(1.44*x0))))`` as ``1 - 7*cos(...)/3`` over
+    Nguyen-5's law).
     """
     if not front or var <= 0:
         return []
