@@ -24,8 +24,8 @@ import sympy
 
 from ..errors import EngineUnavailableError
 from ..lowering import SEARCH_OPS, UNARY_SEARCH_OPS, complexity
-from . import additive, basis, derived, exact_sums, factored, families, forms, phases, rationals, readable, snap
-from .base import KNEE_TOLERANCE_WINDOW, Candidate, Front, ProgressFn, pareto
+from . import additive, basis, derived, exact_sums, factored, families, forms, phases, rationals, readable, refine, snap
+from .base import KNEE_TOLERANCE_WINDOW, Candidate, Front, ProgressFn, knee_score, pareto, readable_size
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -61,6 +61,7 @@ DEFAULTS: dict[str, Any] = {
     "chunk_generations": 5,  # GP runs in warm-started chunks of this many generations ...
     "patience": 2,  # ... and stops after this many chunks without the front improving
     "postprocess": 24,  # refit/snap up to this many GP members within 10x tolerance, smallest first
+    "refine": 4,  # local structure search on this many of the members the knee rule weighs (0: none)
 }
 
 
@@ -269,8 +270,22 @@ class OperonEngine:
             loss = snap.mse_of(cand, env, y)
             if math.isfinite(loss):
                 candidates.append(Candidate(cand, complexity(cand), loss))
-        # 4. the knee-snapped form of every member the knee rule weighs (engines/readable.py)
+        # 4. local structure search on the members the knee rule weighs (engines/refine.py), then
+        # the knee-snapped form of every one of them (engines/readable.py)
         front = pareto(candidates, written=True)
+        if settings["snap"] and settings["refine"]:
+            t_refine = time.perf_counter()
+            weighed = sorted(readable.knee_window(front, var, tol),
+                             key=lambda c: knee_score(math.sqrt(max(c.loss, 0.0) / var), readable_size(c.expr)))
+            for better in refine.refinements([c.expr for c in weighed][:int(settings["refine"])], env_sub, y_sub,
+                                             var, ops, deadline=deadline):
+                cand = forms.shortest_scale(snap.precision(better, env_sub, y_sub, own)[0])
+                loss = snap.mse_of(cand, env, y)
+                if cand not in seen and math.isfinite(loss):
+                    seen.add(cand)
+                    candidates.append(Candidate(cand, complexity(cand), loss))
+            front = pareto(candidates, written=True)
+            stats["refine_s"] = time.perf_counter() - t_refine
         if settings["snap"]:
             t_knee = time.perf_counter()
             weighed = readable.knee_window(front, var, tol)
