@@ -270,32 +270,28 @@ class OperonEngine:
             loss = snap.mse_of(cand, env, y)
             if math.isfinite(loss):
                 candidates.append(Candidate(cand, complexity(cand), loss))
-        # 4. local structure search on the members the knee rule weighs (engines/refine.py), then
-        # the knee-snapped form of every one of them (engines/readable.py)
+        # 4. the knee-snapped form of every member the knee rule weighs (engines/readable.py), then
+        # 5. a local structure search on the best of them, snapped forms included (engines/refine.py)
         front = pareto(candidates, written=True)
-        if settings["snap"] and settings["refine"]:
-            t_refine = time.perf_counter()
-            weighed = sorted(readable.knee_window(front, var, tol),
-                             key=lambda c: knee_score(math.sqrt(max(c.loss, 0.0) / var), readable_size(c.expr)))
-            for better in refine.refinements([c.expr for c in weighed][:int(settings["refine"])], env_sub, y_sub,
-                                             var, ops, deadline=deadline):
-                cand = forms.shortest_scale(snap.precision(better, env_sub, y_sub, own)[0])
+
+        def offer(exprs: Sequence[sympy.Expr]) -> None:
+            for expr in exprs:
+                cand = forms.shortest_scale(snap.precision(expr, env_sub, y_sub, own)[0])
                 loss = snap.mse_of(cand, env, y)
                 if cand not in seen and math.isfinite(loss):
                     seen.add(cand)
                     candidates.append(Candidate(cand, complexity(cand), loss))
-            front = pareto(candidates, written=True)
-            stats["refine_s"] = time.perf_counter() - t_refine
         if settings["snap"]:
             t_knee = time.perf_counter()
-            weighed = readable.knee_window(front, var, tol)
-            for simpler in readable.knee_snapped([c.expr for c in weighed], env_sub, y_sub, var, deadline):
-                cand = forms.shortest_scale(snap.precision(simpler, env_sub, y_sub, own)[0])
-                loss = snap.mse_of(cand, env, y)
-                if cand not in seen and math.isfinite(loss):
-                    seen.add(cand)
-                    candidates.append(Candidate(cand, complexity(cand), loss))
+            offer(readable.knee_snapped([c.expr for c in readable.knee_window(front, var, tol)], env_sub, y_sub,
+                                        var, deadline))
             stats["knee_snap_s"] = time.perf_counter() - t_knee
+            if settings["refine"]:
+                weighed = sorted(readable.knee_window(pareto(candidates, written=True), var, tol),
+                                 key=lambda c: knee_score(math.sqrt(max(c.loss, 0.0) / var), readable_size(c.expr)))
+                offer(refine.refinements([c.expr for c in weighed][:int(settings["refine"])], env_sub, y_sub, var,
+                                         ops, deadline=deadline))
+                stats["refine_s"] = time.perf_counter() - t_knee - stats["knee_snap_s"]
         stats["forced_digits"] = forced
         stats["post_s"] = time.perf_counter() - t_post
         stats["total_s"] = time.perf_counter() - start

@@ -5,8 +5,8 @@ The searches before this one often find a law's skeleton with one part wrong: a 
 ``9*x1/4 + 2*tanh(log(x0))/3 - 1``. The GP reaches such a part by luck; here every part of a
 member is tried in turn. A part is a sub-tree, or a group of two or three terms of a sum (factors
 of a product), over at most two inputs; its replacement is ``c*f(k*u) + d`` for ``f`` a unary
-function the operators allow, ``u`` one input or the product or ratio of two, and ``k`` a small
-scale. All of them are ranked at once by a Gauss-Newton screen (least squares of the member's
+function the operators allow, ``u`` one input or the sum, difference, product or ratio of two, and
+``k`` a small scale, or a constant ``d`` (0 drops the part). All of them are ranked at once by a Gauss-Newton screen (least squares of the member's
 residual plus ``J*part`` on ``J*f`` and ``J``, where ``J`` is the member's derivative with respect to
 that part), and the best few are refitted in full and knee-snapped.
 
@@ -27,7 +27,7 @@ import numpy as np
 import sympy
 
 from ..lowering import complexity, evaluate
-from . import readable, snap
+from . import forms, readable, snap
 from .base import knee_score, readable_size
 
 #: parts of a member screened per round (sub-trees and groups of terms), at most
@@ -144,7 +144,7 @@ def _inner_args(symbols: Sequence[sympy.Symbol]) -> list[sympy.Expr]:
     if len(symbols) == 1:
         return [symbols[0]]
     a, b = symbols
-    return [a, b, a * b, a / b, b / a]
+    return [a, b, a * b, a / b, b / a, a + b, a - b]
 
 
 def _simple_rational(c: float) -> tuple[int, int] | None:
@@ -174,9 +174,10 @@ def _screen(A: np.ndarray, target: np.ndarray, var: float, size: int) -> tuple[f
     squares, then each kept simple or dropped where that scores better (the knee-snap afterwards
     makes the same trade)."""
     a, j = A[:, 0], A[:, 1]
-    aa, aj, jj = a @ a, a @ j, j @ j
-    at, jt = a @ target, j @ target
-    det = aa * jj - aj * aj
+    with np.errstate(all="ignore"):  # a wild g overflows: its score is inf
+        aa, aj, jj = a @ a, a @ j, j @ j
+        at, jt = a @ target, j @ target
+        det = aa * jj - aj * aj
     if not math.isfinite(det) or det <= 1e-12 * aa * jj:
         return math.inf, 0.0, 0.0
     c_fit = (jj * at - aj * jt) / det
@@ -216,7 +217,8 @@ def _trials(expr: sympy.Expr, env: dict, y: np.ndarray, unaries, deadline: float
     z = sympy.Dummy("z")
     total = readable_size(expr)
     shapes: dict[tuple[str, sympy.Expr, float], int] = {}
-    screened: list[tuple[float, int, sympy.Expr, sympy.Expr, _Unary, sympy.Expr, float, float]] = []
+    # (expected knee score, order, part, its holder, f (None: a constant), f's argument, c, d)
+    screened: list[tuple[float, int, sympy.Expr, sympy.Expr, _Unary | None, sympy.Expr | None, float, float]] = []
     for part, holder in _parts(expr):
         if time.perf_counter() > deadline:
             break
@@ -230,6 +232,12 @@ def _trials(expr: sympy.Expr, env: dict, y: np.ndarray, unaries, deadline: float
             continue
         target = y - base + J * value
         rest = total - readable_size(part)  # the member's size without the part (a group: roughly)
+        # the part as a constant (0: dropped), e.g. x1/2 + x2 -> x2 + 2/3
+        jj, jt, tt = J @ J, J @ target, target @ target
+        for d, nodes in _kept_values(float(jt / jj)) + [(0.0, 0)]:
+            mse = max(d * d * jj - 2 * d * jt + tt, 0.0) / len(y)
+            screened.append((knee_score(math.sqrt(mse / var), rest + nodes), len(screened), part, holder, None,
+                             None, 0.0, d))
         syms = sorted(part.free_symbols, key=str)
         for u in _inner_args(syms):
             with np.errstate(all="ignore"):
@@ -259,7 +267,7 @@ def _trials(expr: sympy.Expr, env: dict, y: np.ndarray, unaries, deadline: float
     for _, _, part, holder, f, inner, c, d in screened:
         if len(out) >= REFITS or time.perf_counter() > deadline:
             break
-        new = _number(c) * f.build(inner) + _number(d)
+        new = _number(d) if f is None else _number(c) * f.build(inner) + _number(d)
         if new == part:
             continue
         trial = _freed(_replace(expr, part, holder, new))
@@ -267,7 +275,9 @@ def _trials(expr: sympy.Expr, env: dict, y: np.ndarray, unaries, deadline: float
         if shape in seen:
             continue
         seen.add(shape)
-        fitted = snap.refit(trial, env, y, max_nfev=30, deadline=deadline)
+        # a replaced factor leaves redundant constants (1.75*x0*(0.572*x1 + 0.571*exp(x2)/sqrt(x3))):
+        # merged, they show their simple values to the knee snap
+        fitted = snap.tidy(forms.merge_constants(snap.refit(trial, env, y, max_nfev=30, deadline=deadline)))
         simpler = readable.knee_snap(fitted, env, y, var, deadline)
         out.append(simpler if simpler is not None else fitted)
     return out
