@@ -25,7 +25,7 @@ import sympy
 from ..errors import EngineUnavailableError
 from ..lowering import SEARCH_OPS, UNARY_SEARCH_OPS, complexity
 from . import additive, basis, derived, exact_sums, factored, families, forms, phases, rationals, readable, refine, snap
-from .base import KNEE_TOLERANCE_WINDOW, Candidate, Front, ProgressFn, knee_score, pareto, readable_size
+from .base import KNEE_TOLERANCE_WINDOW, Candidate, Front, ProgressFn, pareto
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -286,11 +286,11 @@ class OperonEngine:
             offer(readable.knee_snapped([c.expr for c in readable.knee_window(front, var, tol)], env_sub, y_sub,
                                         var, deadline))
             stats["knee_snap_s"] = time.perf_counter() - t_knee
-            if settings["refine"]:
-                weighed = sorted(readable.knee_window(pareto(candidates, written=True), var, tol),
-                                 key=lambda c: knee_score(math.sqrt(max(c.loss, 0.0) / var), readable_size(c.expr)))
-                offer(refine.refinements([c.expr for c in weighed][:int(settings["refine"])], env_sub, y_sub, var,
-                                         ops, deadline=deadline))
+            if settings["refine"]:  # the best members as fitted and as knee-snapped: either may hold the skeleton
+                n = int(settings["refine"])
+                members = refine.best_weighed(front, var, tol, n) + refine.best_weighed(
+                    pareto(candidates, written=True), var, tol, n)
+                offer(refine.refinements(list(dict.fromkeys(members)), env_sub, y_sub, var, ops, deadline=deadline))
                 stats["refine_s"] = time.perf_counter() - t_knee - stats["knee_snap_s"]
         stats["forced_digits"] = forced
         stats["post_s"] = time.perf_counter() - t_post

@@ -28,7 +28,7 @@ import sympy
 
 from ..lowering import complexity, evaluate
 from . import forms, readable, snap
-from .base import knee_score, readable_size
+from .base import Candidate, knee_score, readable_size
 
 #: parts of a member screened per round (sub-trees and groups of terms), at most
 MAX_PARTS = 60
@@ -63,6 +63,13 @@ _UNARIES = (
     _Unary("sin", "sin", sympy.sin, np.sin, scaled=True),
     _Unary("cos", "cos", sympy.cos, np.cos, scaled=True),
 )
+
+
+def best_weighed(front: Sequence[Candidate], var: float, tolerance: float, n: int) -> list[sympy.Expr]:
+    """The ``n`` members of the knee rule's window (:func:`readable.knee_window`) that score best."""
+    window = readable.knee_window(front, var, tolerance)
+    return [c.expr for c in sorted(window, key=lambda c: knee_score(math.sqrt(max(c.loss, 0.0) / var),
+                                                                        readable_size(c.expr)))][:n]
 
 
 def refinements(members: Sequence[sympy.Expr], env: dict, y: np.ndarray, var: float,
