@@ -172,3 +172,29 @@ def test_shortest_scale_writes_a_ratio_at_the_scale_of_its_shortest_coefficients
         assert str(out) == str(before if after is None else after), (before, out)
         a, b = evaluate_columns([before, out], [x0, x1, x2], X).T
         np.testing.assert_allclose(b, a, rtol=1e-9)
+
+
+def test_a_large_decimal_before_a_powered_sum_moves_inside_it():
+    """3250.0 is a whole number of four digits (laws.unreadable_constants); before a square it is
+    57.01 squared, written into the sum: every constant then has at most 4 significant digits."""
+    import sys
+    from pathlib import Path
+
+    from symfx.engines import forms
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from laws import unreadable_constants
+
+    x2 = sympy.Symbol("x2")
+    F = sympy.Float
+    inner = (x0 - F(0.7)) * (x2 + F(0.63) * sympy.sqrt(x1**2 + x2**2))
+    before = F(3250.0) * (F(-0.0173) * x1 + inner) ** 2
+    assert unreadable_constants(before) == ["3250.0"]
+    out = forms.shortest_scale(before)
+    assert unreadable_constants(out) == [], out
+    X = np.random.default_rng(5).uniform(0.5, 2.0, size=(200, 3))
+    a, b = evaluate_columns([before, out], [x0, x1, x2], X).T
+    np.testing.assert_allclose(b, a, rtol=1e-3)  # 4 significant digits per moved coefficient
+    # a small decimal, or a power that is not whole, stays where it is
+    for kept in (F(2.5) * (x0 + F(0.3)) ** 2, F(250.0) * sympy.sqrt(x0 + F(0.3))):
+        assert forms.shortest_scale(kept) == kept

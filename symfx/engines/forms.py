@@ -205,6 +205,9 @@ def shortest_scale(expr: sympy.Expr) -> sympy.Expr:
         return expr
     coef = sympy.Mul(*[a for a in expr.args if not a.free_symbols])
     factors = [a for a in expr.args if a.free_symbols]
+    folded = _folded_into_power(coef, factors)
+    if folded is not None:
+        return folded
     out, changed = [], False
     for factor in factors:
         base, power = factor.as_base_exp() if isinstance(factor, sympy.Pow) else (factor, sympy.Integer(1))
@@ -250,3 +253,28 @@ def _rescaled(coef: sympy.Expr, total: sympy.Add, power: int) -> tuple[sympy.Exp
         if total_cost < best_cost:
             best_cost, best = total_cost, (new_coef, sympy.Add(*[c * m for c, (_, m) in zip(new, terms)]))
     return best
+
+
+def _folded_into_power(coef: sympy.Expr, factors: list[sympy.Expr]) -> sympy.Expr | None:
+    """``c * S**p`` with a decimal ``|c| >= 100`` as ``(c**(1/p) * S)**p`` (``p`` a whole power of
+    at least 2): ``3250.0*(-0.0173*x1 + P)**2`` is ``(-0.986*x1 + 57.01*P)**2``. A whole number of
+    three digits or more is no constant a reader takes in (and the precision step, at 3 digits,
+    writes one). The new coefficients are written with at most ``MAX_DIGITS`` digits (a relative
+    change below 1e-4); None where no such factor exists or a coefficient would stay that large."""
+    if not coef.is_Float or abs(float(coef)) < 100:
+        return None
+    powers = [f for f in factors if isinstance(f, sympy.Pow) and isinstance(f.base, sympy.Add)
+              and f.exp.is_Integer and f.exp >= 2 and (float(coef) > 0 or f.exp % 2)]
+    if len(powers) != 1:
+        return None
+    power = powers[0]
+    scale = math.copysign(abs(float(coef)) ** (1.0 / int(power.exp)), float(coef))
+    terms = []
+    for term in power.base.args:
+        c, rest = term.as_coeff_Mul()
+        value = round_sig(float(c) * scale, MAX_DIGITS)
+        if abs(value) >= 100 and value.is_integer():
+            return None
+        terms.append(sympy.Float(value) * rest)
+    others = [f for f in factors if f is not power]
+    return sympy.Mul(*others) * sympy.Add(*terms) ** power.exp
