@@ -119,16 +119,16 @@ def _freed(expr: sympy.Expr) -> sympy.Expr:
     return expr.func(*[_freed(a) for a in expr.args])
 
 
-def _parts(expr: sympy.Expr) -> list[tuple[sympy.Expr, sympy.Expr]]:
-    """(part, the node that holds it) for every sub-tree over one or two inputs and every group of
-    2-3 terms (factors) of a sum (product) over one or two inputs; a group's node is the sum
-    (product) itself, rebuilt without the group by :func:`_without`."""
-    out: list[tuple[sympy.Expr, sympy.Expr]] = []
+def _parts(expr: sympy.Expr) -> list[tuple[sympy.Expr, sympy.Expr, tuple[sympy.Expr, ...]]]:
+    """(part, the node that holds it, the node's arguments the part takes) for every sub-tree over
+    one or two inputs (the node is the part, the arguments are empty) and every group of 2-3 terms
+    (factors) of a sum (product) over one or two inputs, which :func:`_replace` swaps out of it."""
+    out: list[tuple[sympy.Expr, sympy.Expr, tuple[sympy.Expr, ...]]] = []
     seen: set[sympy.Expr] = set()
     for node in sympy.preorder_traversal(expr):
         if 1 <= len(node.free_symbols) <= 2 and node not in seen:
             seen.add(node)
-            out.append((node, node))
+            out.append((node, node, ()))
         if isinstance(node, (sympy.Add, sympy.Mul)) and len(node.args) >= 3:
             for k in (2, 3):
                 if k >= len(node.args):
@@ -136,14 +136,18 @@ def _parts(expr: sympy.Expr) -> list[tuple[sympy.Expr, sympy.Expr]]:
                 for group in itertools.combinations(node.args, k):
                     symbols = set().union(*(g.free_symbols for g in group))
                     if 1 <= len(symbols) <= 2 and any(g.free_symbols for g in group):
-                        out.append((node.func(*group), node))
+                        out.append((node.func(*group), node, group))
     return out[:MAX_PARTS]
 
 
-def _replace(expr: sympy.Expr, part: sympy.Expr, holder: sympy.Expr, new: sympy.Expr) -> sympy.Expr:
-    if part is holder:
-        return expr.xreplace({part: new})
-    rest = [a for a in holder.args if a not in part.args]
+def _replace(expr: sympy.Expr, holder: sympy.Expr, group: tuple[sympy.Expr, ...], new: sympy.Expr) -> sympy.Expr:
+    """``expr`` with ``holder`` replaced by ``new`` (``group`` empty), or with the arguments
+    ``group`` of the sum or product ``holder`` replaced by the one argument ``new``."""
+    if not group:
+        return expr.xreplace({holder: new})
+    rest = list(holder.args)
+    for g in group:
+        rest.remove(g)
     return expr.xreplace({holder: holder.func(*rest, new)})
 
 
@@ -224,15 +228,17 @@ def _trials(expr: sympy.Expr, env: dict, y: np.ndarray, unaries, deadline: float
     z = sympy.Dummy("z")
     total = readable_size(expr)
     shapes: dict[tuple[str, sympy.Expr, float], int] = {}
-    # (expected knee score, order, part, its holder, f (None: a constant), f's argument, c, d)
-    screened: list[tuple[float, int, sympy.Expr, sympy.Expr, _Unary | None, sympy.Expr | None, float, float]] = []
-    for part, holder in _parts(expr):
+    # (expected knee score, order, part, its holder, the holder's arguments it takes, f (None: a
+    # constant), f's argument, c, d)
+    screened: list[tuple[float, int, sympy.Expr, sympy.Expr, tuple[sympy.Expr, ...], _Unary | None,
+                         sympy.Expr | None, float, float]] = []
+    for part, holder, group in _parts(expr):
         if time.perf_counter() > deadline:
             break
         with np.errstate(all="ignore"):
             value = np.broadcast_to(np.asarray(evaluate(part, env), dtype=np.float64), y.shape)
             h = 1e-4 * (float(np.std(value)) + 1e-3)
-            with_z = _replace(expr, part, holder, z)
+            with_z = _replace(expr, holder, group, z)
             shifted = np.asarray(evaluate(with_z, {**env, z: value + h}), dtype=np.float64)
         J = (shifted - base) / h
         if not np.all(np.isfinite(J)) or not np.any(J):
@@ -243,8 +249,8 @@ def _trials(expr: sympy.Expr, env: dict, y: np.ndarray, unaries, deadline: float
         jj, jt, tt = J @ J, J @ target, target @ target
         for d, nodes in _kept_values(float(jt / jj)) + [(0.0, 0)]:
             mse = max(d * d * jj - 2 * d * jt + tt, 0.0) / len(y)
-            screened.append((knee_score(math.sqrt(mse / var), rest + nodes), len(screened), part, holder, None,
-                             None, 0.0, d))
+            screened.append((knee_score(math.sqrt(mse / var), rest + nodes), len(screened), part, holder, group,
+                             None, None, 0.0, d))
         syms = sorted(part.free_symbols, key=str)
         for u in _inner_args(syms):
             with np.errstate(all="ignore"):
@@ -267,17 +273,17 @@ def _trials(expr: sympy.Expr, env: dict, y: np.ndarray, unaries, deadline: float
                         continue
                     score, c, d = _screen(np.column_stack([g, J]), target, var, rest + shapes[key])
                     if math.isfinite(score):
-                        screened.append((score, len(screened), part, holder, f, inner, c, d))
+                        screened.append((score, len(screened), part, holder, group, f, inner, c, d))
     screened.sort(key=lambda s: s[:2])
     out: list[sympy.Expr] = []
     seen: set[sympy.Expr] = set()
-    for _, _, part, holder, f, inner, c, d in screened:
+    for _, _, part, holder, group, f, inner, c, d in screened:
         if len(out) >= REFITS or time.perf_counter() > deadline:
             break
         new = _number(d) if f is None else _number(c) * f.build(inner) + _number(d)
         if new == part:
             continue
-        trial = _freed(_replace(expr, part, holder, new))
+        trial = _freed(_replace(expr, holder, group, new))
         shape = trial.xreplace({f: sympy.Integer(1) for f in trial.atoms(sympy.Float)})
         if shape in seen:
             continue
