@@ -35,7 +35,7 @@ MAX_PARTS = 60
 #: screened replacements refitted in full per member and round
 REFITS = 4
 #: inner scales tried for the periodic and exponential functions (refitted afterwards)
-SCALES = (1.0, 2.0, 3.0, 0.5, 1.0 / 3.0)
+SCALES = (sympy.Integer(1), sympy.Integer(2), sympy.Integer(3), sympy.Rational(1, 2), sympy.Rational(1, 3))
 
 
 @dataclass(frozen=True)
@@ -159,20 +159,16 @@ def _inner_args(symbols: Sequence[sympy.Symbol]) -> list[sympy.Expr]:
 
 
 def _simple_rational(c: float) -> tuple[int, int] | None:
-    """``c`` as p/q (q <= 4, p with at most two significant digits) within 5 %: the snap's
-    simplest values (:func:`snap.nice_values`), in floats, since the screen tries thousands."""
+    """``c`` as the simplest p/q of :func:`snap.simple_fractions` within 5 %, in integers: the
+    screen tries thousands of constants, so no sympy number is built for them."""
     if not math.isfinite(c) or abs(c) > 1e3:
         return None
-    for q in (1, 2, 3, 4):
-        p = round(c * q)
-        if p and abs(p) < 100 and snap.significant_digits(p) <= 2 and abs(p / q - c) <= 0.05 * abs(c):
-            return p, q
-    return None
+    return next(((p, q) for p, q in snap.simple_fractions(c) if abs(p / q - c) <= 0.05 * abs(c)), None)
 
 
 def _kept_values(c: float) -> list[tuple[float, int]]:
-    """Values a screened constant may keep, with the nodes each adds: 0 (dropped), the nearest
-    simple rational (one node), the fitted value at three digits (four)."""
+    """Values a screened constant may keep, with the nodes each adds: the fitted value at three
+    digits (four) and the simplest near fraction (one node); dropping it (0) is the caller's call."""
     out = [(c, 4)]
     near = _simple_rational(c)
     if near is not None:
@@ -207,15 +203,38 @@ def _screen(A: np.ndarray, target: np.ndarray, var: float, size: int) -> tuple[f
 
 
 def _number(v: float) -> sympy.Expr:
-    near = _simple_rational(v)
+    """A screened constant as sympy: 0, the exact fraction it was snapped to, or a Float."""
     if v == 0.0:
         return sympy.Integer(0)
+    near = _simple_rational(v)
     if near is not None and near[0] / near[1] == v:
         return sympy.Rational(*near)
     return sympy.Float(v)
 
 
-_SCALE_EXPR = {k: sympy.nsimplify(k) for k in SCALES}
+def _columns(symbols: Sequence[sympy.Symbol], unaries, env: dict, shape: tuple[int, ...],
+             cache: dict[sympy.Expr, list]) -> list[tuple[_Unary, sympy.Expr, int, np.ndarray]]:
+    """(f, f's argument ``k*u``, readable size of ``f(k*u)``, its values) for every argument ``u`` of
+    ``symbols`` (:func:`_inner_args`), every unary ``f`` defined on the rows and every scale ``k``;
+    computed once per ``u`` (``cache``), since many parts share their inputs."""
+    out = []
+    for u in _inner_args(symbols):
+        if u not in cache:
+            cache[u] = []
+            with np.errstate(all="ignore"):
+                uv = np.broadcast_to(np.asarray(evaluate(u, env), dtype=np.float64), shape)
+            if np.all(np.isfinite(uv)):
+                for f in unaries:
+                    if f.positive and not np.all(uv > 0):
+                        continue
+                    if f.nonzero and not np.all(np.abs(uv) > 1e-3 * (np.max(np.abs(uv)) + 1e-12)):
+                        continue
+                    for k in SCALES if f.scaled else SCALES[:1]:
+                        inner = k * u
+                        with np.errstate(all="ignore"):
+                            cache[u].append((f, inner, readable_size(f.build(inner)), f.values(float(k) * uv)))
+        out += cache[u]
+    return out
 
 
 def _trials(expr: sympy.Expr, env: dict, y: np.ndarray, unaries, deadline: float) -> list[sympy.Expr]:
@@ -227,7 +246,7 @@ def _trials(expr: sympy.Expr, env: dict, y: np.ndarray, unaries, deadline: float
     var = float(np.var(y))
     z = sympy.Dummy("z")
     total = readable_size(expr)
-    shapes: dict[tuple[str, sympy.Expr, float], int] = {}
+    columns: dict[sympy.Expr, list] = {}  # per argument u: its candidate functions (shared by the parts)
     # (expected knee score, order, part, its holder, the holder's arguments it takes, f (None: a
     # constant), f's argument, c, d)
     screened: list[tuple[float, int, sympy.Expr, sympy.Expr, tuple[sympy.Expr, ...], _Unary | None,
@@ -251,29 +270,14 @@ def _trials(expr: sympy.Expr, env: dict, y: np.ndarray, unaries, deadline: float
             mse = max(d * d * jj - 2 * d * jt + tt, 0.0) / len(y)
             screened.append((knee_score(math.sqrt(mse / var), rest + nodes), len(screened), part, holder, group,
                              None, None, 0.0, d))
-        syms = sorted(part.free_symbols, key=str)
-        for u in _inner_args(syms):
+        for f, inner, size, column in _columns(sorted(part.free_symbols, key=str), unaries, env, y.shape, columns):
             with np.errstate(all="ignore"):
-                uv = np.broadcast_to(np.asarray(evaluate(u, env), dtype=np.float64), y.shape)
-            if not np.all(np.isfinite(uv)):
+                g = column * J
+            if not np.all(np.isfinite(g)):
                 continue
-            for f in unaries:
-                if f.positive and not np.all(uv > 0):
-                    continue
-                if f.nonzero and not np.all(np.abs(uv) > 1e-3 * (np.max(np.abs(uv)) + 1e-12)):
-                    continue
-                for k in SCALES if f.scaled else (1.0,):
-                    inner = u if k == 1.0 else _SCALE_EXPR[k] * u
-                    key = (f.name, u, k)
-                    if key not in shapes:
-                        shapes[key] = readable_size(f.build(inner))
-                    with np.errstate(all="ignore"):
-                        g = f.values(k * uv) * J
-                    if not np.all(np.isfinite(g)):
-                        continue
-                    score, c, d = _screen(np.column_stack([g, J]), target, var, rest + shapes[key])
-                    if math.isfinite(score):
-                        screened.append((score, len(screened), part, holder, group, f, inner, c, d))
+            score, c, d = _screen(np.column_stack([g, J]), target, var, rest + size)
+            if math.isfinite(score):
+                screened.append((score, len(screened), part, holder, group, f, inner, c, d))
     screened.sort(key=lambda s: s[:2])
     out: list[sympy.Expr] = []
     seen: set[sympy.Expr] = set()
@@ -284,7 +288,7 @@ def _trials(expr: sympy.Expr, env: dict, y: np.ndarray, unaries, deadline: float
         if new == part:
             continue
         trial = _freed(_replace(expr, holder, group, new))
-        shape = trial.xreplace({f: sympy.Integer(1) for f in trial.atoms(sympy.Float)})
+        shape = trial.xreplace({x: sympy.Integer(1) for x in trial.atoms(sympy.Float)})
         if shape in seen:
             continue
         seen.add(shape)

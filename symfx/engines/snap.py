@@ -55,6 +55,13 @@ def short(value: float) -> sympy.Expr:
     return sympy.Float(value)
 
 
+def simple_fractions(c: float) -> list[tuple[int, int]]:
+    """(p, q) with p = round(c*q) for q in 1..4 where p has at most two significant digits and
+    |p| < 100, the smallest q first: the simple fractions :func:`nice_values` tries near ``c``
+    (not yet filtered by distance)."""
+    return [(round(c * q), q) for q in _FRACTIONS if _simple_int(round(c * q)) and abs(round(c * q)) < 100]
+
+
 def nice_values(c: float, rel: float = 0.05, rel_transcendental: float = 2e-3) -> list[sympy.Expr]:
     """Simple numbers near ``c``, simplest first (0 always comes first).
 
@@ -72,10 +79,7 @@ def nice_values(c: float, rel: float = 0.05, rel_transcendental: float = 2e-3) -
     out: list[tuple[sympy.Expr, float]] = [(sympy.Integer(0), math.inf)]
     if not math.isfinite(c) or c == 0.0:
         return [sympy.Integer(0)]
-    for q in _FRACTIONS:
-        p = round(c * q)
-        if _simple_int(p) and abs(p) < 100:
-            out.append((sympy.Rational(p, q), rel))
+    out += [(sympy.Rational(p, q), rel) for p, q in simple_fractions(c)]
     for digits in (1, 2):
         value = round_sig(c, digits)
         if not value.is_integer():  # integers come with their own window above
