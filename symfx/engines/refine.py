@@ -4,16 +4,25 @@ The searches before this one often find a law's skeleton with one part wrong: a 
 ``x2*(-x0*x3 + sqrt(x1))`` gave ``x2*(-x0*x3 + x1/2 + 1/2)``, one of ``9*x1/4 - 1/sqrt(x0)`` gave
 ``9*x1/4 + 2*tanh(log(x0))/3 - 1``. The GP reaches such a part by luck; here every part of a
 member is tried in turn. A part is a sub-tree, or a group of two or three terms of a sum (factors
-of a product), over at most two inputs; its replacement is ``c*f(k*u) + d`` for ``f`` a unary
-function the operators allow, ``u`` one input or the sum, difference, product or ratio of two, and
-``k`` a small scale, or a constant ``d`` (0 drops the part). All of them are ranked at once by a Gauss-Newton screen (least squares of the member's
-residual plus ``J*part`` on ``J*f`` and ``J``, where ``J`` is the member's derivative with respect to
-that part), and the best few are refitted in full and knee-snapped.
+of a product), over at most two inputs; its replacement is ``c*g + d`` for ``g`` one of
+
+- ``f(k*u)``: ``f`` a unary function the operators allow, ``u`` one input or the sum, difference,
+  product or ratio of two, ``k`` a small scale;
+- ``f(u + e)`` (``f(u**2 + e)``) for one input ``u`` and a shift ``e`` on a coarse grid: poles,
+  roots and bumps (``1/(x2 + 1/4)``, ``u/(u**2 + 2)``) that ``f(k*u)`` cannot place;
+- for a part over two inputs, one of them times such a function of the other;
+
+or a constant ``d`` (0 drops the part). All of them are ranked at once by a Gauss-Newton screen
+(least squares of the member's residual plus ``J*part`` on ``J*g`` and ``J``, where ``J`` is the
+member's derivative with respect to that part), and the best few are refitted in full and
+knee-snapped.
 
 A refinement is kept only when it scores better than its member by the knee rule
-(:func:`base.knee_score`) and has no more nodes: the search exchanges structure for structure and
-never grows a member, so it does not build the "law + small corrections" mimics of a network's own
-error. Members are refined greedily, for ``rounds`` rounds (a law can have two wrong parts).
+(:func:`base.knee_score`), reads no longer (:func:`base.readable_size`) and has at most one node
+more (an exact ``1/9`` in place of a decimal's digits): the search exchanges structure for
+structure and does not grow a member, so it does not build the "law + small corrections" mimics of
+a network's own error. Members are refined greedily, for ``rounds`` rounds (a law can have two
+wrong parts).
 """
 from __future__ import annotations
 
