@@ -1,6 +1,6 @@
 """Local structure search (engines/refine.py): one part of a front member is replaced by a simple
 function of its inputs when the knee rule (ln e + KNEE_RATE * readable size) scores the result
-better, it reads no longer and has at most one node more."""
+better and it has no more nodes."""
 from __future__ import annotations
 
 import math
@@ -53,9 +53,7 @@ def test_two_wrong_parts_take_two_rounds():
     assert law in out, out
 
 
-def test_refinements_read_no_longer_than_their_member_and_always_score_better():
-    """Each round may add one node (an exact constant for a decimal's digits) but never reads
-    longer: over the two rounds, at most two nodes more than the member and no longer to read."""
+def test_refinements_never_grow_a_member_and_always_score_better():
     X = np.random.default_rng(2).uniform(0.5, 2.0, (1000, 2))
     y = _network(lambda X: X[:, 0] ** 2 + 3 / X[:, 1], X)
     env = snap.env_of([x0, x1], X)
@@ -63,11 +61,10 @@ def test_refinements_read_no_longer_than_their_member_and_always_score_better():
                sympy.Float(1.1) * x0 ** 2 + sympy.Float(0.3) * x1]
     out = refine.refinements(members, env, y, float(np.var(y)), OPERATORS)
     assert out
-    nodes = max(complexity(m) for m in members)
-    reads = max(readable_size(m) for m in members)
+    bound = max(complexity(m) for m in members)
     floor = min(_score(m, env, y) for m in members)
     for e in out:
-        assert complexity(e) <= nodes + 2 and readable_size(e) <= reads, e
+        assert complexity(e) <= bound, e
         assert _score(e, env, y) < _score(members[0], env, y) or _score(e, env, y) < floor, e
 
 
@@ -88,26 +85,3 @@ def test_functions_outside_the_operators_are_not_used():
     out = refine.refinements([member], env, y, float(np.var(y)), OPERATORS - {"sqrt"})
     assert not any(e.has(sympy.sqrt(x1)) or any(p.exp == sympy.Rational(1, 2) for p in e.atoms(sympy.Pow))
                    for e in out), out
-
-
-def test_a_pole_is_placed_by_a_shifted_function():
-    """A 3 %-network of x0*x1/(9*x2 + 9/4) on x2 in [0.5, 1.8] left the GP's 0.204*x0*x1*exp(-0.8*x2)
-    (the bench's random-s3-019): exp(-0.8*x2) becomes c/(x2 + e), e from the coarse grid, refitted
-    (to 0.285 there: the network's error moves the scale and the shift together), snapped to 1/4 with
-    the scale refitted to 1/9. Here a 2 % error: at this one's 3 % the screen ranks the pole below
-    four mimics (the bench network's error let it through)."""
-    X = np.random.default_rng(4).uniform([-1.0, -2.0, 0.5], [1.0, 2.0, 1.8], (1000, 3))
-    y = _network(lambda X: X[:, 0] * X[:, 1] / (9 * X[:, 2] + 2.25), X, error=0.02)
-    env = snap.env_of([x0, x1, x2], X)
-    member = sympy.Float(0.204) * x0 * x1 * sympy.exp(sympy.Float(-0.8) * x2)
-    out = refine.refinements([member], env, y, float(np.var(y)), OPERATORS)
-    law = x0 * x1 / (9 * x2 + sympy.Rational(9, 4))
-    assert any(sympy.simplify(e - law) == 0 for e in out), out
-    # without the shifted functions (x2 + e), only mimics of the pole are in reach
-    saved = refine._SHIFTED
-    try:
-        refine._SHIFTED = ()
-        assert not any(sympy.simplify(e - law) == 0 for e in refine.refinements(
-            [member], env, y, float(np.var(y)), OPERATORS)), "the counterfactual should not reach the law"
-    finally:
-        refine._SHIFTED = saved

@@ -30,7 +30,7 @@ MAX_REFITS = 12
 
 
 def knee_snap(expr: sympy.Expr, env: dict, y: np.ndarray, var: float,
-              deadline: float = math.inf, rel: float = 0.05) -> sympy.Expr | None:
+              deadline: float = math.inf) -> sympy.Expr | None:
     """``expr`` with constants snapped to simple values (0 drops a term) while each snap lowers
     ``ln(nrmse) + KNEE_RATE * readable_size`` (:func:`base.knee_score`); None when no snap does.
 
@@ -39,8 +39,7 @@ def knee_snap(expr: sympy.Expr, env: dict, y: np.ndarray, var: float,
     lowers the score, the other free constants refitted by least squares. Shorter decimals are left
     to the precision step and its tighter allowance: rounded by the knee's trade, Keijzer-5's
     ``-0.302*x0*x2*(x0 + 10)/x1**2`` (a Taylor mimic, 0.94 % off its network) became ``-0.3*...``
-    at 1.11 % and beat the law, 0.95 % off, by two nodes. ``rel`` is the window of the simple
-    fractions (:func:`snap.nice_values`).
+    at 1.11 % and beat the law, 0.95 % off, by two nodes.
     """
     floats = [f for f in _floats(expr) if math.isfinite(float(f))]
     if not floats or len(floats) > MAX_CONSTANTS or var <= 0:
@@ -64,7 +63,7 @@ def knee_snap(expr: sympy.Expr, env: dict, y: np.ndarray, var: float,
     for k in sorted(range(len(theta)), key=lambda i: (-abs(theta[i]), i)):
         if time.perf_counter() > deadline:
             break
-        for value in nice_values(float(theta[k]), rel=rel, rel_transcendental=window, reciprocals=rel > 0.05):
+        for value in nice_values(float(theta[k]), rel_transcendental=window):
             if value.is_Float:
                 continue  # a shorter decimal is a rounding, not an exact value: the precision step's call
             trial = theta.copy()

@@ -4,25 +4,16 @@ The searches before this one often find a law's skeleton with one part wrong: a 
 ``x2*(-x0*x3 + sqrt(x1))`` gave ``x2*(-x0*x3 + x1/2 + 1/2)``, one of ``9*x1/4 - 1/sqrt(x0)`` gave
 ``9*x1/4 + 2*tanh(log(x0))/3 - 1``. The GP reaches such a part by luck; here every part of a
 member is tried in turn. A part is a sub-tree, or a group of two or three terms of a sum (factors
-of a product), over at most two inputs; its replacement is ``c*g + d`` for ``g`` one of
-
-- ``f(k*u)``: ``f`` a unary function the operators allow, ``u`` one input or the sum, difference,
-  product or ratio of two, ``k`` a small scale;
-- ``f(u + e)`` for one input ``u`` and a shift ``e`` on a coarse grid: the poles and roots
-  (``1/(x2 + 1/4)``, ``log(x3 + 3/2)``) that ``f(k*u)`` cannot place;
-- for a part over two inputs, one of them times such a function of the other;
-
-or a constant ``d`` (0 drops the part). All of them are ranked at once by a Gauss-Newton screen
-(least squares of the member's residual plus ``J*part`` on ``J*g`` and ``J``, where ``J`` is the
-member's derivative with respect to that part), and the best few are refitted in full and
-knee-snapped.
+of a product), over at most two inputs; its replacement is ``c*f(k*u) + d`` for ``f`` a unary
+function the operators allow, ``u`` one input or the sum, difference, product or ratio of two, and
+``k`` a small scale, or a constant ``d`` (0 drops the part). All of them are ranked at once by a Gauss-Newton screen (least squares of the member's
+residual plus ``J*part`` on ``J*f`` and ``J``, where ``J`` is the member's derivative with respect to
+that part), and the best few are refitted in full and knee-snapped.
 
 A refinement is kept only when it scores better than its member by the knee rule
-(:func:`base.knee_score`), reads no longer (:func:`base.readable_size`) and has at most one node
-more (an exact ``1/9`` in place of a decimal's digits): the search exchanges structure for
-structure and does not grow a member, so it does not build the "law + small corrections" mimics of
-a network's own error. Members are refined greedily, for ``rounds`` rounds (a law can have two
-wrong parts).
+(:func:`base.knee_score`) and has no more nodes: the search exchanges structure for structure and
+never grows a member, so it does not build the "law + small corrections" mimics of a network's own
+error. Members are refined greedily, for ``rounds`` rounds (a law can have two wrong parts).
 """
 from __future__ import annotations
 
@@ -43,10 +34,6 @@ from .base import Candidate, knee_score, readable_size
 MAX_PARTS = 60
 #: screened replacements refitted in full per member and round
 REFITS = 4
-#: how far (relative) a refitted constant may be snapped to a simple fraction, the others refitted
-#: (the knee score decides): a new part's constants trade off, and a network's error moves them
-#: together, so 3 %-network of x0*x1/(9*x2 + 9/4) refitted to 0.1143*x0*x1/(x2 + 0.285), 12 % from 1/4
-SNAP_WINDOW = 0.15
 #: inner scales tried for the periodic and exponential functions (refitted afterwards)
 SCALES = (sympy.Integer(1), sympy.Integer(2), sympy.Integer(3), sympy.Rational(1, 2), sympy.Rational(1, 3))
 
@@ -77,29 +64,6 @@ _UNARIES = (
     _Unary("cos", "cos", sympy.cos, np.cos, scaled=True),
 )
 
-#: inner shifts ``e`` of the shifted functions ``f(u + e)`` (refitted afterwards: a coarse grid)
-SHIFTS = tuple(sympy.Rational(v) for v in ("1/4", "1/2", "1", "2", "4"))
-
-
-@dataclass(frozen=True)
-class _Shifted:
-    """``f(u + e)`` for one input ``u`` and a shift ``e``: the poles and roots a plain ``f(k*u)``
-    cannot place (``1/(x2 + 1/4)``, ``log(x0 + 1)``)."""
-    name: str
-    operator: str
-    build: Callable[[sympy.Expr, sympy.Expr], sympy.Expr]  # (u, e)
-    values: Callable[[np.ndarray, float], np.ndarray]
-    domain: str  # "positive": u + e > 0 on the rows; "nonzero": away from 0
-
-
-_SHIFTED = (
-    _Shifted("inv", "div", lambda u, e: 1 / (u + e), lambda u, e: 1 / (u + e), "nonzero"),
-    _Shifted("inv_square", "div", lambda u, e: (u + e) ** -2, lambda u, e: (u + e) ** -2.0, "nonzero"),
-    _Shifted("sqrt", "sqrt", lambda u, e: sympy.sqrt(u + e), lambda u, e: np.sqrt(u + e), "positive"),
-    _Shifted("inv_sqrt", "sqrt", lambda u, e: 1 / sympy.sqrt(u + e), lambda u, e: (u + e) ** -0.5, "positive"),
-    _Shifted("log", "log", lambda u, e: sympy.log(u + e), lambda u, e: np.log(u + e), "positive"),
-)
-
 
 def best_weighed(front: Sequence[Candidate], var: float, tolerance: float, n: int) -> list[sympy.Expr]:
     """The ``n`` members of the knee rule's window (:func:`readable.knee_window`) that score best."""
@@ -116,8 +80,6 @@ def refinements(members: Sequence[sympy.Expr], env: dict, y: np.ndarray, var: fl
         return []
     allowed = operators | {"cos"} if "sin" in operators else operators  # one family, as in the GP
     unaries = [f for f in _UNARIES if not f.operator or f.operator in allowed]
-    shifted = [f for f in _SHIFTED if f.operator in allowed]
-    columns: dict = {}  # per input set: its replacements (shared by every part, member and round)
     out: list[sympy.Expr] = []
     for member in members:
         current = member
@@ -126,21 +88,15 @@ def refinements(members: Sequence[sympy.Expr], env: dict, y: np.ndarray, var: fl
             if time.perf_counter() > deadline or not math.isfinite(score):
                 break
             best = None
-            for trial in _trials(current, env, y, unaries, shifted, columns, deadline):
+            for trial in _trials(current, env, y, unaries, deadline):
                 s = _score(trial, env, y, var)
-                if s < score and _no_larger(trial, current) and (best is None or s < best[0]):
+                if s < score and complexity(trial) <= complexity(current) and (best is None or s < best[0]):
                     best = (s, trial)
             if best is None:
                 break
             score, current = best
             out.append(current)
     return out
-
-
-def _no_larger(trial: sympy.Expr, member: sympy.Expr) -> bool:
-    """``trial`` reads no longer than ``member`` and has at most one node more: an exact constant
-    (``1/9``) may take the place of a decimal's digits, but structure is not bought with them."""
-    return readable_size(trial) <= readable_size(member) and complexity(trial) <= complexity(member) + 1
 
 
 def _score(expr: sympy.Expr, env: dict, y: np.ndarray, var: float) -> float:
@@ -220,22 +176,25 @@ def _kept_values(c: float) -> list[tuple[float, int]]:
     return out
 
 
-def _screen(aa: float, aj: float, jj: float, at: float, jt: float, tt: float, n: int, var: float,
-            size: int) -> tuple[float, float, float]:
+def _screen(A: np.ndarray, target: np.ndarray, var: float, size: int) -> tuple[float, float, float]:
     """The knee score a replacement ``c*g + d`` is expected to reach and its ``c``, ``d``: least
     squares, then each kept simple or dropped where that scores better (the knee-snap afterwards
-    makes the same trade). ``a = J*g``; the arguments are the Gram products of ``a``, ``J`` and the
-    target over ``n`` rows."""
-    det = aa * jj - aj * aj
+    makes the same trade)."""
+    a, j = A[:, 0], A[:, 1]
+    with np.errstate(all="ignore"):  # a wild g overflows: its score is inf
+        aa, aj, jj = a @ a, a @ j, j @ j
+        at, jt = a @ target, j @ target
+        det = aa * jj - aj * aj
     if not math.isfinite(det) or det <= 1e-12 * aa * jj:
         return math.inf, 0.0, 0.0
     c_fit = (jj * at - aj * jt) / det
+    tt = target @ target
     best = (math.inf, 0.0, 0.0)
     for c, c_nodes in _kept_values(c_fit):
         d_fit = (jt - c * aj) / jj  # least squares for this c
         for d, d_nodes in _kept_values(d_fit) + [(0.0, 0)]:
             # ||c*a + d*j - t||^2 expanded: no pass over the rows per trial
-            mse = max(c * c * aa + d * d * jj + tt + 2 * (c * d * aj - c * at - d * jt), 0.0) / n
+            mse = max(c * c * aa + d * d * jj + tt + 2 * (c * d * aj - c * at - d * jt), 0.0) / len(target)
             nodes = size + (0 if abs(c) == 1.0 else c_nodes + 1) + (d_nodes + 1 if d else 0)
             score = knee_score(math.sqrt(mse / var), nodes)
             if score < best[0]:
@@ -253,76 +212,45 @@ def _number(v: float) -> sympy.Expr:
     return sympy.Float(v)
 
 
-def _valid(values: np.ndarray, domain: str) -> bool:
-    if not np.all(np.isfinite(values)):
-        return False
-    if domain == "positive":
-        return bool(np.all(values > 0))
-    if domain == "nonzero":
-        return bool(np.all(np.abs(values) > 1e-3 * (np.max(np.abs(values)) + 1e-12)))
-    return True
-
-
-def _functions_of(u: sympy.Expr, uv: np.ndarray, unaries, shifted) -> list[tuple[sympy.Expr, np.ndarray]]:
-    """(``g``, its values) for every ``f(k*u)`` defined on the rows and, where ``u`` is an input,
-    every shifted ``f(u + e)``."""
+def _columns(symbols: Sequence[sympy.Symbol], unaries, env: dict, shape: tuple[int, ...],
+             cache: dict[sympy.Expr, list]) -> list[tuple[_Unary, sympy.Expr, int, np.ndarray]]:
+    """(f, f's argument ``k*u``, readable size of ``f(k*u)``, its values) for every argument ``u`` of
+    ``symbols`` (:func:`_inner_args`), every unary ``f`` defined on the rows and every scale ``k``;
+    computed once per ``u`` (``cache``), since many parts share their inputs."""
     out = []
-    for f in unaries:
-        if not _valid(uv, "positive" if f.positive else "nonzero" if f.nonzero else "any"):
-            continue
-        for k in SCALES if f.scaled else SCALES[:1]:
-            with np.errstate(all="ignore"):
-                out.append((f.build(k * u), f.values(float(k) * uv)))
-    if u.is_Symbol:
-        for f in shifted:
-            for e in SHIFTS + tuple(-e for e in SHIFTS):
-                inner = uv + float(e)
-                if _valid(inner, f.domain):
-                    with np.errstate(all="ignore"):
-                        out.append((f.build(u, e), f.values(uv, float(e))))
-    return [(g, v) for g, v in out if np.all(np.isfinite(v))]
-
-
-def _columns(symbols: Sequence[sympy.Symbol], unaries, shifted, env: dict, shape: tuple[int, ...],
-             cache: dict) -> tuple[list[tuple[sympy.Expr, int]], np.ndarray]:
-    """The replacements ``g`` a part over ``symbols`` may take, with their readable sizes, and their
-    values as the columns of one matrix: ``f(k*u)`` for every argument ``u`` of ``symbols``
-    (:func:`_inner_args`), the shifted functions of each input, and for two inputs ``v*g(w)``, the
-    one input times a function of the other (``x1/(x0 + 1)``). Computed once per input set
-    (``cache``), since many parts share their inputs."""
-    key = tuple(symbols)
-    if key not in cache:
-        items: list[tuple[sympy.Expr, int, np.ndarray]] = []
-        single: dict[sympy.Expr, list[tuple[sympy.Expr, np.ndarray]]] = {}
-        for u in _inner_args(symbols):
+    for u in _inner_args(symbols):
+        if u not in cache:
+            cache[u] = []
             with np.errstate(all="ignore"):
                 uv = np.broadcast_to(np.asarray(evaluate(u, env), dtype=np.float64), shape)
-            single[u] = _functions_of(u, uv, unaries, shifted) if np.all(np.isfinite(uv)) else []
-            items += [(g, readable_size(g), v) for g, v in single[u]]
-        if len(symbols) == 2:
-            for v, w in (symbols, symbols[::-1]):
-                vv = np.broadcast_to(np.asarray(evaluate(v, env), dtype=np.float64), shape)
-                items += [(v * g, readable_size(v * g), vv * gv) for g, gv in single[w]]
-        matrix = np.column_stack([v for _, _, v in items]) if items else np.zeros(shape + (0,))
-        cache[key] = ([(g, n) for g, n, _ in items], matrix)
-    return cache[key]
+            if np.all(np.isfinite(uv)):
+                for f in unaries:
+                    if f.positive and not np.all(uv > 0):
+                        continue
+                    if f.nonzero and not np.all(np.abs(uv) > 1e-3 * (np.max(np.abs(uv)) + 1e-12)):
+                        continue
+                    for k in SCALES if f.scaled else SCALES[:1]:
+                        inner = k * u
+                        with np.errstate(all="ignore"):
+                            cache[u].append((f, inner, readable_size(f.build(inner)), f.values(float(k) * uv)))
+        out += cache[u]
+    return out
 
 
-def _trials(expr: sympy.Expr, env: dict, y: np.ndarray, unaries, shifted, columns: dict,
-            deadline: float) -> list[sympy.Expr]:
+def _trials(expr: sympy.Expr, env: dict, y: np.ndarray, unaries, deadline: float) -> list[sympy.Expr]:
     """The best ``REFITS`` replacements by the screen, refitted in full and knee-snapped."""
     with np.errstate(all="ignore"):
         base = np.broadcast_to(np.asarray(evaluate(expr, env), dtype=np.float64), y.shape)
     if not np.all(np.isfinite(base)):
         return []
     var = float(np.var(y))
-    n = len(y)
     z = sympy.Dummy("z")
     total = readable_size(expr)
-    # (expected knee score, order, part, its holder, the holder's arguments it takes, the
-    # replacement g (None: a constant), c, d)
-    screened: list[tuple[float, int, sympy.Expr, sympy.Expr, tuple[sympy.Expr, ...], sympy.Expr | None,
-                         float, float]] = []
+    columns: dict[sympy.Expr, list] = {}  # per argument u: its candidate functions (shared by the parts)
+    # (expected knee score, order, part, its holder, the holder's arguments it takes, f (None: a
+    # constant), f's argument, c, d)
+    screened: list[tuple[float, int, sympy.Expr, sympy.Expr, tuple[sympy.Expr, ...], _Unary | None,
+                         sympy.Expr | None, float, float]] = []
     for part, holder, group in _parts(expr):
         if time.perf_counter() > deadline:
             break
@@ -330,37 +258,33 @@ def _trials(expr: sympy.Expr, env: dict, y: np.ndarray, unaries, shifted, column
             value = np.broadcast_to(np.asarray(evaluate(part, env), dtype=np.float64), y.shape)
             h = 1e-4 * (float(np.std(value)) + 1e-3)
             with_z = _replace(expr, holder, group, z)
-            moved = np.asarray(evaluate(with_z, {**env, z: value + h}), dtype=np.float64)
-        J = (moved - base) / h
+            shifted = np.asarray(evaluate(with_z, {**env, z: value + h}), dtype=np.float64)
+        J = (shifted - base) / h
         if not np.all(np.isfinite(J)) or not np.any(J):
             continue
         target = y - base + J * value
         rest = total - readable_size(part)  # the member's size without the part (a group: roughly)
         # the part as a constant (0: dropped), e.g. x1/2 + x2 -> x2 + 2/3
-        jj, jt, tt = float(J @ J), float(J @ target), float(target @ target)
-        for d, nodes in _kept_values(jt / jj) + [(0.0, 0)]:
-            mse = max(d * d * jj - 2 * d * jt + tt, 0.0) / n
+        jj, jt, tt = J @ J, J @ target, target @ target
+        for d, nodes in _kept_values(float(jt / jj)) + [(0.0, 0)]:
+            mse = max(d * d * jj - 2 * d * jt + tt, 0.0) / len(y)
             screened.append((knee_score(math.sqrt(mse / var), rest + nodes), len(screened), part, holder, group,
-                             None, 0.0, d))
-        replacements, matrix = _columns(sorted(part.free_symbols, key=str), unaries, shifted, env, y.shape, columns)
-        if not replacements:
-            continue
-        with np.errstate(all="ignore"):  # a wild g overflows: its score is inf
-            A = matrix * J[:, None]  # a = J*g for every replacement g at once
-            aa = np.einsum("ij,ij->j", A, A)
-            aj, at = A.T @ J, A.T @ target
-        for k in np.flatnonzero(np.isfinite(aa) & np.isfinite(aj) & np.isfinite(at)):
-            g, size = replacements[k]
-            score, c, d = _screen(float(aa[k]), float(aj[k]), jj, float(at[k]), jt, tt, n, var, rest + size)
+                             None, None, 0.0, d))
+        for f, inner, size, column in _columns(sorted(part.free_symbols, key=str), unaries, env, y.shape, columns):
+            with np.errstate(all="ignore"):
+                g = column * J
+            if not np.all(np.isfinite(g)):
+                continue
+            score, c, d = _screen(np.column_stack([g, J]), target, var, rest + size)
             if math.isfinite(score):
-                screened.append((score, len(screened), part, holder, group, g, c, d))
+                screened.append((score, len(screened), part, holder, group, f, inner, c, d))
     screened.sort(key=lambda s: s[:2])
     out: list[sympy.Expr] = []
     seen: set[sympy.Expr] = set()
-    for _, _, part, holder, group, g, c, d in screened:
+    for _, _, part, holder, group, f, inner, c, d in screened:
         if len(out) >= REFITS or time.perf_counter() > deadline:
             break
-        new = _number(d) if g is None else _number(c) * g + _number(d)
+        new = _number(d) if f is None else _number(c) * f.build(inner) + _number(d)
         if new == part:
             continue
         trial = _freed(_replace(expr, holder, group, new))
@@ -371,6 +295,6 @@ def _trials(expr: sympy.Expr, env: dict, y: np.ndarray, unaries, shifted, column
         # a replaced factor leaves redundant constants (1.75*x0*(0.572*x1 + 0.571*exp(x2)/sqrt(x3))):
         # merged, they show their simple values to the knee snap
         fitted = snap.tidy(forms.merge_constants(snap.refit(trial, env, y, max_nfev=30, deadline=deadline)))
-        simpler = readable.knee_snap(fitted, env, y, var, deadline, rel=SNAP_WINDOW)
+        simpler = readable.knee_snap(fitted, env, y, var, deadline)
         out.append(simpler if simpler is not None else fitted)
     return out

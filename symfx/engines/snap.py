@@ -62,8 +62,7 @@ def simple_fractions(c: float) -> list[tuple[int, int]]:
     return [(round(c * q), q) for q in _FRACTIONS if _simple_int(round(c * q)) and abs(round(c * q)) < 100]
 
 
-def nice_values(c: float, rel: float = 0.05, rel_transcendental: float = 2e-3,
-                reciprocals: bool = False) -> list[sympy.Expr]:
+def nice_values(c: float, rel: float = 0.05, rel_transcendental: float = 2e-3) -> list[sympy.Expr]:
     """Simple numbers near ``c``, simplest first (0 always comes first).
 
     In this order: integers and fractions p/q (q <= 4) within ``rel`` of ``c``, where p has at
@@ -75,16 +74,12 @@ def nice_values(c: float, rel: float = 0.05, rel_transcendental: float = 2e-3,
     fitted to a few 1e-4 (``sin(pi*x0)``, ``1/(4*pi)``), while a wide window puts pi or ln 2 into
     arbitrary coefficients (a GNN message's ``0.8486*dy`` printed as ``2.662*dy/pi``, a plain 0.4
     as ``5/(4*pi)``, ``0.1733`` as ``log(2)/4``): within 3e-3 about one number in five has a
-    named form nearby. With ``reciprocals``, ``1/n`` for ``n`` up to 12 within ``rel`` too.
+    named form nearby.
     """
     out: list[tuple[sympy.Expr, float]] = [(sympy.Integer(0), math.inf)]
     if not math.isfinite(c) or c == 0.0:
         return [sympy.Integer(0)]
     out += [(sympy.Rational(p, q), rel) for p, q in simple_fractions(c)]
-    if reciprocals and 0.0 < abs(c) < 1.0:  # 1/9, 1/12: a whole divisor read as a scale
-        n = round(1.0 / abs(c))
-        if 4 < n <= 12:
-            out.append((sympy.Rational(int(math.copysign(1, c)), n), rel))
     for digits in (1, 2):
         value = round_sig(c, digits)
         if not value.is_integer():  # integers come with their own window above
