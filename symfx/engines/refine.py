@@ -176,19 +176,18 @@ def _kept_values(c: float) -> list[tuple[float, int]]:
     return out
 
 
-def _screen(A: np.ndarray, target: np.ndarray, var: float, size: int) -> tuple[float, float, float]:
+def _screen(a: np.ndarray, j: np.ndarray, target: np.ndarray, jj: float, jt: float, tt: float, var: float,
+            size: int) -> tuple[float, float, float]:
     """The knee score a replacement ``c*g + d`` is expected to reach and its ``c``, ``d``: least
-    squares, then each kept simple or dropped where that scores better (the knee-snap afterwards
-    makes the same trade)."""
-    a, j = A[:, 0], A[:, 1]
+    squares of ``target`` on ``a = J*g`` and ``j = J``, then each kept simple or dropped where that
+    scores better (the knee-snap afterwards makes the same trade). ``jj``, ``jt``, ``tt`` are the
+    part's own Gram products, shared by all its replacements."""
     with np.errstate(all="ignore"):  # a wild g overflows: its score is inf
-        aa, aj, jj = a @ a, a @ j, j @ j
-        at, jt = a @ target, j @ target
+        aa, aj, at = a @ a, a @ j, a @ target
         det = aa * jj - aj * aj
     if not math.isfinite(det) or det <= 1e-12 * aa * jj:
         return math.inf, 0.0, 0.0
     c_fit = (jj * at - aj * jt) / det
-    tt = target @ target
     best = (math.inf, 0.0, 0.0)
     for c, c_nodes in _kept_values(c_fit):
         d_fit = (jt - c * aj) / jj  # least squares for this c
@@ -275,7 +274,7 @@ def _trials(expr: sympy.Expr, env: dict, y: np.ndarray, unaries, deadline: float
                 g = column * J
             if not np.all(np.isfinite(g)):
                 continue
-            score, c, d = _screen(np.column_stack([g, J]), target, var, rest + size)
+            score, c, d = _screen(g, J, target, jj, jt, tt, var, rest + size)
             if math.isfinite(score):
                 screened.append((score, len(screened), part, holder, group, f, inner, c, d))
     screened.sort(key=lambda s: s[:2])

@@ -59,7 +59,8 @@ def simple_fractions(c: float) -> list[tuple[int, int]]:
     """(p, q) with p = round(c*q) for q in 1..4 where p has at most two significant digits and
     |p| < 100, the smallest q first: the simple fractions :func:`nice_values` tries near ``c``
     (not yet filtered by distance)."""
-    return [(round(c * q), q) for q in _FRACTIONS if _simple_int(round(c * q)) and abs(round(c * q)) < 100]
+    numerators = [(round(c * q), q) for q in _FRACTIONS]
+    return [(p, q) for p, q in numerators if _simple_int(p) and abs(p) < 100]
 
 
 def nice_values(c: float, rel: float = 0.05, rel_transcendental: float = 2e-3) -> list[sympy.Expr]:
