@@ -143,6 +143,16 @@ def test_precision_uses_fewest_digits_and_forces_ill_conditioned_constants():
     assert forced == 1 and out == sympy.exp(sympy.Float(20.12) * x0), out
 
 
+def test_precision_never_rounds_a_large_decimal_to_a_whole_number():
+    """239.77 within a loose budget is 239.8, not 240: a whole number of three digits reads as an
+    exact count (a random law's mimic printed ``240.0*(...)``, unreadable by the suite's rules)."""
+    X = np.random.default_rng(0).uniform(0.0, 1.0, size=(400, 2))
+    env = snap.env_of([x0, x1], X)
+    y = 239.77 * X[:, 0] + np.sin(X[:, 1])
+    out, _ = snap.precision(sympy.Float(239.77) * x0 + sympy.sin(x1), env, y, 0.05**2 * float(np.var(y)))
+    assert out == sympy.Float(239.8) * x0 + sympy.sin(x1), out
+    assert laws.unreadable_constants(out) == []
+
 def test_shortest_scale_writes_a_ratio_at_the_scale_of_its_shortest_coefficients():
     """A null-space rational is fixed up to a common factor; its rounded coefficients read best
     where one of them is 1. Value-preserving; kept as it is when no scale is shorter."""

@@ -278,3 +278,32 @@ def _folded_into_power(coef: sympy.Expr, factors: list[sympy.Expr]) -> sympy.Exp
         terms.append(sympy.Float(value) * rest)
     others = [f for f in factors if f is not power]
     return sympy.Mul(*others) * sympy.Add(*terms) ** power.exp
+
+
+def rescalings(expr: sympy.Expr) -> list[sympy.Expr]:
+    """The same function at other scales of a sum factor: ``c * S**p`` (``p`` = 1 or -1, ``S`` a
+    sum) as ``(c*k**p) * (S/k)**p``, for ``k`` each coefficient of ``S`` (it becomes 1) and the
+    ``k`` that makes ``c`` 1. A rational's constants are fixed only up to a common factor, and a
+    law's exact values may show at one scale alone: ``0.1107*x0*x1/(x2 + 1/4)`` is
+    ``x0*x1/(9.035*x2 + 2.259)``, near ``x0*x1/(9*x2 + 9/4)``. Only expressions with a decimal."""
+    coef, rest = expr.as_coeff_Mul()
+    if not expr.atoms(sympy.Float) or coef == 0 or isinstance(rest, sympy.Add):
+        return []  # a sum's own scale is its terms' coefficients, which the snap visits already
+    factors = list(rest.args) if isinstance(rest, sympy.Mul) else [rest]
+    out = []
+    for i, factor in enumerate(factors):
+        base, power = factor.as_base_exp() if isinstance(factor, sympy.Pow) else (factor, sympy.Integer(1))
+        if not isinstance(base, sympy.Add) or power not in (1, -1):
+            continue
+        terms = [t.as_coeff_Mul() for t in base.args]
+        scales = [float(k) for k, _ in terms] + [float(coef) ** -int(power)]
+        for j, k in enumerate(scales):
+            if k == 0 or k == 1 or not math.isfinite(k) or k in scales[:j]:
+                continue
+
+            def exact(value: float, is_one: bool) -> sympy.Expr:  # the normalised constant is no longer free
+                return sympy.Integer(1) if is_one else sympy.Float(value)
+            scaled = sympy.Add(*[exact(float(c) / k, n == j) * m for n, (c, m) in enumerate(terms)])
+            others = factors[:i] + [scaled**power] + factors[i + 1:]
+            out.append(exact(float(coef) * k ** int(power), j == len(terms)) * sympy.Mul(*others))
+    return out

@@ -24,7 +24,8 @@ import sympy
 
 from ..errors import EngineUnavailableError
 from ..lowering import SEARCH_OPS, UNARY_SEARCH_OPS, complexity
-from . import additive, basis, derived, exact_sums, factored, families, forms, phases, rationals, readable, refine, snap
+from . import (additive, basis, derived, exact_sums, factored, families, forms, phases, rationals, readable, refine,
+               snap, transformed)
 from .base import KNEE_TOLERANCE_WINDOW, Candidate, Front, ProgressFn, pareto
 
 if TYPE_CHECKING:
@@ -292,9 +293,7 @@ class OperonEngine:
                     pareto(candidates, written=True), var, tol, n)
                 offer(refine.refinements(list(dict.fromkeys(members)), env_sub, y_sub, var, ops, deadline=deadline))
                 stats["refine_s"] = time.perf_counter() - t_knee - stats["knee_snap_s"]
-        stats["forced_digits"] = forced
-        stats["post_s"] = time.perf_counter() - t_post
-        stats["total_s"] = time.perf_counter() - start
+        stats.update(forced_digits=forced, post_s=time.perf_counter() - t_post, total_s=time.perf_counter() - start)
         return readable.beside(front, candidates)
 
     def _fast_pass(self, all_bases, y, ops, tol, var, settings, rng, deadline=math.inf, stats=None,
@@ -335,7 +334,7 @@ class OperonEngine:
         poly_subsets = [s for s in basis.backward_subsets(poly, y, deadline=t0 + 0.85 * left) if len(s) <= 8]
         polys = [basis.fit_subset(poly, s, y) for s in poly_subsets]
         exact = families.exact_polynomials(poly, y, _knee_mse(var, tol))
-        transformed = families.transformed_polynomials(poly, y, _knee_mse(var, tol))
+        transformed_polys = families.transformed_polynomials(poly, y, _knee_mse(var, tol))
         factored_laws = factored.factored_polynomials(all_bases, y, _knee_mse(var, tol), ops)
         # sums whose coefficients round to exact values, grown from the searches' subsets above
         # (the polynomial's terms appended to the library: their indices shifted)
@@ -347,13 +346,18 @@ class OperonEngine:
         if stats is not None:
             stats.update(library_s=t1 - t0, library_terms=len(library), nested_terms=len(nested), beam_s=t2 - t1,
                          backward_s=t3 - t2,
-                         poly_terms=len(poly), exact_polynomials=len(exact), transformed=len(transformed),
+                         poly_terms=len(poly), exact_polynomials=len(exact), transformed=len(transformed_polys),
                          factored=len(factored_laws), exact_sums=len(sums))
         t4 = time.perf_counter()
         rough = additive.structured_sums(all_bases, terms, few_terms, y, ops,
                                          max_terms=int(settings["max_terms"]), seed=beam_seed, deadline=deadline)
+        t5 = time.perf_counter()
+        # few-node terms only (a transformed law's inner sum is short): all 6 000 of 5 inputs took 6 s
+        sums_after = transformed.transformed_sums([terms[i] for i in few_terms], y, seed=beam_seed, deadline=deadline)
         if stats is not None:
-            stats.update(additive_s=time.perf_counter() - t4, additive=len(rough))
+            stats.update(additive_s=t5 - t4, additive=len(rough), transformed_sums_s=time.perf_counter() - t5,
+                         transformed_sums=len(sums_after))
+        rough += sums_after
         chosen: list[basis.LinearFit] = []
         for source in (fits, few, polys):
             by_size: dict[int, list[basis.LinearFit]] = {}
@@ -361,7 +365,7 @@ class OperonEngine:
                 by_size.setdefault(len(fit.terms), []).append(fit)
             for size, group in sorted(by_size.items()):
                 chosen += sorted(group, key=lambda f: f.mse)[:int(settings["snap_per_size"])]
-        out: list[sympy.Expr] = [fit.expr() for fit in exact + sums] + transformed + factored_laws  # rounded
+        out: list[sympy.Expr] = [fit.expr() for fit in exact + sums] + transformed_polys + factored_laws  # rounded
         for fit in chosen:
             if settings["snap"] and time.perf_counter() < snap_deadline:  # the snapped form replaces the raw one
                 # the coefficients rounded together, as far as the knee rule looks (5 x tolerance):

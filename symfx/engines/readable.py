@@ -18,6 +18,7 @@ from typing import Sequence
 import numpy as np
 import sympy
 
+from .forms import rescalings
 from .base import Candidate, Front, front_order, knee_reach, knee_score, pareto, readable_size
 from .snap import _floats, _Template, named_window, nice_values, round_sig
 
@@ -26,11 +27,11 @@ MAX_CONSTANTS = 8
 #: a free constant is sized with this many significant digits, before and after a snap alike
 SIZE_DIGITS = 3
 #: least-squares refits of the other constants per member (bounded by count, not by the clock)
-MAX_REFITS = 12
+MAX_REFITS = 24
 
 
 def knee_snap(expr: sympy.Expr, env: dict, y: np.ndarray, var: float,
-              deadline: float = math.inf) -> sympy.Expr | None:
+              deadline: float = math.inf, drops: bool = True) -> sympy.Expr | None:
     """``expr`` with constants snapped to simple values (0 drops a term) while each snap lowers
     ``ln(nrmse) + KNEE_RATE * readable_size`` (:func:`base.knee_score`); None when no snap does.
 
@@ -45,7 +46,9 @@ def knee_snap(expr: sympy.Expr, env: dict, y: np.ndarray, var: float,
     if not floats or len(floats) > MAX_CONSTANTS or var <= 0:
         return None
     t = _Template(expr, env, y, floats)
-    theta = t.theta.copy()
+    # from the least-squares constants: the precision step may have rounded a drifted constant
+    # further from its exact value (0.2725 -> 0.3 where the law has 1/4)
+    theta = t.fit(t.theta.copy(), list(range(len(floats))), 10, deadline)
     values: dict[int, sympy.Expr] = {}
 
     def score(th: np.ndarray, vals: dict[int, sympy.Expr]) -> float:
@@ -58,14 +61,22 @@ def knee_snap(expr: sympy.Expr, env: dict, y: np.ndarray, var: float,
         return knee_score(math.sqrt(mse / var), readable_size(sized))
 
     current = score(theta, values)
-    window = named_window(math.sqrt(max(t.mse(theta), 0.0) / var))
+    nrmse = math.sqrt(max(t.mse(theta), 0.0) / var)
+    window = named_window(nrmse)
+    rel = min(0.2, max(0.05, 5.0 * nrmse))
     refits = MAX_REFITS
     for k in sorted(range(len(theta)), key=lambda i: (-abs(theta[i]), i)):
         if time.perf_counter() > deadline:
             break
-        for value in nice_values(float(theta[k]), rel_transcendental=window):
-            if value.is_Float:
+        best = None
+        for value in nice_values(float(theta[k]), rel=rel, rel_transcendental=window):
+            if value.is_Float or (value == 0 and not drops):
                 continue  # a shorter decimal is a rounding, not an exact value: the precision step's call
+            # simplest kind first (0, then p/q, then a named constant), the best score within a kind:
+            # 1/3 for a drifted 0.363 over 3/10, yet 2 before 5*sqrt(2)/(2*sqrt(pi)) = 1.995
+            kind = 0 if value == 0 else 1 if value.is_Rational else 2
+            if best is not None and kind > best[0][0]:
+                break
             trial = theta.copy()
             trial[k] = float(value)
             free = [i for i in range(len(theta)) if i != k and i not in values]
@@ -74,9 +85,10 @@ def knee_snap(expr: sympy.Expr, env: dict, y: np.ndarray, var: float,
                 trial = t.fit(trial, free, 10, deadline)
             trial_values = {**values, k: value}
             s = score(trial, trial_values)
-            if s < current:
-                theta, values, current = trial, trial_values, s
-                break
+            if s < current and (best is None or (kind, s) < best[0]):
+                best = ((kind, s), trial, trial_values)
+        if best is not None:
+            (_, current), theta, values = best
     if not values:
         return None
     return t.build(values, theta)
@@ -113,9 +125,13 @@ def knee_snapped(members: Sequence[sympy.Expr], env: dict, y: np.ndarray, var: f
     """The knee-snapped form of each member that has one (see :func:`knee_snap`)."""
     out = []
     for expr in members:
-        simpler = knee_snap(expr, env, y, var, deadline)
-        if simpler is not None and simpler != expr:
-            out.append(simpler)
+        # drops (a constant to 0) first; then exact values only, also at every scale of a sum
+        # factor: a drop that pays at once can block a law's snap (x1/x0 for x0*x1/(3*x0**2 + x1))
+        trials = [(expr, True), (expr, False)] + [(e, False) for e in rescalings(expr)]
+        for form, drops in trials:
+            simpler = knee_snap(form, env, y, var, deadline, drops)
+            if simpler is not None and simpler != expr and simpler not in out:
+                out.append(simpler)
     return out
 
 

@@ -398,14 +398,23 @@ def snap(
 
 
 def _digit_trials(c: float, max_digits: int) -> list[float]:
-    """``c`` with 1, 2, ... digits, up to the first form that is ``c`` itself or ``max_digits``."""
+    """``c`` with 1, 2, ... digits, up to the first form that is ``c`` itself or ``max_digits``.
+    A whole number of 3 or more digits is skipped: ``239.8`` rounded to ``240`` reads as an exact
+    count the data never gave (the next digit count is tried instead)."""
     out = []
     for digits in range(1, max_digits + 1):
         value = round_sig(c, digits)
         if value == c:
             break
+        if abs(value) >= 100 and value.is_integer() and digits < max_digits:
+            continue
         out.append(value)
     return out
+
+
+def _forced(c: float, options: Sequence[float], max_digits: int) -> bool:
+    """Whether ``c`` needs more than ``max_digits`` digits (its last trial is the rounding to them)."""
+    return bool(options) and options[-1] == round_sig(c, max_digits) != c
 
 
 def precision(expr: sympy.Expr, env: dict, y: np.ndarray, budget_mse: float | Callable[[float], float],
@@ -448,7 +457,7 @@ def precision(expr: sympy.Expr, env: dict, y: np.ndarray, budget_mse: float | Ca
                 current = trial
                 break
         else:
-            if len(options) == max_digits:  # more digits than max_digits: ill-conditioned
+            if _forced(float(f), options, max_digits):  # more digits than max_digits: ill-conditioned
                 current = replace_numbers(current, {f: short(options[-1])})
                 forced += 1
     return current, forced
@@ -491,7 +500,7 @@ def _batched_choice(expr, floats, trials, env, y, budget_mse, max_digits):
                 pick, current = options[k], trial
                 break
         else:
-            if len(options) == max_digits:
+            if _forced(float(base[j]), options, max_digits):
                 return None, budget_mse  # forced: the exact path decides
         chosen.append(pick)
     return chosen, budget_mse

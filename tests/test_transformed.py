@@ -1,0 +1,60 @@
+"""Library sums after an output transform (engines/transformed.py), and the scales at which a
+rational's constants are snapped (forms.rescalings)."""
+from __future__ import annotations
+
+import numpy as np
+import sympy
+
+from symfx.config import Config
+from symfx.engines import basis, derived, forms, snap
+from symfx.engines.transformed import transformed_sums
+
+x0, x1, x2 = sympy.symbols("x0 x1 x2")
+
+
+def test_a_cube_of_a_sum_is_found_through_the_cube_root():
+    """(x0 + x1**-2)**3 expands into four terms with x1**-4 and x1**-6, no short sum of library
+    terms; its cube root is a two-term sum. A 0.3 %-network's output gives it back, rough."""
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.uniform(-1, 2, 2000), rng.uniform(2, 5, 2000)])
+    law = (X[:, 0] + X[:, 1] ** -2) ** 3
+    y = law + 0.003 * np.std(law) * np.sin(2 * X[:, 0] + X[:, 1])
+    library = basis.build_library(derived.bases(X, ["x0", "x1"]), frozenset(Config().operators))
+    found = transformed_sums([library[i] for i in basis.few_node_terms(library)], y)
+    env = snap.env_of([x0, x1], X)
+    cubes = [e for e in found if isinstance(e, sympy.Pow) and e.exp == 3 and x1**-2 in
+             {t.as_coeff_Mul()[1] for t in sympy.Add.make_args(e.base)}]
+    assert cubes, found
+    best = min(np.sqrt(snap.mse_of(e, env, y) / np.var(y)) for e in cubes)
+    assert best < 0.005, (cubes, best)  # the network's own 0.3 % plus rough constants
+
+
+def test_a_positive_output_also_tries_its_log_and_square_root():
+    """exp(x0*x1 + sin(x0)) is a sum after the log (exact data: found to rounding)."""
+    rng = np.random.default_rng(1)
+    X = rng.uniform(0.5, 1.5, (2000, 2))
+    y = np.exp(X[:, 0] * X[:, 1] + np.sin(X[:, 0]))
+    library = basis.build_library(derived.bases(X, ["x0", "x1"]), frozenset(Config().operators))
+    found = transformed_sums([library[i] for i in basis.few_node_terms(library)], y)
+    env = snap.env_of([x0, x1], X)
+    exps = [e for e in found if isinstance(e.as_coeff_Mul()[1], sympy.exp) and np.sqrt(snap.mse_of(e, env, y) / np.var(y)) < 1e-6]
+    assert exps, found
+
+
+def test_rescalings_set_each_coefficient_of_a_sum_factor_to_one():
+    member = sympy.Float(0.1107) * x0 * x1 / (x2 + sympy.Rational(1, 4))
+    scales = forms.rescalings(member)
+    # the outer scale moved into the denominator: x0*x1/(9.033*x2 + 2.258), its 1 exact
+    outer = [e for e in scales if e.as_coeff_Mul()[0] == 1]
+    assert len(outer) == 1, scales
+    den = sympy.fraction(outer[0])[1]
+    coefs = sorted(float(c) for c, _ in (t.as_coeff_Mul() for t in sympy.Add.make_args(den)))
+    assert np.allclose(coefs, [0.25 / 0.1107, 1 / 0.1107], rtol=1e-9), outer
+    # every rescaling is the same function
+    X = np.random.default_rng(0).uniform(0.5, 1.5, (50, 3))
+    env = snap.env_of([x0, x1, x2], X)
+    ref = snap.mse_of(member, env, np.zeros(50))
+    for e in scales:
+        assert np.isclose(snap.mse_of(e, env, np.zeros(50)), ref, rtol=1e-9), e
+    # a plain sum's scale is its own coefficients: nothing to add
+    assert forms.rescalings(sympy.Float(0.5) * sympy.exp(x0) - sympy.Float(0.109) * x0) == []
