@@ -56,5 +56,6 @@ def test_rescalings_set_each_coefficient_of_a_sum_factor_to_one():
     ref = snap.mse_of(member, env, np.zeros(50))
     for e in scales:
         assert np.isclose(snap.mse_of(e, env, np.zeros(50)), ref, rtol=1e-9), e
-    # a plain sum's scale is its own coefficients: nothing to add
+    # a plain sum's scale is its own coefficients, and numerators are left alone
     assert forms.rescalings(sympy.Float(0.5) * sympy.exp(x0) - sympy.Float(0.109) * x0) == []
+    assert forms.rescalings(sympy.Float(0.3) * x1 * (x0 + sympy.Float(0.2) * sympy.exp(x0))) == []

@@ -281,11 +281,11 @@ def _folded_into_power(coef: sympy.Expr, factors: list[sympy.Expr]) -> sympy.Exp
 
 
 def rescalings(expr: sympy.Expr) -> list[sympy.Expr]:
-    """The same function at other scales of a sum factor: ``c * S**p`` (``p`` = 1 or -1, ``S`` a
-    sum) as ``(c*k**p) * (S/k)**p``, for ``k`` each coefficient of ``S`` (it becomes 1) and the
-    ``k`` that makes ``c`` 1. A rational's constants are fixed only up to a common factor, and a
-    law's exact values may show at one scale alone: ``0.1107*x0*x1/(x2 + 1/4)`` is
-    ``x0*x1/(9.035*x2 + 2.259)``, near ``x0*x1/(9*x2 + 9/4)``. Only expressions with a decimal."""
+    """The same function at other scales of a denominator: ``c / S`` (``S`` a sum) as
+    ``(c/k) / (S/k)``, for ``k`` each coefficient of ``S`` (it becomes 1) and ``k = c``. A
+    rational's constants are fixed only up to a common factor, and a law's exact values may show
+    at one scale alone: ``0.1107*x0*x1/(x2 + 1/4)`` is ``x0*x1/(9.035*x2 + 2.259)``, near
+    ``x0*x1/(9*x2 + 9/4)``. Only expressions with a decimal."""
     coef, rest = expr.as_coeff_Mul()
     if not expr.atoms(sympy.Float) or coef == 0 or isinstance(rest, sympy.Add):
         return []  # a sum's own scale is its terms' coefficients, which the snap visits already
@@ -293,8 +293,8 @@ def rescalings(expr: sympy.Expr) -> list[sympy.Expr]:
     out = []
     for i, factor in enumerate(factors):
         base, power = factor.as_base_exp() if isinstance(factor, sympy.Pow) else (factor, sympy.Integer(1))
-        if not isinstance(base, sympy.Add) or power not in (1, -1):
-            continue
+        if not isinstance(base, sympy.Add) or power != -1:
+            continue  # numerators too gave mimics more snaps: Nguyen-4's x0*(a*exp(3*x0) + b + exp(-5*x0/2))
         terms = [t.as_coeff_Mul() for t in base.args]
         scales = [float(k) for k, _ in terms] + [float(coef) ** -int(power)]
         for j, k in enumerate(scales):
