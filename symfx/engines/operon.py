@@ -279,7 +279,7 @@ class OperonEngine:
             for expr in exprs:
                 cand = forms.shortest_scale(snap.precision(expr, env_sub, y_sub, own)[0])
                 loss = snap.mse_of(cand, env, y)
-                if cand not in seen and math.isfinite(loss):
+                if cand not in seen and math.isfinite(loss) and not snap.large_whole(cand):  # offered to read better
                     seen.add(cand)
                     candidates.append(Candidate(cand, complexity(cand), loss))
         if settings["snap"]:

@@ -412,6 +412,11 @@ def _digit_trials(c: float, max_digits: int) -> list[float]:
     return out
 
 
+def large_whole(expr: sympy.Expr) -> bool:
+    """Whether ``expr`` prints a decimal that is a whole number of 3 or more digits (``197.0``)."""
+    return any(abs(float(f)) >= 100 and float(f).is_integer() for f in expr.atoms(sympy.Float))
+
+
 def _forced(c: float, options: Sequence[float], max_digits: int) -> bool:
     """Whether ``c`` needs more than ``max_digits`` digits (its last trial is the rounding to them)."""
     return bool(options) and options[-1] == round_sig(c, max_digits) != c
