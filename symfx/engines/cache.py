@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 #: 16: session 20 (local structure search, ``refine.py``).
 #: Bump it whenever the engine returns different fronts for the same data and options: the key
 #: holds no code version, so a cache written by an older engine would otherwise be served.
-FORMAT = 16
+FORMAT = 17
 
 
 def fit_key(engine: "Engine | str", X: np.ndarray, Y: np.ndarray, variables: Sequence[str], options: "Config") -> str:
