@@ -402,27 +402,33 @@ def exact_polynomials(poly: Sequence, y: np.ndarray, allowed_mse: float, max_siz
     return [f for k in sorted(found) for f in sorted(found[k].values(), key=lambda f: f.mse)[:per_size]]
 
 
-def _transforms(y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, Callable[[sympy.Expr], sympy.Expr], Callable]]:
+def _transforms(y: np.ndarray, operators: frozenset[str] | None = None,
+                ) -> list[tuple[np.ndarray, np.ndarray, Callable[[sympy.Expr], sympy.Expr], Callable]]:
     """The output transforms whose image of ``y`` is worth a polynomial fit: ``g(y)``, the row
     weights ``1/|g'(y)|``, and ``g``'s inverse on sympy and on numpy values. Only where ``g`` is
-    defined and tame on all of ``y``."""
+    defined and tame on all of ``y``, and (given ``operators``) where the inverse is written with
+    them: ``exp(y)``'s inverse needs ``log``."""
     out = []
     away = float(np.min(np.abs(y))) > 1e-3 * float(np.max(np.abs(y)))
     one_sign = bool(np.all(y > 0) or np.all(y < 0))
     sign = 1 if np.all(y > 0) else -1  # an int: sympy keeps 1/sqrt(...) free of a float 1.0
     with np.errstate(all="ignore"):
-        if away and one_sign:
+        def ok(*names: str) -> bool:
+            return operators is None or all(n in operators for n in names)
+        if away and one_sign and ok("div"):
             out.append((1.0 / y, y * y, lambda e: 1 / e, lambda v: 1.0 / v))
-            out.append((y**-2.0, np.abs(y) ** 3 / 2, lambda e: sign / sympy.sqrt(e), lambda v: sign / np.sqrt(v)))
-        if one_sign and away:
+            if ok("sqrt"):
+                out.append((y**-2.0, np.abs(y) ** 3 / 2, lambda e: sign / sympy.sqrt(e), lambda v: sign / np.sqrt(v)))
+        if one_sign and away and ok("sqrt"):
             out.append((y**2.0, 1.0 / (2 * np.abs(y)), lambda e: sign * sympy.sqrt(e), lambda v: sign * np.sqrt(v)))
-        if float(np.ptp(y)) <= 12.0:  # exp of a wider range is a few rows' polynomial
+        if float(np.ptp(y)) <= 12.0 and ok("log"):  # exp of a wider range is a few rows' polynomial
             out.append((np.exp(y), np.exp(-y), sympy.log, np.log))
     return [t for t in out if np.all(np.isfinite(t[0])) and np.all(np.isfinite(t[1]))]
 
 
 def transformed_polynomials(poly: Sequence[Term], y: np.ndarray, allowed_mse: float,
-                            max_subsets: int = 1000, rows: int = 300) -> list[sympy.Expr]:
+                            max_subsets: int = 1000, rows: int = 300,
+                            operators: frozenset[str] | None = None) -> list[sympy.Expr]:
     """Laws ``g⁻¹(P(x))`` for an output transform ``g`` (``1/y``, ``1/y**2``, ``y**2``, ``exp(y)``)
     and a polynomial ``P`` with integer or half-integer coefficients (:func:`exact_polynomials`
     fitted to ``g(y)``), within ``allowed_mse`` of ``y``.
@@ -438,7 +444,7 @@ def transformed_polynomials(poly: Sequence[Term], y: np.ndarray, allowed_mse: fl
     """
     values = {t.expr: t.values for t in poly}
     out: list[sympy.Expr] = []
-    for target, weight, inverse, inverse_values in _transforms(y):
+    for target, weight, inverse, inverse_values in _transforms(y, operators):
         # second-order terms of the transform stretch a network's error: 2x the window
         found = exact_polynomials(poly, target, 4 * allowed_mse, max_subsets=max_subsets, per_size=4, rows=rows,
                                   weights=weight)

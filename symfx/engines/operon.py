@@ -334,7 +334,7 @@ class OperonEngine:
         poly_subsets = [s for s in basis.backward_subsets(poly, y, deadline=t0 + 0.85 * left) if len(s) <= 8]
         polys = [basis.fit_subset(poly, s, y) for s in poly_subsets]
         exact = families.exact_polynomials(poly, y, _knee_mse(var, tol))
-        transformed_polys = families.transformed_polynomials(poly, y, _knee_mse(var, tol))
+        transformed_polys = families.transformed_polynomials(poly, y, _knee_mse(var, tol), operators=ops)
         factored_laws = factored.factored_polynomials(all_bases, y, _knee_mse(var, tol), ops)
         # sums whose coefficients round to exact values, grown from the searches' subsets above
         # (the polynomial's terms appended to the library: their indices shifted)
@@ -353,7 +353,8 @@ class OperonEngine:
                                          max_terms=int(settings["max_terms"]), seed=beam_seed, deadline=deadline)
         t5 = time.perf_counter()
         # few-node terms only (a transformed law's inner sum is short): all 6 000 of 5 inputs took 6 s
-        sums_after = transformed.transformed_sums([terms[i] for i in few_terms], y, seed=beam_seed, deadline=deadline)
+        sums_after = transformed.transformed_sums([terms[i] for i in few_terms], y, seed=beam_seed, deadline=deadline,
+                                                  operators=ops)
         if stats is not None:
             stats.update(additive_s=t5 - t4, additive=len(rough), transformed_sums_s=time.perf_counter() - t5,
                          transformed_sums=len(sums_after))
