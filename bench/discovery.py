@@ -29,7 +29,10 @@ today, from the module's private fit records), and ``unreadable`` (``laws.unread
 every printed equation, at full precision as ``sm.distilled[i].exprs`` holds it). ``value_gaps``
 counts the laws not found whose exact form would lose the knee rule to the member chosen
 (``knee_check``: the law's error vs the network is the network's own error vs the law): the law
-is no answer this network supports, whatever the search finds.
+is no answer this network supports, whatever the search finds. ``skeleton_on_front`` (misses only;
+``skeleton_gaps`` counts them): a front member has the law's structure with other constants
+(:func:`skeleton_on_front`): a constant gap, where the network's error moved the constants off
+their exact values, rather than a structure gap.
 
     .venv/bin/python bench/discovery.py                                  # everything, writes bench/results/discovery.json
     .venv/bin/python bench/discovery.py --family nguyen,random --limit 2 --time-budget 5 --out /tmp/d.json
@@ -130,6 +133,44 @@ def _first_law(exprs: list[sympy.Expr], law: Law, seed: int) -> tuple[sympy.Expr
     return best, best_err
 
 
+#: skeleton_on_front refits at most this many front members, the fewest operations first
+SKELETON_MEMBERS = 30
+
+
+def _free_constants(expr: sympy.Expr) -> sympy.Expr:
+    """``expr`` with every number but 0, 1, -1 and exponents written as a Float (a free constant)."""
+    if expr.is_Number:
+        return expr if expr in (0, 1, -1) else sympy.Float(expr)
+    if expr.is_Pow:
+        return sympy.Pow(_free_constants(expr.base), expr.exp)
+    if expr.args:
+        return expr.func(*[_free_constants(a) for a in expr.args])
+    return expr
+
+
+def skeleton_on_front(members: list[sympy.Expr], law: Law, seed: int) -> bool:
+    """Whether a front member has the law's structure up to its constants: refitted to the true law
+    on the training box, it is within ``THRESHOLD`` of the law on the wide box (a mimic's optimum
+    there does not extrapolate). A miss with the skeleton on its front is a constant gap (the
+    network's error moved the constants off their exact values), one without it a structure gap."""
+    import numpy as np
+    from symfx.engines import snap
+
+    X = recovery.sample_box(law.box, 1000, np.random.default_rng(seed + 4))
+    truth = recovery.law_values(law, X)
+    env = snap.env_of(list(sympy.symbols(f"x0:{law.n_inputs}")), X)
+    for expr in sorted(set(members), key=lambda e: (sympy.count_ops(e), str(e)))[:SKELETON_MEMBERS]:
+        free = _free_constants(expr)
+        floats = sorted(free.atoms(sympy.Float), key=str)
+        if not floats or len(floats) > 10:
+            continue
+        template = snap._Template(free, env, truth, floats)
+        theta = template.fit(template.theta.copy(), list(range(len(floats))), 100, math.inf)
+        if judge(template.build({}, theta), law, seed) < THRESHOLD:
+            return True
+    return False
+
+
 def classify(sm: Any, law: Law, seed: int, net_err: float) -> dict[str, Any]:
     seen = read_module(sm)
     row: dict[str, Any] = {"statuses": seen["statuses"], "skipped": seen["skipped"]}
@@ -155,6 +196,8 @@ def classify(sm: Any, law: Law, seed: int, net_err: float) -> dict[str, Any]:
     row["law_on_front"] = None if source is None else _first_law(members, law, seed)[1] < THRESHOLD
     row["front_source"] = source
     row["front_size"] = len(members)
+    missed = row["outcome"] not in ("recovered", "found_not_applied")
+    row["skeleton_on_front"] = skeleton_on_front(members, law, seed) if missed and members else None
     row.update(knee_check(sm, law, net_err))
     return row
 
@@ -231,6 +274,8 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out["law_on_front"] = sum(bool(r["law_on_front"]) for r in known)
     out["median_seconds"] = statistics.median(r["seconds"] for r in rows) if rows else 0.0
     out["unreadable_constants"] = sum(len(r["unreadable"]) for r in rows)
+    # misses whose front holds the law's structure with other constants (constant gaps)
+    out["skeleton_gaps"] = sum(bool(r.get("skeleton_on_front")) for r in rows)
     # laws not found whose exact form would still lose the knee to the chosen member: value gaps
     out["value_gaps"] = sum(r["outcome"] not in ("recovered", "found_not_applied") and r.get("knee_prefers_law") is False
                             for r in rows)
@@ -248,7 +293,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def table(summary: dict[str, dict[str, Any]]) -> str:
     head = (f"{'family':10s} {'n':>4s} {'found %':>8s} {'learned':>11s} {'recov %':>8s} {'found-NA %':>10s} {'mimic %':>8s} {'neural %':>8s}"
             f" {'rec<=2e %':>9s} {'on-front %':>10s} {'med s/out':>9s} {'unreadable':>10s} {'value gaps':>10s}"
-            f" {'found every/some/laws':>21s}")
+            f" {'skeleton gaps':>13s} {'found every/some/laws':>21s}")
     lines = [head, "-" * len(head)]
     for fam, s in summary.items():
         pct = (lambda k: 100.0 * s[k] / s["n"]) if s["n"] else (lambda k: 0.0)
@@ -257,7 +302,7 @@ def table(summary: dict[str, dict[str, Any]]) -> str:
         lines.append(f"{fam:10s} {s['n']:4d} {pct('law_found'):8.0f} {found_learned:>11s} {pct('recovered'):8.0f} {pct('found_not_applied'):10.0f}"
                      f" {pct('mimic'):8.0f} {pct('left_neural'):8.0f} {pct('recovered_2eps'):9.0f}"
                      f" {pct('law_on_front'):10.0f} {s['median_seconds']:9.1f} {s['unreadable_constants']:10d}"
-                     f" {s['value_gaps']:10d}"
+                     f" {s['value_gaps']:10d} {s.get('skeleton_gaps', 0):13d}"
                      f" {s['found_every_repeat']:>11d}/{s['found_some_repeat']}/{s['laws']}")
     return "\n".join(lines)
 

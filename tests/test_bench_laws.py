@@ -135,3 +135,21 @@ def test_discovery_report_by_network_error(tmp_path, capsys):
     assert discovery.main(["--report", str(path), str(path)]) == 0
     out = capsys.readouterr().out
     assert "all 12 laws of 2 file(s)" in out and "0-0.5 %" in out and ">= 5 %" in out
+
+
+def test_skeleton_on_front_tells_a_constant_gap_from_a_structure_gap():
+    """A member with the law's structure and drifted constants (a 3 %-network's least squares) is
+    the law's skeleton; a mimic of the same size is not, whatever its constants."""
+    import sympy
+
+    spec = importlib.util.spec_from_file_location("symfx_bench_discovery", ROOT / "bench" / "discovery.py")
+    discovery = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(discovery)
+    x0, x1, x2 = sympy.symbols("x0:3")
+    law = discovery.Law("rational", x0 * x1 / (9 * x2 + sympy.Rational(9, 4)), ((-1.0, 1.0), (-2.0, 2.0), (0.5, 1.8)))
+    drifted = sympy.Float(0.114) * x0 * x1 / (x2 + sympy.Float(0.3))
+    mimic = sympy.Float(0.204) * x0 * x1 * sympy.exp(sympy.Float(-0.8) * x2)
+    assert discovery.skeleton_on_front([mimic, drifted], law, 0)
+    assert not discovery.skeleton_on_front([mimic], law, 0)
+    # integers and fractions are free constants too: 9*x2 + 9/4 refits from 8*x2 + 3
+    assert discovery.skeleton_on_front([x0 * x1 / (8 * x2 + 3)], law, 0)
