@@ -402,12 +402,16 @@ def exact_polynomials(poly: Sequence, y: np.ndarray, allowed_mse: float, max_siz
     return [f for k in sorted(found) for f in sorted(found[k].values(), key=lambda f: f.mse)[:per_size]]
 
 
-def _transforms(y: np.ndarray, operators: frozenset[str] | None = None,
-                ) -> list[tuple[np.ndarray, np.ndarray, Callable[[sympy.Expr], sympy.Expr], Callable]]:
+#: an output transform: g(y), the row weights 1/|g'(y)|, g's inverse on sympy and on numpy values
+Transform = tuple[np.ndarray, np.ndarray, Callable[[sympy.Expr], sympy.Expr], Callable]
+
+
+def _transforms(y: np.ndarray, operators: frozenset[str] | None = None, roots: bool = False) -> list[Transform]:
     """The output transforms whose image of ``y`` is worth a polynomial fit: ``g(y)``, the row
     weights ``1/|g'(y)|``, and ``g``'s inverse on sympy and on numpy values. Only where ``g`` is
     defined and tame on all of ``y``, and (given ``operators``) where the inverse is written with
-    them: ``exp(y)``'s inverse needs ``log``."""
+    them: ``exp(y)``'s inverse needs ``log``. With ``roots``, also the cube root (any sign), and the
+    square root and log of a one-signed output (``transformed.transformed_sums``)."""
     out = []
     away = float(np.min(np.abs(y))) > 1e-3 * float(np.max(np.abs(y)))
     one_sign = bool(np.all(y > 0) or np.all(y < 0))
@@ -423,6 +427,13 @@ def _transforms(y: np.ndarray, operators: frozenset[str] | None = None,
             out.append((y**2.0, 1.0 / (2 * np.abs(y)), lambda e: sign * sympy.sqrt(e), lambda v: sign * np.sqrt(v)))
         if float(np.ptp(y)) <= 12.0 and ok("log"):  # exp of a wider range is a few rows' polynomial
             out.append((np.exp(y), np.exp(-y), sympy.log, np.log))
+        if roots and ok("mul"):
+            out.append((np.cbrt(y), 3 * np.abs(y) ** (2 / 3), lambda e: e**3, lambda v: v**3))
+            if one_sign:
+                out.append((np.sqrt(np.abs(y)), 2 * np.sqrt(np.abs(y)), lambda e: sign * e**2,
+                            lambda v: sign * v**2))
+        if roots and one_sign and away and ok("exp"):
+            out.append((np.log(np.abs(y)), np.abs(y), lambda e: sign * sympy.exp(e), lambda v: sign * np.exp(v)))
     return [t for t in out if np.all(np.isfinite(t[0])) and np.all(np.isfinite(t[1]))]
 
 

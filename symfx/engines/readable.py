@@ -18,8 +18,8 @@ from typing import Sequence
 import numpy as np
 import sympy
 
-from .forms import rescalings
 from .base import Candidate, Front, front_order, knee_reach, knee_score, pareto, readable_size
+from .forms import rescalings
 from .snap import _floats, _Template, named_window, nice_values, round_sig
 
 #: members with more float constants than this are mimics, not laws with absorbed constants
@@ -35,20 +35,34 @@ def knee_snap(expr: sympy.Expr, env: dict, y: np.ndarray, var: float,
     """``expr`` with constants snapped to simple values (0 drops a term) while each snap lowers
     ``ln(nrmse) + KNEE_RATE * readable_size`` (:func:`base.knee_score`); None when no snap does.
 
-    Constants are visited largest first; each takes the first exact value of
-    :func:`snap.nice_values` (simplest first: 0, integers, p/q, p/q with one named constant) that
-    lowers the score, the other free constants refitted by least squares. Shorter decimals are left
+    From the member's least-squares constants, constants are visited largest first; each takes, of
+    the exact values of :func:`snap.nice_values` that lower the score (fractions within 5 x the
+    member's nrmse, 5-20 %), the best-scoring one of the simplest kind (0, else p/q, else p/q with
+    one named constant), the other free constants refitted by least squares. Without ``drops``, 0
+    is not tried (a drop that pays at once can block a law's snap). Shorter decimals are left
     to the precision step and its tighter allowance: rounded by the knee's trade, Keijzer-5's
     ``-0.302*x0*x2*(x0 + 10)/x1**2`` (a Taylor mimic, 0.94 % off its network) became ``-0.3*...``
     at 1.11 % and beat the law, 0.95 % off, by two nodes.
     """
+    return _knee_snaps(expr, env, y, var, deadline, (drops,))[0]
+
+
+def _knee_snaps(expr: sympy.Expr, env: dict, y: np.ndarray, var: float, deadline: float,
+                passes: Sequence[bool]) -> list[sympy.Expr | None]:
+    """:func:`knee_snap` once per entry of ``passes`` (whether drops are allowed), the compiled
+    template and the starting least-squares fit shared between them."""
     floats = [f for f in _floats(expr) if math.isfinite(float(f))]
     if not floats or len(floats) > MAX_CONSTANTS or var <= 0:
-        return None
+        return [None for _ in passes]
     t = _Template(expr, env, y, floats)
     # from the least-squares constants: the precision step may have rounded a drifted constant
     # further from its exact value (0.2725 -> 0.3 where the law has 1/4)
-    theta = t.fit(t.theta.copy(), list(range(len(floats))), 10, deadline)
+    start = t.fit(t.theta.copy(), list(range(len(floats))), 10, deadline)
+    return [_snap_pass(t, start, var, deadline, drops) for drops in passes]
+
+
+def _snap_pass(t: _Template, theta: np.ndarray, var: float, deadline: float, drops: bool) -> sympy.Expr | None:
+    """One pass of :func:`knee_snap` over the template ``t`` from the constants ``theta``."""
     values: dict[int, sympy.Expr] = {}
 
     def score(th: np.ndarray, vals: dict[int, sympy.Expr]) -> float:
@@ -127,11 +141,11 @@ def knee_snapped(members: Sequence[sympy.Expr], env: dict, y: np.ndarray, var: f
     for expr in members:
         # drops (a constant to 0) first; then exact values only, also at every scale of a sum
         # factor: a drop that pays at once can block a law's snap (x1/x0 for x0*x1/(3*x0**2 + x1))
-        trials = [(expr, True), (expr, False)] + [(e, False) for e in rescalings(expr)]
-        for form, drops in trials:
-            simpler = knee_snap(form, env, y, var, deadline, drops)
-            if simpler is not None and simpler != expr and simpler not in out:
-                out.append(simpler)
+        trials = [(expr, (True, False))] + [(e, (False,)) for e in rescalings(expr)]
+        for form, passes in trials:
+            for simpler in _knee_snaps(form, env, y, var, deadline, passes):
+                if simpler is not None and simpler != expr and simpler not in out:
+                    out.append(simpler)
     return out
 
 

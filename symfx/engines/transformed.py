@@ -9,7 +9,7 @@ and the caller refits and snaps them against ``y`` itself).
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import sympy
@@ -19,29 +19,6 @@ from .families import _transforms
 
 #: best subsets kept per size and transform (each costs a refit and snap downstream)
 PER_SIZE = 2
-
-
-#: an output transform: g(y), the row weights 1/|g'(y)|, g's inverse on sympy and on numpy values
-Transform = tuple[np.ndarray, np.ndarray, Callable[[sympy.Expr], sympy.Expr], Callable]
-
-
-def _extra_transforms(y: np.ndarray, operators: frozenset[str] | None = None) -> list[Transform]:
-    """Transforms beside ``families._transforms``: the cube root (any sign), the square root and
-    the log of a one-signed output; as there, ``g(y)``, weights ``1/|g'(y)|``, and the inverses
-    (only those written with ``operators``, when given: the log's inverse needs ``exp``)."""
-    out = []
-    powers = operators is None or "mul" in operators
-    one_sign = bool(np.all(y > 0) or np.all(y < 0))
-    away = float(np.min(np.abs(y))) > 1e-3 * float(np.max(np.abs(y)))
-    sign = 1 if np.all(y > 0) else -1
-    with np.errstate(all="ignore"):
-        if powers:
-            out.append((np.cbrt(y), 3 * np.abs(y) ** (2 / 3), lambda e: e**3, lambda v: v**3))
-        if one_sign and powers:
-            out.append((np.sqrt(np.abs(y)), 2 * np.sqrt(np.abs(y)), lambda e: sign * e**2, lambda v: sign * v**2))
-        if one_sign and away and (operators is None or "exp" in operators):
-            out.append((np.log(np.abs(y)), np.abs(y), lambda e: sign * sympy.exp(e), lambda v: sign * np.exp(v)))
-    return [t for t in out if np.all(np.isfinite(t[0])) and np.all(np.isfinite(t[1]))]
 
 
 def transformed_sums(terms: Sequence[Term], y: np.ndarray, max_terms: int = 3, beam: int = 6, rows: int = 1024,
@@ -59,7 +36,7 @@ def transformed_sums(terms: Sequence[Term], y: np.ndarray, max_terms: int = 3, b
 
     rng = np.random.default_rng(seed)
     scored: list[tuple[int, float, sympy.Expr]] = []
-    for target, weight, inverse, inverse_values in _transforms(y, operators) + _extra_transforms(y, operators):
+    for target, weight, inverse, inverse_values in _transforms(y, operators, roots=True):
         if time.perf_counter() > deadline:
             break
         p = weight**2
