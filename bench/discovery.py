@@ -8,9 +8,10 @@ it with ``symfx.compile`` and judge the result against the TRUE law on the 1.5x 
 (``recovery.judge``). Outcomes per law:
 
 - ``recovered``: the applied equation's wide-box normalized RMSE vs the law is < 1e-2;
-- ``found_not_applied``: no equation applied, but a region left neural reports the law (its best
-  law or a member of its front within 1e-2 of the law). Uses ``Distilled.status`` and the fronts of
-  non-applied regions when the library exposes them; before that, such a case reads ``left_neural``;
+- ``found_not_applied``: no equation applied, but a region left neural reports the law: the
+  equation it prints (``d.exprs``, its best law) is within 1e-2 of the law. A law that is only a
+  member of its front is not found (the reader is shown the other equation); ``law_on_front``
+  counts those. Until session 23 a front member counted too (19 of 470 laws in session 22's runs);
 - ``mimic``: an equation was applied and it is not the law on the wide box;
 - ``left_neural``: nothing applied, nothing found.
 
@@ -100,7 +101,7 @@ def exprs_in(obj: Any) -> list[sympy.Expr]:
 def read_module(sm: Any) -> dict[str, Any]:
     """Applied equations, laws reported for regions left neural, and front members, from ``sm``."""
     applied: list[sympy.Expr] = []
-    reported: list[sympy.Expr] = []  # best law / front of regions left neural (the announced API)
+    reported: list[sympy.Expr] = []  # the law each region left neural reports (``d.exprs``)
     front: list[sympy.Expr] = []  # every front member the public API shows
     statuses = []
     for d in getattr(sm, "distilled", None) or []:
@@ -113,7 +114,7 @@ def read_module(sm: Any) -> dict[str, Any]:
         if is_applied:
             applied += exprs[:1]
         else:
-            reported += exprs[:1] + exprs_in(getattr(d, "best", None)) + members
+            reported += exprs[:1]
     private = []  # today's rejected fits: a diagnostic only, never an outcome
     for fit in (getattr(sm, "_fits", None) or {}).values():
         private += exprs_in(getattr(fit, "fronts", None))

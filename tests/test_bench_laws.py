@@ -96,10 +96,14 @@ def test_discovery_classifier_reads_todays_and_the_announced_api():
     assert discovery.classify(mimic, law, 0, 1e-3)["outcome"] == "mimic"
     nothing = NS(distilled=[], skipped=[("net", "no equation within tolerance")])
     assert discovery.classify(nothing, law, 0, 1e-3)["outcome"] == "left_neural"
-    # the announced API: regions left neural stay listed, with a status and their front
-    left = NS(distilled=[NS(status="neural", exprs=[wrong], front=[(NS(expr=wrong), entry)])], skipped=[])
+    # the announced API: regions left neural stay listed, with a status and their front. The law
+    # is found when the region prints it; a law only on the front is not (the reader sees `wrong`)
+    left = NS(distilled=[NS(status="neural", exprs=[law.expr], front=[(NS(expr=wrong), entry)])], skipped=[])
     row = discovery.classify(left, law, 0, 3e-2)
     assert row["outcome"] == "found_not_applied" and row["law_on_front"]
+    hidden = NS(distilled=[NS(status="neural", exprs=[wrong], front=[(NS(expr=wrong), entry)])], skipped=[])
+    row = discovery.classify(hidden, law, 0, 3e-2)
+    assert row["outcome"] == "left_neural" and row["law_on_front"] and row["equation"] == str(wrong)
     assert discovery.classify(NS(distilled=[NS(status="symbolic", exprs=[law.expr])]), law, 0, 0.0)["outcome"] \
         == "recovered"
     # value gaps: would the exact law (3 % off its network) win the knee over the chosen member?
