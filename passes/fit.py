@@ -258,7 +258,7 @@ def select(entries: Sequence[Candidate], rule: str, tolerance: float) -> int | N
       nodes: 0.019; x0**3 + x0**2 + x0 at 0.27 % -> a 35-node mimic of the network's own error at
       0.017 %: 0.10, and -> an 18-node one at 0.064 %: 0.145). Errors are floored at
       ``KNEE_FLOOR``. Exact constants are preferred through the size: a fitted decimal costs
-      one node more per digit than a named constant (``4*pi``).
+      one node more per digit, and one more for being fitted, than a named constant (``4*pi``).
     - ``"simplest"``: the simplest member within ``tolerance``; the most accurate when none is.
     - ``"accurate"``: the most accurate member (for approximate surrogates).
     """

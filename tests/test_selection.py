@@ -80,8 +80,24 @@ def test_fitted_decimals_cost_their_digits_so_an_exact_law_beats_a_closer_mimic(
     mimic = 0.84 * x0 * (sympy.exp(1.566 * x0) + 0.196 * sympy.exp(-sympy.Rational(5, 3) * x0) * sympy.cos(1.78 * x0))
     front = _front([(1, 1.0, sympy.Float(0.4)), (9, 0.0024, law), (16, 0.0002, mimic)])
     assert select(front, "knee", 1e-2) == 1
-    assert readable_size(sympy.Float(0.3) * x0) == 4 and readable_size(sympy.Float(1.566) * x0) == 7
-    assert readable_size(sympy.Float(0.123456789) * x0) == 7  # unrounded: charged the precision step's 4 digits
+    # a decimal: its node, its digits and FITTED_COST (1) for being fitted
+    assert readable_size(sympy.Float(0.3) * x0) == 5 and readable_size(sympy.Float(1.566) * x0) == 8
+    assert readable_size(sympy.Float(0.123456789) * x0) == 8  # unrounded: charged the precision step's 4 digits
+
+
+def test_each_fitted_decimal_costs_a_node_so_a_mimic_of_the_network_error_loses(monkeypatch):
+    """random-s3-024's front (2*x0 + log(x0) learned by a network 0.9 % off it): a 12-node member
+    with three fitted decimals fits that network's own error 18x better. Charged its digits only it
+    won the knee; charged one node more per fitted constant, the law wins."""
+    from symfx.engines import base
+
+    law = 2 * x0 + sympy.log(x0)
+    mimic = sympy.Float(-0.051) * x0 * sympy.cos(sympy.Float(0.874) * x0) + sympy.Rational(9, 4) * x0 + sympy.Float(0.214)
+    front = _front([(1, 1.0, sympy.Integer(8)), (3, 0.0329, sympy.Float(2.35) * x0), (6, 0.0089, law),
+                    (12, 0.0005, mimic)])
+    assert front[select(front, "knee", 1e-2)].expr == law
+    monkeypatch.setattr(base, "FITTED_COST", 0)
+    assert front[select(front, "knee", 1e-2)].expr == mimic
 
 
 def test_written_front_keeps_an_exact_law_beside_a_mimic_with_fewer_nodes():

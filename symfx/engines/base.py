@@ -137,6 +137,12 @@ def knee_reach(best: float, tolerance: float) -> float:
 
 #: a decimal is charged at most this many digits (the precision step's limit)
 MAX_DIGITS = 4
+#: ... and this many nodes more for being fitted: a free constant is a parameter that absorbed
+#: some of the network's error, not only digits to read (a model-size charge per fitted
+#: parameter, as in BIC). Measured on session 23's dev fronts (207 laws, selection rerun): at 0
+#: the knee chose 12-node mimics with three decimals over ``2*x0 + log(x0)`` (0.9 % network),
+#: ``log(sin(x0))`` and ``sqrt(2)/(2*sqrt(x0))``; at 1 it chose the laws and lost none
+FITTED_COST = 1
 
 
 def mantissa_digits(value: float) -> int:
@@ -146,20 +152,24 @@ def mantissa_digits(value: float) -> int:
 
 
 def _digits(expr: sympy.Expr) -> int:
-    """Significant digits written for the decimals in ``expr`` (0 when it holds none), each counted
-    up to ``MAX_DIGITS``: the precision step writes no constant with more."""
-    return sum(min(MAX_DIGITS, mantissa_digits(float(f))) for f in expr.atoms(sympy.Float))
+    """What the decimals in ``expr`` cost beyond their node (0 when it holds none): the significant
+    digits written, each counted up to ``MAX_DIGITS`` (the precision step writes no constant with
+    more), plus ``FITTED_COST`` per decimal."""
+    return sum(min(MAX_DIGITS, mantissa_digits(float(f))) + FITTED_COST for f in expr.atoms(sympy.Float))
 
 
 def readable_size(expr: sympy.Expr) -> int:
-    """Node count as a reader sees it: a named constant is one node, a decimal one more per digit.
+    """Node count as a reader sees it: a named constant is one node, a decimal one more per digit
+    and ``FITTED_COST`` more for being fitted.
 
     Every symbol-free sub-tree (``4*pi``, ``sqrt(2)``, ``1/2``) counts as one node, and the
     symbol-free factors (or terms) of one product (sum) together as one; a sub-tree holding a
-    ``Float`` costs one node more per significant digit written (``0.3`` two nodes, ``1.566``
-    five). That is description length: a decimal digit is one choice of ten, as many bits as one
-    node among ~10 operators and variables. So ``4*pi*x0`` (3) beats ``12.57*x0`` (7), and an
-    exact polynomial beats a mimic whose four fitted decimals fit the network's own error better.
+    ``Float`` costs one node more per significant digit written and one for the fit (``0.3``
+    three nodes, ``1.566`` six). That is description length: a decimal digit is one choice of
+    ten, as many bits as one node among ~10 operators and variables; a fitted constant is also a
+    parameter that soaked up some of the network's error. So ``4*pi*x0`` (3) beats ``12.57*x0``
+    (8), and an exact polynomial beats a mimic whose four fitted decimals fit the network's own
+    error better.
     """
     if not expr.free_symbols:
         return 1 + _digits(expr)
