@@ -141,7 +141,7 @@ MAX_DIGITS = 4
 #: some of the network's error, not only digits to read (a model-size charge per fitted
 #: parameter, as in BIC). Measured on session 23's dev fronts (207 laws, selection rerun): at 0
 #: the knee chose 12-node mimics with three decimals over ``2*x0 + log(x0)`` (0.9 % network),
-#: ``log(sin(x0))`` and ``sqrt(2)/(2*sqrt(x0))``; at 1 it chose the laws and lost none
+#: ``log(sin(x0))`` and ``0.706/sqrt(x0)``; at 1 it chose the laws and lost none
 FITTED_COST = 1
 
 
@@ -151,7 +151,7 @@ def mantissa_digits(value: float) -> int:
     return max(1, len(mantissa))
 
 
-def _digits(expr: sympy.Expr) -> int:
+def _decimal_cost(expr: sympy.Expr) -> int:
     """What the decimals in ``expr`` cost beyond their node (0 when it holds none): the significant
     digits written, each counted up to ``MAX_DIGITS`` (the precision step writes no constant with
     more), plus ``FITTED_COST`` per decimal."""
@@ -172,14 +172,14 @@ def readable_size(expr: sympy.Expr) -> int:
     error better.
     """
     if not expr.free_symbols:
-        return 1 + _digits(expr)
+        return 1 + _decimal_cost(expr)
     if not expr.args:
         return 1
     if isinstance(expr, (sympy.Add, sympy.Mul)):
         consts = [a for a in expr.args if not a.free_symbols]
         n = 1 + sum(readable_size(a) for a in expr.args if a.free_symbols)
         if consts:
-            n += 1 + sum(_digits(c) for c in consts)
+            n += 1 + sum(_decimal_cost(c) for c in consts)
         return n
     return 1 + sum(readable_size(a) for a in expr.args)
 
