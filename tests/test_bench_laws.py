@@ -131,14 +131,21 @@ def test_discovery_report_by_network_error(tmp_path, capsys):
     assert [(b["laws"], b["law_found"]) for b in bands] == [(3, 2), (0, 0), (2, 1), (1, 0)]
     assert bands[0]["missed_knee_prefers_law"] == 1 and bands[2]["missed_value_gap"] == 1
     assert bands[2]["missed_law_on_front"] == 1 and bands[3]["missed_knee_prefers_law"] == 0
-    # --report reads saved results and prints the family table and the bands of all of them
-    summary = {"all": discovery.summarize([{**r, "family": "random", "law": f"l{i}", "repeat": 0, "seconds": 1.0,
-                                            "recovered_2eps": False, "unreadable": []} for i, r in enumerate(rows)])}
+    # --report reads saved results and prints the family table and the bands of all of them,
+    # recounted by today's rule: a region left neural is found only when it prints the law
+    nguyen1 = laws.NGUYEN[0]
+    saved = [{**r, "family": "nguyen", "law": nguyen1.name, "repeat": 0, "seconds": 1.0, "recovered_2eps": False,
+              "unreadable": [], "equation": str(nguyen1.expr)} for r in rows]
+    saved.append({**saved[1], "equation": str(nguyen1.expr + laws.x0**4)})  # found only on its front
     path = tmp_path / "d.json"
-    path.write_text(__import__("json").dumps({"seed": 0, "time_budget": 20.0, "summary": summary, "laws": rows}))
+    path.write_text(__import__("json").dumps({"seed": 0, "time_budget": 20.0, "laws": saved}))
+    strict = discovery.strict_rows({"seed": 0, "laws": saved})
+    assert [strict[1]["outcome"], strict[-1]["outcome"]] == ["found_not_applied", "left_neural"]
     assert discovery.main(["--report", str(path), str(path)]) == 0
     out = capsys.readouterr().out
-    assert "all 12 laws of 2 file(s)" in out and "0-0.5 %" in out and ">= 5 %" in out
+    assert "all 14 laws of 2 file(s)" in out and "0-0.5 %" in out and ">= 5 %" in out
+    nguyen_row = out.splitlines()[3].split()
+    assert nguyen_row[:3] == ["nguyen", "7", "43"]  # 3 of its 7 rows found: the recounted one is not
 
 
 def test_skeleton_on_front_tells_a_constant_gap_from_a_structure_gap():
