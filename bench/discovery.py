@@ -30,7 +30,10 @@ today, from the module's private fit records), and ``unreadable`` (``laws.unread
 every printed equation, at full precision as ``sm.distilled[i].exprs`` holds it). ``value_gaps``
 counts the laws not found whose exact form would lose the knee rule to the member chosen
 (``knee_check``: the law's error vs the network is the network's own error vs the law): the law
-is no answer this network supports, whatever the search finds. ``skeleton_on_front`` (misses only;
+is no answer this network supports, whatever the search finds. ``dominated`` counts the misses
+whose law is beaten on both counts (:func:`dominated`: the member chosen is no larger and closer to
+the network than the law): no rule that prefers shorter and more accurate equations reports those
+laws, so ``1 - dominated / n`` bounds a family's law-found rate. ``skeleton_on_front`` (misses only;
 ``skeleton_gaps`` counts them): a front member has the law's structure with other constants
 (:func:`skeleton_on_front`): a constant gap, where the network's error moved the constants off
 their exact values, rather than a structure gap.
@@ -257,6 +260,16 @@ def run_law(family: str, index: int, seed: int, n_random: int, options: dict[str
     return row
 
 
+def dominated(row: dict[str, Any]) -> bool:
+    """A law not found whose exact form is dominated on this network: the member chosen is no larger
+    (``readable_size``) and closer to the network than the law is (the network's own error vs the
+    law). No selection rule that prefers shorter and more accurate equations reports the law from
+    such a network, whatever the search finds: it bounds the law-found rate of the family. Read from
+    the saved row (``knee_check``'s fields), so saved runs are recounted too."""
+    return (row["outcome"] not in ("recovered", "found_not_applied") and row.get("chosen_size") is not None
+            and row["chosen_size"] <= row["law_size"] and row["chosen_nrmse"] < row["net_nrmse"])
+
+
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     n = len(rows)
     out: dict[str, Any] = {"n": n}
@@ -280,6 +293,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     # laws not found whose exact form would still lose the knee to the chosen member: value gaps
     out["value_gaps"] = sum(r["outcome"] not in ("recovered", "found_not_applied") and r.get("knee_prefers_law") is False
                             for r in rows)
+    out["dominated"] = sum(dominated(r) for r in rows)
     # with --repeats, rows are (law, repeat) pairs and the shares above are averages over repeats;
     # these say how many laws were found in every repeat and in at least one
     found: dict[str, list[bool]] = {}
@@ -294,7 +308,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def table(summary: dict[str, dict[str, Any]]) -> str:
     head = (f"{'family':10s} {'n':>4s} {'found %':>8s} {'learned':>11s} {'recov %':>8s} {'found-NA %':>10s} {'mimic %':>8s} {'neural %':>8s}"
             f" {'rec<=2e %':>9s} {'on-front %':>10s} {'med s/out':>9s} {'unreadable':>10s} {'value gaps':>10s}"
-            f" {'skeleton gaps':>13s} {'found every/some/laws':>21s}")
+            f" {'skeleton gaps':>13s} {'dominated':>9s} {'found every/some/laws':>21s}")
     lines = [head, "-" * len(head)]
     for fam, s in summary.items():
         pct = (lambda k: 100.0 * s[k] / s["n"]) if s["n"] else (lambda k: 0.0)
@@ -303,7 +317,7 @@ def table(summary: dict[str, dict[str, Any]]) -> str:
         lines.append(f"{fam:10s} {s['n']:4d} {pct('law_found'):8.0f} {found_learned:>11s} {pct('recovered'):8.0f} {pct('found_not_applied'):10.0f}"
                      f" {pct('mimic'):8.0f} {pct('left_neural'):8.0f} {pct('recovered_2eps'):9.0f}"
                      f" {pct('law_on_front'):10.0f} {s['median_seconds']:9.1f} {s['unreadable_constants']:10d}"
-                     f" {s['value_gaps']:10d} {s.get('skeleton_gaps', 0):13d}"
+                     f" {s['value_gaps']:10d} {s.get('skeleton_gaps', 0):13d} {s.get('dominated', 0):9d}"
                      f" {s['found_every_repeat']:>11d}/{s['found_some_repeat']}/{s['laws']}")
     return "\n".join(lines)
 
