@@ -102,6 +102,27 @@ def test_plain_constant_is_not_snapped_to_named_ones():
     assert laws.unreadable_constants(out) == [] and not out.has(sympy.pi), out
 
 
+def test_a_constant_near_the_reciprocal_of_a_small_whole_number_snaps_to_it():
+    """``x0*x1/(9*x2 + 9/4)`` is fitted as ``0.11*x0*x1/(x2 + 1/4)`` from a 3 %-network (seed 3's
+    random law 19): 1/9 is as exact as 9, so it is tried (within 1 %) before the decimal."""
+    x2 = sympy.Symbol("x2")
+    assert snap.nice_values(0.111)[:2] == [0, sympy.Rational(1, 9)]
+    assert snap.nice_values(-0.0835)[:2] == [0, sympy.Rational(-1, 12)]
+    # 1/8 is 4 % from 0.12: the window stays tight, or every constant in [0.08, 0.2] had an exact form
+    assert all(not (v.is_Rational and v.q > 4) for v in snap.nice_values(0.12))
+    rng = np.random.default_rng(3)
+    X = rng.uniform(0.5, 3.0, size=(1000, 3))
+    env = snap.env_of([x0, x1, x2], X)
+    law = x0 * x1 / (9 * x2 + sympy.Rational(9, 4))
+    y = X[:, 0] * X[:, 1] / (9 * X[:, 2] + 2.25)
+    wobble = np.sin(2 * X[:, 0]) * X[:, 2]  # a smooth network error, 1 % of the output's spread
+    y = y + 0.01 * np.std(y) * wobble / np.std(wobble)
+    fitted = snap.refit(sympy.Float(0.1) * x0 * x1 / (x2 + sympy.Float(0.3)), env, y)
+    mse = snap.mse_of(fitted, env, y)
+    out = snap.snap(fitted, env, y, snap.allowed_mse(mse, float(np.var(y)), 0.05))
+    assert sympy.simplify(out - law) == 0, (fitted, out)
+
+
 def test_precision_merges_scales_and_removes_float32_noise():
     rng = np.random.default_rng(2)
     X = rng.uniform(0.5, 2.0, size=(500, 2))

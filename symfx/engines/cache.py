@@ -31,10 +31,11 @@ if TYPE_CHECKING:
 #: (``additive.py``, session 16); 12-14: sessions 17-18 (knee-guided snapping, nested terms,
 #: pair-separable products); 15: session 19 (the snapping window reaches the choice's readable size);
 #: 16: session 20 (local structure search, ``refine.py``); 17: session 22 (knee snap from the
-#: least-squares constants, transformed sums); 18: session 23 (a fitted decimal costs a node more).
+#: least-squares constants, transformed sums); 18: session 23 (a fitted decimal costs a node more);
+#: 19: session 24 (reciprocals 1/6 .. 1/12 among the snapped values).
 #: Bump it whenever the engine returns different fronts for the same data and options: the key
 #: holds no code version, so a cache written by an older engine would otherwise be served.
-FORMAT = 18
+FORMAT = 19
 
 
 def fit_key(engine: "Engine | str", X: np.ndarray, Y: np.ndarray, variables: Sequence[str], options: "Config") -> str:

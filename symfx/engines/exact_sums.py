@@ -222,7 +222,7 @@ def _rounded_fit(terms: Sequence[Term], subset: list[int], y: np.ndarray, allowe
                 continue
             limit = min(allowed_mse, 1.21 * mse + 1e-6 * float(np.var(y)))
             exact_intercept = None
-            for value in nice_values(intercept):
+            for value in nice_values(intercept, reciprocals=False):
                 if float(np.mean((residual - float(value)) ** 2)) <= limit:
                     exact_intercept, intercept = value, float(value)
                     break

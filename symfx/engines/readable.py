@@ -20,7 +20,7 @@ import sympy
 
 from .base import Candidate, Front, front_order, knee_reach, knee_score, pareto, readable_size
 from .forms import rescalings
-from .snap import _floats, _Template, named_window, nice_values, round_sig
+from .snap import _floats, _Template, _with, named_window, nice_values, reciprocal_neighbours, round_sig
 
 #: members with more float constants than this are mimics, not laws with absorbed constants
 MAX_CONSTANTS = 8
@@ -83,7 +83,7 @@ def _snap_pass(t: _Template, theta: np.ndarray, var: float, deadline: float, dro
         if time.perf_counter() > deadline:
             break
         best = None
-        for value in nice_values(float(theta[k]), rel=rel, rel_transcendental=window):
+        for value in nice_values(float(theta[k]), rel=rel, rel_transcendental=window, reciprocals=k not in t.offsets):
             if value.is_Float or (value == 0 and not drops):
                 continue  # a shorter decimal is a rounding, not an exact value: the precision step's call
             # simplest kind first (0, then p/q, then a named constant), the best score within a kind:
@@ -99,6 +99,9 @@ def _snap_pass(t: _Template, theta: np.ndarray, var: float, deadline: float, dro
                 trial = t.fit(trial, free, 10, deadline)
             trial_values = {**values, k: value}
             s = score(trial, trial_values)
+            if s < current and any(score(_with(t, theta, k, float(nb), free, deadline), {**values, k: nb}) < current
+                                   for nb in reciprocal_neighbours(value)):
+                continue  # the data does not single out this 1/n from its neighbours
             if s < current and (best is None or (kind, s) < best[0]):
                 best = ((kind, s), trial, trial_values)
         if best is not None:

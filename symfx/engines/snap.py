@@ -25,6 +25,22 @@ from .basis import EXACT_GRIDS, MAX_EXACT_NUMERATOR, LinearFit
 from .forms import NAMED_CONSTANTS, merge_constants, readable_coefficients, round_sig
 
 _FRACTIONS = (1, 2, 3, 4)
+#: 1/n for these n is tried too (within RECIPROCAL_WINDOW): dividing by a small whole number is as
+#: exact as multiplying by one (x0*x1/(9*x2 + 9/4) is 0.111*x0*x1/(x2 + 1/4); 1/6, 1/12 of physics).
+#: Not 1/5 and 1/10: the decimals 0.2 and 0.1 write them already (a run with them made keijzer-5's
+#: mimic -3*x0*x2*(x0/10 + 1)/x1**2 two nodes cheaper than the law, and chosen)
+_RECIPROCALS = (6, 7, 8, 9, 11, 12)
+#: ... within this relative distance only: neighbours 1/n and 1/(n+1) are 8-20 % apart, so the
+#: fractions' 5 % window would give nearly every constant in [0.08, 0.2] an exact form
+RECIPROCAL_WINDOW = 0.01
+
+
+def reciprocal_neighbours(value: sympy.Expr) -> list[sympy.Expr]:
+    """For a reciprocal 1/n of ``nice_values`` (n > 4): 1/(n-1) and 1/(n+1), the values the data must
+    rule out for 1/n to be the constant; otherwise none."""
+    if not (value.is_Rational and abs(value.p) == 1 and value.q > 4):
+        return []
+    return [sympy.Rational(value.p, value.q - 1), sympy.Rational(value.p, value.q + 1)]
 
 
 def significant_digits(p: int) -> int:
@@ -63,11 +79,15 @@ def simple_fractions(c: float) -> list[tuple[int, int]]:
     return [(p, q) for p, q in numerators if _simple_int(p) and abs(p) < 100]
 
 
-def nice_values(c: float, rel: float = 0.05, rel_transcendental: float = 2e-3) -> list[sympy.Expr]:
+def nice_values(c: float, rel: float = 0.05, rel_transcendental: float = 2e-3,
+                reciprocals: bool = True) -> list[sympy.Expr]:
     """Simple numbers near ``c``, simplest first (0 always comes first).
 
     In this order: integers and fractions p/q (q <= 4) within ``rel`` of ``c``, where p has at
-    most two significant digits and |p| < 100 (2, 3/4, 25/2; never 30638 or 27/22); ``c`` written
+    most two significant digits and |p| < 100 (2, 3/4, 25/2; never 30638 or 27/22); reciprocals
+    1/n of n = 6..9, 11, 12 within ``RECIPROCAL_WINDOW`` (1 %: 1/9, 1/12), unless ``reciprocals`` is
+    False (an offset: dividing by a whole number is a scale, and a mimic's intercept snapped to -1/7
+    beat random-s0-009's law ``-x1*x3 - sqrt(x2) + x4 + 1/(x0**2 + x1)`` by two nodes); ``c`` written
     with one, then two significant digits (0.4, 0.35: a plain short decimal is preferred to a
     named constant whenever both fit); then p/q times or over ONE named constant (pi, e, sqrt(2),
     sqrt(pi), sqrt(2*pi), ln 2; |p| <= 12, q in 1, 2, 4) within ``rel_transcendental`` only, and
@@ -81,6 +101,7 @@ def nice_values(c: float, rel: float = 0.05, rel_transcendental: float = 2e-3) -
     if not math.isfinite(c) or c == 0.0:
         return [sympy.Integer(0)]
     out += [(sympy.Rational(p, q), rel) for p, q in simple_fractions(c)]
+    out += [(sympy.Rational(1 if c > 0 else -1, n), RECIPROCAL_WINDOW) for n in _RECIPROCALS if reciprocals]
     for digits in (1, 2):
         value = round_sig(c, digits)
         if not value.is_integer():  # integers come with their own window above
@@ -201,6 +222,9 @@ class _Template:
 
     def __init__(self, expr: sympy.Expr, env: dict, y: np.ndarray, floats: Sequence[sympy.Float]):
         self.params, self.expr = parametrize(expr, floats)
+        # constants that are terms of a sum (offsets), not factors: they take no reciprocal 1/n
+        terms = {a for add in self.expr.atoms(sympy.Add) for a in add.args}
+        self.offsets = {k for k, p in enumerate(self.params) if p in terms}
         self.program = numpy_program(self.expr)
         self.theta = np.array([float(f) for f in floats])
         self.env, self.y = dict(env), y
@@ -304,7 +328,7 @@ def snap_linear(fit: LinearFit, y: np.ndarray, allowed_mse: float, rel_named: fl
     exact: list[sympy.Expr | None] = [None] * len(coef)
     for i in order:
         best = None
-        for value in nice_values(float(coef[i]), rel_transcendental=rel_named):
+        for value in nice_values(float(coef[i]), rel_transcendental=rel_named, reciprocals=i != len(coef) - 1):
             trial = coef.copy()
             trial[i] = float(value)
             free = ~fixed
@@ -314,6 +338,9 @@ def snap_linear(fit: LinearFit, y: np.ndarray, allowed_mse: float, rel_named: fl
                 sol, *_ = np.linalg.lstsq(A[:, free], target, rcond=None)
                 trial[free] = sol
             mse = float(np.mean((A @ trial - y) ** 2))
+            if mse <= allowed_mse and any(_linear_mse(A, y, coef, fixed, i, float(nb)) <= allowed_mse
+                                          for nb in reciprocal_neighbours(value)):
+                continue  # the data does not single out this 1/n from its neighbours
             if mse <= allowed_mse:  # nice_values come simplest first: take the first that fits
                 best = (mse, trial, value)
                 break
@@ -325,6 +352,18 @@ def snap_linear(fit: LinearFit, y: np.ndarray, allowed_mse: float, rel_named: fl
     keep = [k for k in range(len(fit.terms)) if coef[k] != 0.0]
     return LinearFit(tuple(fit.terms[k] for k in keep), coef[keep], float(coef[-1]), mse,
                      tuple(exact[k] for k in keep) + (exact[-1],))
+
+
+def _linear_mse(A: np.ndarray, y: np.ndarray, coef: np.ndarray, fixed: np.ndarray, i: int, value: float) -> float:
+    """The MSE with coefficient ``i`` at ``value``, the other unfixed ones refitted (:func:`snap_linear`'s trial)."""
+    trial = coef.copy()
+    trial[i] = value
+    free = ~fixed
+    free[i] = False
+    if free.any():
+        sol, *_ = np.linalg.lstsq(A[:, free], y - A[:, ~free] @ trial[~free], rcond=None)
+        trial[free] = sol
+    return float(np.mean((A @ trial - y) ** 2))
 
 
 def round_jointly(fit: LinearFit, y: np.ndarray, allowed_mse: float) -> LinearFit | None:
@@ -382,7 +421,7 @@ def snap(
     while untried and time.perf_counter() < deadline:
         k = max(untried, key=lambda i: (abs(theta[i]), -i))  # largest constant first
         untried.discard(k)
-        for value in nice_values(float(theta[k]), rel_transcendental=rel_named):
+        for value in nice_values(float(theta[k]), rel_transcendental=rel_named, reciprocals=k not in t.offsets):
             trial = theta.copy()
             trial[k] = float(value)
             free = [i for i in range(len(theta)) if i != k and i not in values]
@@ -391,10 +430,20 @@ def snap(
                 refits_left -= 1
                 trial = t.fit(trial, free, 10, deadline)
             if t.mse(trial) <= budget_mse:
+                if any(t.mse(_with(t, theta, k, float(nb), free, deadline)) <= budget_mse
+                       for nb in reciprocal_neighbours(value)):
+                    continue  # the data does not single out this 1/n from its neighbours
                 theta = trial
                 values[k] = value
                 break
     return t.build(values, theta) if values or not np.array_equal(theta, t.theta) else expr
+
+
+def _with(t: "_Template", theta: np.ndarray, k: int, value: float, free: list[int], deadline: float) -> np.ndarray:
+    """``theta`` with constant ``k`` at ``value`` and the ``free`` ones refitted (a snap's trial)."""
+    trial = theta.copy()
+    trial[k] = value
+    return t.fit(trial, free, 10, deadline) if free else trial
 
 
 def _digit_trials(c: float, max_digits: int) -> list[float]:
