@@ -13,7 +13,7 @@ import pytest
 import sympy
 
 from symfx.config import Config
-from symfx.engines import get_engine, snap
+from symfx.engines import get_engine, precision, snap
 from symfx.lowering import complexity, evaluate_columns
 from symfx.passes.fit import select
 
@@ -88,7 +88,7 @@ def test_plain_constant_is_not_snapped_to_named_ones():
         nrmse = float(np.sqrt(mse / np.var(y)))
         out = snap.snap(expr, env, y, snap.allowed_mse(mse, float(np.var(y)), 0.05),
                         rel_named=snap.named_window(nrmse))
-        out, _ = snap.precision(out, env, y, snap.allowed_mse(mse, float(np.var(y)), 0.05))
+        out, _ = precision.precision(out, env, y, snap.allowed_mse(mse, float(np.var(y)), 0.05))
         coef = out.coeff(x0 * x1)
         assert not coef.has(sympy.pi, sympy.E, sympy.log(2)) and not coef.atoms(sympy.Pow), out
         assert abs(float(coef) - c) <= 0.011 * c, out
@@ -98,7 +98,7 @@ def test_plain_constant_is_not_snapped_to_named_ones():
     # a product of named constants is made one number, then written short
     messy = sympy.Rational(21, 8) * sympy.exp(-1) / sympy.sqrt(sympy.pi) * x0
     y = float(messy.subs(x0, 1)) * X[:, 0]
-    out, _ = snap.precision(messy, env, y, 1e-6 * float(np.var(y)))
+    out, _ = precision.precision(messy, env, y, 1e-6 * float(np.var(y)))
     assert laws.unreadable_constants(out) == [] and not out.has(sympy.pi), out
 
 
@@ -130,11 +130,11 @@ def test_precision_merges_scales_and_removes_float32_noise():
     y = X[:, 0] * (-0.1142 * X[:, 0] - 0.1588 * X[:, 1])
     budget = 1e-6 * float(np.var(y))
     scaled = sympy.Integer(30638) * x0 * (sympy.Float(-3.7274e-6) * x0 + sympy.Float(-5.18307e-6) * x1)
-    out, forced = snap.precision(scaled, env, y, budget)
+    out, forced = precision.precision(scaled, env, y, budget)
     assert laws.unreadable_constants(out) == [] and forced == 0, out
     assert snap.mse_of(out, env, y) <= budget
     noisy = sympy.Float(1.00000011920929) * x0 + x1
-    assert snap.precision(noisy, env, X[:, 0] + X[:, 1], 1e-12)[0] == x0 + x1
+    assert precision.precision(noisy, env, X[:, 0] + X[:, 1], 1e-12)[0] == x0 + x1
     assert snap.tidy(sympy.Float(0.49999997) * x0) == x0 / 2
 
 
@@ -153,14 +153,14 @@ def test_precision_uses_fewest_digits_and_forces_ill_conditioned_constants():
     env = snap.env_of([x0, x1], X)
     y = 0.398940341564092 * np.exp(-X[:, 0] ** 2 / 2)
     var = float(np.var(y))
-    loose, _ = snap.precision(sympy.Float(0.398940341564092) * sympy.exp(-x0**2 / 2), env, y, var * 0.05**2)
+    loose, _ = precision.precision(sympy.Float(0.398940341564092) * sympy.exp(-x0**2 / 2), env, y, var * 0.05**2)
     assert str(loose) == "0.4*exp(-x0**2/2)"  # 5 % allowed: one digit is all the data support
-    tight, _ = snap.precision(sympy.Float(0.398940341564092) * sympy.exp(-x0**2 / 2), env, y, var * 1e-3**2)
+    tight, _ = precision.precision(sympy.Float(0.398940341564092) * sympy.exp(-x0**2 / 2), env, y, var * 1e-3**2)
     assert str(tight) == "0.3989*exp(-x0**2/2)"
     # exp(20.123456*x0) moves by 20 % when its constant moves in the 5th digit: 4 digits are forced
     c = 20.123456
     y = np.exp(c * X[:, 0])
-    out, forced = snap.precision(sympy.exp(sympy.Float(c) * x0), env, y, 1e-12 * float(np.var(y)))
+    out, forced = precision.precision(sympy.exp(sympy.Float(c) * x0), env, y, 1e-12 * float(np.var(y)))
     assert forced == 1 and out == sympy.exp(sympy.Float(20.12) * x0), out
 
 
@@ -170,11 +170,11 @@ def test_precision_never_rounds_a_large_decimal_to_a_whole_number():
     X = np.random.default_rng(0).uniform(0.0, 1.0, size=(400, 2))
     env = snap.env_of([x0, x1], X)
     y = 239.77 * X[:, 0] + np.sin(X[:, 1])
-    out, _ = snap.precision(sympy.Float(239.77) * x0 + sympy.sin(x1), env, y, 0.05**2 * float(np.var(y)))
+    out, _ = precision.precision(sympy.Float(239.77) * x0 + sympy.sin(x1), env, y, 0.05**2 * float(np.var(y)))
     assert out == sympy.Float(239.8) * x0 + sympy.sin(x1), out
-    assert laws.unreadable_constants(out) == [] and not snap.large_whole(out)
+    assert laws.unreadable_constants(out) == [] and not precision.large_whole(out)
     # where 4 digits are whole too (196.97 -> 197.0), the engine does not offer the form at all
-    assert snap.large_whole(sympy.Float(197.0) * x0) and not snap.large_whole(sympy.Float(97.0) * x0)
+    assert precision.large_whole(sympy.Float(197.0) * x0) and not precision.large_whole(sympy.Float(97.0) * x0)
 
 def test_shortest_scale_writes_a_ratio_at_the_scale_of_its_shortest_coefficients():
     """A null-space rational is fixed up to a common factor; its rounded coefficients read best

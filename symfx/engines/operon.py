@@ -9,7 +9,7 @@ Per output, within ``options.time_budget`` seconds:
 3. Every candidate gets its constants refitted in float64 and snapped to simple numbers
    (``snap``) while the loss stays within an allowance derived from ``options.tolerance``; then
    every constant left is written with the fewest significant digits (at most 4) that keep the
-   loss within that allowance (``snap.precision``).
+   loss within that allowance (``precision.precision``).
 
 The merged candidates are reduced to one Pareto front per output (complexity = node count).
 """
@@ -24,8 +24,8 @@ import sympy
 
 from ..errors import EngineUnavailableError
 from ..lowering import SEARCH_OPS, UNARY_SEARCH_OPS, complexity
-from . import (additive, basis, derived, exact_sums, factored, families, forms, phases, rationals, readable, refine,
-               snap, transformed)
+from . import (additive, basis, derived, exact_sums, factored, families, forms, phases, precision, rationals, readable,
+               refine, snap, transformed)
 from .base import KNEE_TOLERANCE_WINDOW, Candidate, Front, ProgressFn, pareto
 
 if TYPE_CHECKING:
@@ -260,7 +260,7 @@ class OperonEngine:
         for member in list(first) + list(second):
             cand, budget = member.expr, budgets[member.expr]
             if settings["snap"]:  # the precision step: no constant printed with more digits than the data support
-                cand, n = snap.precision(cand, env_sub, y_sub, own if budget is None else budget)
+                cand, n = precision.precision(cand, env_sub, y_sub, own if budget is None else budget)
                 cand = forms.shortest_scale(cand)  # the scale at which a rational's coefficients are shortest
                 forced += n
             else:
@@ -277,9 +277,9 @@ class OperonEngine:
 
         def offer(exprs: Sequence[sympy.Expr]) -> None:
             for expr in exprs:
-                cand = forms.shortest_scale(snap.precision(expr, env_sub, y_sub, own)[0])
+                cand = forms.shortest_scale(precision.precision(expr, env_sub, y_sub, own)[0])
                 loss = snap.mse_of(cand, env, y)
-                if cand not in seen and math.isfinite(loss) and not snap.large_whole(cand):  # offered to read better
+                if cand not in seen and math.isfinite(loss) and not precision.large_whole(cand):  # offered to read better
                     seen.add(cand)
                     candidates.append(Candidate(cand, complexity(cand), loss))
         if settings["snap"]:
