@@ -329,16 +329,8 @@ def snap_linear(fit: LinearFit, y: np.ndarray, allowed_mse: float, rel_named: fl
     for i in order:
         best = None
         for value in nice_values(float(coef[i]), rel_transcendental=rel_named, reciprocals=i != len(coef) - 1):
-            trial = coef.copy()
-            trial[i] = float(value)
-            free = ~fixed
-            free[i] = False
-            target = y - A[:, ~free] @ trial[~free]
-            if free.any():
-                sol, *_ = np.linalg.lstsq(A[:, free], target, rcond=None)
-                trial[free] = sol
-            mse = float(np.mean((A @ trial - y) ** 2))
-            if mse <= allowed_mse and any(_linear_mse(A, y, coef, fixed, i, float(nb)) <= allowed_mse
+            trial, mse = _linear_trial(A, y, coef, fixed, i, float(value))
+            if mse <= allowed_mse and any(_linear_trial(A, y, coef, fixed, i, float(nb))[1] <= allowed_mse
                                           for nb in reciprocal_neighbours(value)):
                 continue  # the data does not single out this 1/n from its neighbours
             if mse <= allowed_mse:  # nice_values come simplest first: take the first that fits
@@ -354,8 +346,10 @@ def snap_linear(fit: LinearFit, y: np.ndarray, allowed_mse: float, rel_named: fl
                      tuple(exact[k] for k in keep) + (exact[-1],))
 
 
-def _linear_mse(A: np.ndarray, y: np.ndarray, coef: np.ndarray, fixed: np.ndarray, i: int, value: float) -> float:
-    """The MSE with coefficient ``i`` at ``value``, the other unfixed ones refitted (:func:`snap_linear`'s trial)."""
+def _linear_trial(A: np.ndarray, y: np.ndarray, coef: np.ndarray, fixed: np.ndarray, i: int,
+                  value: float) -> tuple[np.ndarray, float]:
+    """:func:`snap_linear`'s trial: coefficient ``i`` at ``value``, the other unfixed ones refitted;
+    the coefficients and their MSE."""
     trial = coef.copy()
     trial[i] = value
     free = ~fixed
@@ -363,7 +357,7 @@ def _linear_mse(A: np.ndarray, y: np.ndarray, coef: np.ndarray, fixed: np.ndarra
     if free.any():
         sol, *_ = np.linalg.lstsq(A[:, free], y - A[:, ~free] @ trial[~free], rcond=None)
         trial[free] = sol
-    return float(np.mean((A @ trial - y) ** 2))
+    return trial, float(np.mean((A @ trial - y) ** 2))
 
 
 def round_jointly(fit: LinearFit, y: np.ndarray, allowed_mse: float) -> LinearFit | None:
