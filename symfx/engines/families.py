@@ -17,6 +17,7 @@ import sympy
 from .basis import (EXACT_GRIDS, MAX_EXACT_NUMERATOR, LinearFit, Term, away_from_zero, composed_terms, joined_bases,
                     number, power_terms, squared_terms, unary_terms)
 from .derived import Base
+from . import lattice
 
 
 def power_laws(bases: Sequence[Base], y: np.ndarray) -> list[sympy.Expr]:
@@ -439,7 +440,7 @@ def _transforms(y: np.ndarray, operators: frozenset[str] | None = None, roots: b
 
 def transformed_polynomials(poly: Sequence[Term], y: np.ndarray, allowed_mse: float,
                             max_subsets: int = 1000, rows: int = 300,
-                            operators: frozenset[str] | None = None) -> list[sympy.Expr]:
+                            operators: frozenset[str] | None = None, bases: Sequence = ()) -> list[sympy.Expr]:
     """Laws ``g⁻¹(P(x))`` for an output transform ``g`` (``1/y``, ``1/y**2``, ``y**2``, ``exp(y)``)
     and a polynomial ``P`` with integer or half-integer coefficients (:func:`exact_polynomials`
     fitted to ``g(y)``), within ``allowed_mse`` of ``y``.
@@ -452,6 +453,8 @@ def transformed_polynomials(poly: Sequence[Term], y: np.ndarray, allowed_mse: fl
     Rows are weighted by ``1/|g'(y)|``, so that a row's residual on ``g(y)`` is (to first order)
     its residual on ``y``: unweighted, ``exp(y)`` of a 3.6 % network of ``log(x0 + 1) + log(x0**2 +
     1)`` is ruled by its largest rows and rounds to no polynomial; weighted, it rounds to the law.
+    Given the inputs' ``bases``, the closest integer vectors of each full monomial set are tried too
+    (:func:`lattice.integer_polynomials`).
     """
     values = {t.expr: t.values for t in poly}
     out: list[sympy.Expr] = []
@@ -459,8 +462,11 @@ def transformed_polynomials(poly: Sequence[Term], y: np.ndarray, allowed_mse: fl
         # second-order terms of the transform stretch a network's error: 2x the window
         found = exact_polynomials(poly, target, 4 * allowed_mse, max_subsets=max_subsets, per_size=4, rows=rows,
                                   weights=weight)
+        found += lattice.integer_polynomials(bases, target, 4 * allowed_mse, weights=weight) if bases else []
         for fit in found:
-            p = fit.intercept + sum((c * values[t.expr] for c, t in zip(fit.coefs, fit.terms)), np.zeros_like(y))
+            # exact_polynomials' terms hold sampled, weighted rows; the lattice's hold all rows
+            p = fit.intercept + sum((c * values.get(t.expr, t.values) for c, t in zip(fit.coefs, fit.terms)),
+                                    np.zeros_like(y))
             with np.errstate(all="ignore"):
                 mse = float(np.mean((inverse_values(p) - y) ** 2))
             law = inverse(fit.expr())

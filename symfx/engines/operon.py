@@ -24,8 +24,8 @@ import sympy
 
 from ..errors import EngineUnavailableError
 from ..lowering import SEARCH_OPS, UNARY_SEARCH_OPS, complexity
-from . import (additive, basis, derived, exact_sums, factored, families, forms, phases, precision, rationals, readable,
-               refine, snap, transformed)
+from . import (additive, basis, derived, exact_sums, factored, families, forms, lattice, phases, precision, rationals,
+               readable, refine, snap, transformed)
 from .base import KNEE_TOLERANCE_WINDOW, Candidate, Front, ProgressFn, pareto
 
 if TYPE_CHECKING:
@@ -333,8 +333,9 @@ class OperonEngine:
         # network ranked below 8 two-term mimics, so it was never snapped)
         poly_subsets = [s for s in basis.backward_subsets(poly, y, deadline=t0 + 0.85 * left) if len(s) <= 8]
         polys = [basis.fit_subset(poly, s, y) for s in poly_subsets]
-        exact = families.exact_polynomials(poly, y, _knee_mse(var, tol))
-        transformed_polys = families.transformed_polynomials(poly, y, _knee_mse(var, tol), operators=ops)
+        exact = families.exact_polynomials(poly, y, _knee_mse(var, tol)) + lattice.integer_polynomials(
+            all_bases, y, _knee_mse(var, tol), deadline=t0 + 0.85 * left)  # collinear monomials: engines/lattice.py
+        transformed_polys = families.transformed_polynomials(poly, y, _knee_mse(var, tol), operators=ops, bases=all_bases)
         factored_laws = factored.factored_polynomials(all_bases, y, _knee_mse(var, tol), ops)
         # sums whose coefficients round to exact values, grown from the searches' subsets above
         # (the polynomial's terms appended to the library: their indices shifted)
@@ -345,9 +346,8 @@ class OperonEngine:
         t3 = time.perf_counter()
         if stats is not None:
             stats.update(library_s=t1 - t0, library_terms=len(library), nested_terms=len(nested), beam_s=t2 - t1,
-                         backward_s=t3 - t2,
-                         poly_terms=len(poly), exact_polynomials=len(exact), transformed=len(transformed_polys),
-                         factored=len(factored_laws), exact_sums=len(sums))
+                         backward_s=t3 - t2, poly_terms=len(poly), exact_polynomials=len(exact),
+                         transformed=len(transformed_polys), factored=len(factored_laws), exact_sums=len(sums))
         t4 = time.perf_counter()
         rough = additive.structured_sums(all_bases, terms, few_terms, y, ops,
                                          max_terms=int(settings["max_terms"]), seed=beam_seed, deadline=deadline)
