@@ -98,21 +98,3 @@ def test_laurent_sums_with_integer_coefficients_are_decoded_where_the_inputs_kee
     assert lattice.laurent_terms(crossing) == []
     half = derived.bases(np.column_stack([X[:, 0] - 2.0, X[:, 1]]), ["x0", "x1"], norms=False, differences=False)
     assert all(sympy.degree(t.expr.as_numer_denom()[1], sympy.Symbol("x0")) == 0 for t in lattice.laurent_terms(half))
-
-
-def test_joint_rounding_takes_the_closest_exact_vector_of_nearly_parallel_library_terms():
-    """2*exp(x0) - 3*x0 + x0**2 + sqrt(x0) on [0.5, 1.8] from a 0.5 %-network: the least-squares
-    coefficients are 1.2, -11.7, 3.6, 12.3; rounded they are 10 % off, the closest exact ones
-    are the law (snap.round_jointly)."""
-    from symfx.engines import snap
-
-    x = np.linspace(0.5, 1.8, 2000)
-    columns = {"exp(x0)": np.exp(x), "x0": x, "x0**2": x**2, "sqrt(x0)": np.sqrt(x)}
-    y = _network_like(2 * np.exp(x) - 3 * x + x**2 + np.sqrt(x), x, 0.005)
-    A = np.column_stack(list(columns.values()) + [np.ones_like(x)])
-    coef = np.linalg.lstsq(A, y, rcond=None)[0]
-    assert np.sqrt(np.mean((A @ np.round(coef) - y) ** 2) / np.var(y)) > 0.05  # plain rounding fails
-    fit = basis.LinearFit(tuple(basis.Term(sympy.sympify(k), v) for k, v in columns.items()), coef[:-1], coef[-1],
-                          float(np.mean((A @ coef - y) ** 2)))
-    rounded = snap.round_jointly(fit, y, np.var(y) * 0.05**2)
-    assert rounded is not None and rounded.expr() == sympy.sympify("2*exp(x0) - 3*x0 + x0**2 + sqrt(x0)")

@@ -23,7 +23,6 @@ import sympy
 from ..lowering import evaluate, numpy_program
 from .basis import EXACT_GRIDS, MAX_EXACT_NUMERATOR, LinearFit
 from .forms import NAMED_CONSTANTS, round_sig
-from .lattice import closest_integer_vectors
 
 _FRACTIONS = (1, 2, 3, 4)
 #: 1/n for these n is tried too (within RECIPROCAL_WINDOW): dividing by a small whole number is as
@@ -370,11 +369,7 @@ def round_jointly(fit: LinearFit, y: np.ndarray, allowed_mse: float) -> LinearFi
     nearly collinear terms a network's error moves the least-squares coefficients far apart
     (``x0**6 + ... + x0`` from a 1 %-network fits as ``1.1*x0**6 + 4*x0**5/3 + 0.8*x0**4 +
     0.6*x0**3 ...``), no single coefficient is within reach of its value, and the refits drift.
-    Rounding them together lands on the law when the law is what the network approximates, and
-    where the drift exceeds half a step the closest vector on the grid does
-    (:func:`lattice.closest_integer_vectors`; ``2*exp(x0) - 3*x0 + x0**2 + sqrt(x0)`` on [0.5, 1.8]
-    from a 0.5 %-network fits as ``1.2*exp(x0) - 11.7*x0 + 3.6*x0**2 + 12.3*sqrt(x0)``). Of the
-    two, the closer one is taken.
+    Rounding them together lands on the law when the law is what the network approximates.
     """
     A, coef = _design(fit, y)
     for grid in EXACT_GRIDS:
@@ -384,29 +379,12 @@ def round_jointly(fit: LinearFit, y: np.ndarray, allowed_mse: float) -> LinearFi
         if np.max(np.abs(rounded * grid)) >= MAX_EXACT_NUMERATOR:
             break  # finer grids only lengthen the numerators
         mse = float(np.mean((A @ rounded - y) ** 2))
-        closest = _closest_exact(A, y, grid)  # the nearest vector need not be the nearest-rounded one
-        if closest is not None and closest[1] < mse and closest[0][:-1].any():
-            rounded, mse = closest
         if mse <= allowed_mse:
             keep = [k for k in range(len(fit.terms)) if rounded[k] != 0.0]
             exact = tuple(sympy.Rational(int(round(rounded[k] * grid)), int(grid)) for k in keep)
             return LinearFit(tuple(fit.terms[k] for k in keep), rounded[keep], float(rounded[-1]), mse,
                              exact + (sympy.Rational(int(round(rounded[-1] * grid)), int(grid)),))
     return None
-
-
-def _closest_exact(A: np.ndarray, y: np.ndarray, grid: float) -> tuple[np.ndarray, float] | None:
-    """The coefficients on ``grid`` (intercept last, refitted and rounded) whose combination of
-    ``A``'s term columns is closest to ``y`` (``lattice.closest_integer_vectors``), and its MSE."""
-    terms = A[:, :-1]
-    found = closest_integer_vectors((terms - terms.mean(axis=0)) / grid, y - y.mean(), keep=1)
-    if not found:
-        return None
-    coefs = found[0][1] / grid
-    if np.max(np.abs(found[0][1])) >= MAX_EXACT_NUMERATOR:
-        return None
-    out = np.append(coefs, round(float(np.mean(y - terms @ coefs)) * grid) / grid)
-    return out, float(np.mean((A @ out - y) ** 2))
 
 
 def snap(
