@@ -16,8 +16,8 @@ import sympy
 
 from .basis import (EXACT_GRIDS, MAX_EXACT_NUMERATOR, LinearFit, Term, away_from_zero, composed_terms, joined_bases,
                     number, power_terms, squared_terms, unary_terms)
-from .derived import Base
 from . import lattice
+from .derived import Base
 
 
 def power_laws(bases: Sequence[Base], y: np.ndarray) -> list[sympy.Expr]:
@@ -440,7 +440,7 @@ def _transforms(y: np.ndarray, operators: frozenset[str] | None = None, roots: b
 
 def transformed_polynomials(poly: Sequence[Term], y: np.ndarray, allowed_mse: float,
                             max_subsets: int = 1000, rows: int = 300,
-                            operators: frozenset[str] | None = None, bases: Sequence = ()) -> list[sympy.Expr]:
+                            operators: frozenset[str] | None = None, bases: Sequence[Base] = ()) -> list[sympy.Expr]:
     """Laws ``g⁻¹(P(x))`` for an output transform ``g`` (``1/y``, ``1/y**2``, ``y**2``, ``exp(y)``)
     and a polynomial ``P`` with integer or half-integer coefficients (:func:`exact_polynomials`
     fitted to ``g(y)``), within ``allowed_mse`` of ``y``.

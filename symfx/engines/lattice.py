@@ -133,10 +133,13 @@ def integer_polynomials(bases: Sequence[Base], y: np.ndarray, allowed_mse: float
     step = max(1, len(y) // rows)
     w = np.ones(len(y[::step])) if weights is None else np.asarray(weights[::step], dtype=np.float64)
     found: dict[sympy.Expr, LinearFit] = {}
-    for degree in range(1, MAX_DEGREE + 1):
-        if math.comb(len(originals) + degree, degree) - 1 > MAX_COLUMNS or time.perf_counter() > deadline:
+    degrees = [d for d in range(1, MAX_DEGREE + 1) if math.comb(len(originals) + d, d) - 1 <= MAX_COLUMNS]
+    monomials = polynomial_terms(originals, degree=degrees[-1]) if degrees else []  # built once, cut per degree
+    degree_of = [sum(sympy.degree_list(t.expr)) for t in monomials]
+    for degree in degrees:
+        if time.perf_counter() > deadline:
             break
-        _decode(polynomial_terms(originals, degree=degree), y, step, w, allowed_mse, math.inf, found)
+        _decode([t for t, d in zip(monomials, degree_of) if d <= degree], y, step, w, allowed_mse, math.inf, found)
     laurent = laurent_terms(originals)
     if laurent and time.perf_counter() < deadline:
         _decode(laurent, y, step, w, allowed_mse, LAURENT_MAX_COEF, found)
