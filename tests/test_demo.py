@@ -75,6 +75,18 @@ def test_gnn_traces_and_edge_inputs_match_numpy() -> None:
                                atol=1e-6)
 
 
+def test_gnn_compiles_with_inductor() -> None:
+    """The demos time the GNN under torch.compile: its aggregation (index_add into an expanded view of
+    zeros) failed Inductor's CPU codegen, and every n-body speed line fell back to eager."""
+    from symfx.demos.common import time_compiled
+
+    model = nbody.NBodyGNN(5).eval()
+    P, M = torch.randn(64, 5, 2), torch.rand(64, 5, 1) + 0.5
+    with torch.no_grad():
+        torch.testing.assert_close(torch.compile(model)(P, M), model(P, M))
+    assert time_compiled(model, model, (P, M), repeats=1, inner=1).note == "torch.compile"
+
+
 def test_pinn_traces_and_exact_solution_solves_heat_equation() -> None:
     gm = torch.fx.symbolic_trace(heat.HeatPINN())
     assert gm(torch.rand(5, 1), torch.rand(5, 1)).shape == (5, 1)

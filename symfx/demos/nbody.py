@@ -144,8 +144,11 @@ class NBodyGNN(nn.Module):
 
     def forward(self, pos: torch.Tensor, mass: torch.Tensor) -> torch.Tensor:
         msg = self.messages(pos, mass)
-        # sum of incoming messages per receiver; zeros shaped like the node set, one column per message dim
-        agg = torch.zeros_like(mass).expand(-1, -1, self.msg_dim).index_add(1, self.dst, msg)
+        # sum of incoming messages per receiver; zeros shaped like the node set, one column per message dim.
+        # Allocated, not an expanded view of zeros_like(mass): Inductor's CPU code for index_add into
+        # the stride-0 view did not compile (torch 2.13, gcc: `__at_align__` undeclared), and the demos'
+        # speed lines fell back to eager
+        agg = mass.new_zeros(mass.shape[0], mass.shape[1], self.msg_dim).index_add(1, self.dst, msg)
         return self.node_mlp(torch.cat([agg, mass], -1))
 
 
