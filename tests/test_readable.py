@@ -122,3 +122,23 @@ def test_a_constant_drifted_by_a_3_percent_network_still_snaps_and_a_drop_does_n
     assert dropped is not None and x1 / x0 == dropped.as_coeff_Mul()[1], dropped
     snapped = readable.knee_snapped([member], env, y, var)
     assert any(sympy.simplify(s - x0 * x1 / (3 * x0**2 + x1)) == 0 for s in snapped), snapped
+
+
+def test_a_squared_sum_snaps_at_the_scale_where_its_constants_are_exact():
+    """``16*(x0 - 4)**2/81`` (random-s0-082) from a 0.25 %-network is fitted as
+    ``(1.778 - 0.445*x0)**2``: 16/9 and 4/9 are no simple fractions, and the knee chose a 13-node
+    mimic of the network's error. A power of a sum, like a denominator, is fixed only up to a
+    common factor (``forms.rescalings``): at the scale where x0's coefficient is 1 the other
+    constant is 3.996, and ``0.1976*(x0 - 4)**2`` is offered."""
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0.0, 3.0, (2000, 1))
+    law = 16 * (X[:, 0] - 4) ** 2 / 81
+    wiggle = np.sin(3 * X[:, 0])
+    y = law + 0.0025 * np.std(law) * wiggle / np.std(wiggle)
+    env, var = snap.env_of([x0], X), float(np.var(y))
+    member = (sympy.Float(1.778) - sympy.Float(0.445) * x0) ** 2
+    snapped = readable.knee_snapped([member], env, y, var)
+    shifted = [s for s in snapped if (x0 - 4) ** 2 in sympy.Mul.make_args(s)]
+    assert shifted, snapped
+    coef = float(shifted[0].as_coeff_Mul()[0])
+    assert abs(coef - 16 / 81) < 0.01 * 16 / 81, shifted

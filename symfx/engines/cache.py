@@ -33,10 +33,11 @@ if TYPE_CHECKING:
 #: 16: session 20 (local structure search, ``refine.py``); 17: session 22 (knee snap from the
 #: least-squares constants, transformed sums); 18: session 23 (a fitted decimal costs a node more);
 #: 19: session 24 (reciprocals 1/6 .. 1/12 among the snapped values); 20: session 25 (integer
-#: polynomials by lattice decoding, ``lattice.py``).
+#: polynomials by lattice decoding, ``lattice.py``); 21: session 26 (powers of sums rescaled before
+#: the knee snap, ``forms.rescalings``).
 #: Bump it whenever the engine returns different fronts for the same data and options: the key
 #: holds no code version, so a cache written by an older engine would otherwise be served.
-FORMAT = 20
+FORMAT = 21
 
 
 def fit_key(engine: "Engine | str", X: np.ndarray, Y: np.ndarray, variables: Sequence[str], options: "Config") -> str:

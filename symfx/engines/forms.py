@@ -281,11 +281,13 @@ def _folded_into_power(coef: sympy.Expr, factors: list[sympy.Expr]) -> sympy.Exp
 
 
 def rescalings(expr: sympy.Expr) -> list[sympy.Expr]:
-    """The same function at other scales of a denominator: ``c / S`` (``S`` a sum) as
-    ``(c/k) / (S/k)``, for ``k`` each coefficient of ``S`` (it becomes 1) and ``k = c``. A
-    rational's constants are fixed only up to a common factor, and a law's exact values may show
-    at one scale alone: ``0.1107*x0*x1/(x2 + 1/4)`` is ``x0*x1/(9.035*x2 + 2.259)``, near
-    ``x0*x1/(9*x2 + 9/4)``. Only expressions with a decimal."""
+    """The same function at other scales of a denominator or a power of a sum: ``c * S**p`` (``S``
+    a sum, ``p`` a rational other than 1; ``k > 0`` unless ``p`` is whole) as ``(c*k**p) * (S/k)**p``, for ``k`` each coefficient
+    of ``S`` (it becomes 1) and the ``k`` that makes ``c*k**p`` 1. Such a factor's constants are
+    fixed only up to a common factor, and a law's exact values may show at one scale alone:
+    ``0.1107*x0*x1/(x2 + 1/4)`` is ``x0*x1/(9.035*x2 + 2.259)``, near ``x0*x1/(9*x2 + 9/4)``;
+    ``(1.778 - 0.445*x0)**2`` is ``0.198*(x0 - 3.996)**2``, near ``16*(x0 - 4)**2/81``. Only
+    expressions with a decimal."""
     coef, rest = expr.as_coeff_Mul()
     if not expr.atoms(sympy.Float) or coef == 0 or isinstance(rest, sympy.Add):
         return []  # a sum's own scale is its terms' coefficients, which the snap visits already
@@ -293,17 +295,20 @@ def rescalings(expr: sympy.Expr) -> list[sympy.Expr]:
     out = []
     for i, factor in enumerate(factors):
         base, power = factor.as_base_exp() if isinstance(factor, sympy.Pow) else (factor, sympy.Integer(1))
-        if not isinstance(base, sympy.Add) or power != -1:
-            continue  # numerators too gave mimics more snaps: Nguyen-4's x0*(a*exp(3*x0) + b + exp(-5*x0/2))
+        if not isinstance(base, sympy.Add) or not power.is_Rational or power == 1:
+            continue  # plain numerators too gave mimics more snaps: Nguyen-4's x0*(a*exp(3*x0) + b + exp(-5*x0/2))
         terms = [t.as_coeff_Mul() for t in base.args]
-        scales = [float(k) for k, _ in terms] + [float(coef) ** -int(power)]
+        odd = power.is_Integer and power % 2 == 1
+        # the k with c*k**p = 1 (none for a negative c unless p is an odd whole number)
+        unit = math.copysign(abs(float(coef)) ** (-1.0 / float(power)), float(coef)) if coef > 0 or odd else math.nan
+        scales = [float(k) for k, _ in terms] + [unit]
         for j, k in enumerate(scales):
-            if k == 0 or k == 1 or not math.isfinite(k) or k in scales[:j]:
+            if k == 0 or k == 1 or not math.isfinite(k) or k in scales[:j] or (k < 0 and not power.is_Integer):
                 continue
 
             def exact(value: float, is_one: bool) -> sympy.Expr:  # the normalised constant is no longer free
                 return sympy.Integer(1) if is_one else sympy.Float(value)
             scaled = sympy.Add(*[exact(float(c) / k, n == j) * m for n, (c, m) in enumerate(terms)])
             others = factors[:i] + [scaled**power] + factors[i + 1:]
-            out.append(exact(float(coef) * k ** int(power), j == len(terms)) * sympy.Mul(*others))
+            out.append(exact(float(coef) * k ** float(power), j == len(terms)) * sympy.Mul(*others))
     return out
