@@ -22,7 +22,7 @@ import numpy as np
 import sympy
 
 from symfx.config import Config
-from symfx.engines.base import (KNEE_FLOOR, KNEE_RATE, KNEE_TOLERANCE_FLOOR, KNEE_TOLERANCE_WINDOW, KNEE_WINDOW,  # noqa: F401
+from symfx.engines.base import (KNEE_FLOOR, KNEE_RATE, KNEE_TOLERANCE, KNEE_TOLERANCE_WINDOW, KNEE_WINDOW,  # noqa: F401
                                 Candidate, Front, ProgressFn, knee_reach, knee_score, readable_size)
 from symfx.errors import ChoiceError
 from symfx.lowering import evaluate_columns
@@ -236,7 +236,7 @@ def fit_region(
 
 
 #: knee rule: members whose held-out error is within KNEE_WINDOW (3x) of the best one compete,
-#: and so do all members within KNEE_TOLERANCE_WINDOW x ``tolerance`` (both in engines.base)
+#: and so do all members within KNEE_TOLERANCE_WINDOW x KNEE_TOLERANCE (5 %; both in engines.base)
 #: KNEE_RATE (each added node must cut the held-out error by this much, in log-error) and
 #: KNEE_FLOOR (errors below it count as equal) live in engines.base: the engine snaps by them too
 
@@ -247,8 +247,9 @@ def select(entries: Sequence[Candidate], rule: str, tolerance: float) -> int | N
     - ``"knee"`` (default, for laws learned by an imperfect network): a trained network is
       typically 0.3–3 % off the law it learned, and longer members fit that error, not the law.
       Among safe members whose held-out error ``e`` is within ``KNEE_WINDOW`` (3x) of the best
-      or within ``KNEE_TOLERANCE_WINDOW`` (5x) of ``tolerance`` (of 1 % where ``tolerance`` is
-      tighter: it decides where a law is applied, not which is reported), sized by :func:`readable_size`
+      or within 5 % (``KNEE_TOLERANCE_WINDOW`` x ``KNEE_TOLERANCE``, 5 x the default tolerance;
+      ``tolerance`` does not enter: it decides where a law is applied, not which law is
+      reported, and a network's distance from its law does not grow with it), sized by :func:`readable_size`
       ``s``, choose the one minimising ``ln(e) + KNEE_RATE * s``. That is the knee of the front:
       walking the lower convex hull of (size, ln e), a larger member is taken only while its PySR
       score (drop in log-error per added node, ``ln(e_prev / e) / (s - s_prev)``) is at least
@@ -278,7 +279,7 @@ def select(entries: Sequence[Candidate], rule: str, tolerance: float) -> int | N
         if not front or err[i] < err[front[-1]]:
             front.append(i)
     best = min(err[i] for i in front)
-    inside = [i for i in front if err[i] <= knee_reach(best, max(tolerance, KNEE_TOLERANCE_FLOOR))]
+    inside = [i for i in front if err[i] <= knee_reach(best, KNEE_TOLERANCE)]
     return min(inside, key=lambda i: (knee_score(err[i], size[i]), size[i]))
 
 

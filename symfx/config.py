@@ -54,8 +54,9 @@ class Config:
     """Fit only this many principal components of a region's outputs, then expand back."""
     selection: str = "knee"
     """How each output's equation is picked from its Pareto front: ``"knee"`` (for laws learned
-    by an imperfect network: the steepest drop in error per added node among members within 2x
-    of the best error, see ``passes.fit.select``), ``"simplest"`` within ``tolerance``, or
+    by an imperfect network: the steepest drop in error per added node among members within 3x
+    of the best error or within 5 %, whatever ``tolerance`` is; see ``passes.fit.select``),
+    ``"simplest"`` within ``tolerance``, or
     ``"accurate"``: the most accurate member (for approximate surrogates, e.g. PCA-projected
     transformer MLPs). The chosen law is always reported; it replaces the region only when the
     region as a whole is within ``tolerance``."""
