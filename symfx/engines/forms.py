@@ -282,8 +282,9 @@ def _folded_into_power(coef: sympy.Expr, factors: list[sympy.Expr]) -> sympy.Exp
 
 def rescalings(expr: sympy.Expr) -> list[sympy.Expr]:
     """The same function at other scales of a denominator or a power of a sum: ``c * S**p`` (``S``
-    a sum, ``p`` a rational other than 1; ``k > 0`` unless ``p`` is whole) as ``(c*k**p) * (S/k)**p``, for ``k`` each coefficient
-    of ``S`` (it becomes 1) and the ``k`` that makes ``c*k**p`` 1. Such a factor's constants are
+    a sum, ``p`` a rational other than 1) as ``(c*k**p) * (S/k)**p``, for ``k`` each coefficient
+    of ``S`` (it becomes 1) and the ``k`` that makes ``c*k**p`` 1, positive unless ``p`` is a
+    whole number. Such a factor's constants are
     fixed only up to a common factor, and a law's exact values may show at one scale alone:
     ``0.1107*x0*x1/(x2 + 1/4)`` is ``x0*x1/(9.035*x2 + 2.259)``, near ``x0*x1/(9*x2 + 9/4)``;
     ``(1.778 - 0.445*x0)**2`` is ``0.198*(x0 - 3.996)**2``, near ``16*(x0 - 4)**2/81``. Only
@@ -298,8 +299,8 @@ def rescalings(expr: sympy.Expr) -> list[sympy.Expr]:
         if not isinstance(base, sympy.Add) or not power.is_Rational or power == 1:
             continue  # plain numerators too gave mimics more snaps: Nguyen-4's x0*(a*exp(3*x0) + b + exp(-5*x0/2))
         terms = [t.as_coeff_Mul() for t in base.args]
-        odd = power.is_Integer and power % 2 == 1
         # the k with c*k**p = 1 (none for a negative c unless p is an odd whole number)
+        odd = power.is_Integer and power % 2 == 1
         unit = math.copysign(abs(float(coef)) ** (-1.0 / float(power)), float(coef)) if coef > 0 or odd else math.nan
         scales = [float(k) for k, _ in terms] + [unit]
         for j, k in enumerate(scales):
