@@ -231,3 +231,46 @@ def test_a_large_decimal_before_a_powered_sum_moves_inside_it():
     # a small decimal, or a power that is not whole, stays where it is
     for kept in (F(2.5) * (x0 + F(0.3)) ** 2, F(250.0) * sympy.sqrt(x0 + F(0.3))):
         assert forms.shortest_scale(kept) == kept
+
+
+def test_an_equation_is_sized_at_its_shortest_writing():
+    """The exact searches return sums of terms; a law is usually shorter factored, or with the terms
+    that share a factor collected. Value-preserving; decimals are left as written, and a form that
+    no rewrite shortens is kept as it is."""
+    from symfx.engines import forms
+
+    x2 = sympy.Symbol("x2")
+    F = sympy.Float
+    cases = [
+        (-x0**2 - 2 * x0 * x1 + 3 * x0, "-x0*(x0 + 2*x1 - 3)"),
+        (x0 * x1 - 3 * x0 - 3 * x1 + 9, "(x0 - 3)*(x1 - 3)"),
+        (sympy.cos(x0 * x1) + sympy.Rational(3, 4) - 3 * x0 / x1 - 15 / x1,
+         "cos(x0*x1) + 3/4 - 3*(x0 + 5)/x1"),
+        (x0 * x1 * sympy.exp(x2) + x0**2 * x1 * x2, "x0*x1*(x0*x2 + exp(x2))"),
+        # decimals: collected, never factored (their digits are the precision step's)
+        (F(0.5) * x0 * sympy.exp(x1) + F(0.25) * x0, "x0*(0.5*exp(x1) + 0.25)"),
+        # nothing shorter: unchanged
+        (x0**6 + x0**5 + x0**4 + x0**3 + x0**2 + x0, None),
+        (2 * x0**4 + x0**3 + x0 + sympy.cos(x0), None),
+        (F(-0.11) * x0 + sympy.exp(x0) / 2, None),
+    ]
+    X = np.random.default_rng(6).uniform(0.5, 2.0, size=(200, 3))
+    for before, after in cases:
+        out = forms.shortest_written_form(before)
+        assert str(out) == str(before if after is None else after), (before, out)
+        assert complexity(out) <= complexity(before)
+        a, b = evaluate_columns([before, out], [x0, x1, x2], X).T
+        np.testing.assert_allclose(b, a, rtol=1e-9)
+
+
+def test_the_engine_offers_an_exact_polynomial_factored():
+    """A 2 %-network of -x0**2 - 2*x0*x1 + 3*x0: the exact searches find the law as a sum of three
+    monomials (13 nodes); on the front it is written -x0*(x0 + 2*x1 - 3), 9 nodes."""
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.uniform(0.5, 3, 2000), rng.uniform(0.5, 3, 2000)])
+    law = -X[:, 0] ** 2 - 2 * X[:, 0] * X[:, 1] + 3 * X[:, 0]
+    wiggle = np.sin(3 * X[:, 0]) * np.cos(2 * X[:, 1])
+    y = law + 0.02 * np.std(law) * wiggle / np.std(wiggle)
+    front = get_engine("operon").fit(X, y[:, None], ["x0", "x1"], FAST)[0]
+    exact = [m for m in front if sympy.expand(m.expr - (-x0**2 - 2 * x0 * x1 + 3 * x0)) == 0]
+    assert [(str(m.expr), m.complexity) for m in exact] == [("-x0*(x0 + 2*x1 - 3)", 9)], [str(m.expr) for m in front]

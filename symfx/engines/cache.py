@@ -34,10 +34,11 @@ if TYPE_CHECKING:
 #: least-squares constants, transformed sums); 18: session 23 (a fitted decimal costs a node more);
 #: 19: session 24 (reciprocals 1/6 .. 1/12 among the snapped values); 20: session 25 (integer
 #: polynomials by lattice decoding, ``lattice.py``); 21: session 26 (powers of sums rescaled before
-#: the knee snap, ``forms.rescalings``).
+#: the knee snap, ``forms.rescalings``); 22: session 27 (members sized at their shortest writing,
+#: ``forms.shortest_written_form``).
 #: Bump it whenever the engine returns different fronts for the same data and options: the key
 #: holds no code version, so a cache written by an older engine would otherwise be served.
-FORMAT = 21
+FORMAT = 22
 
 
 def fit_key(engine: "Engine | str", X: np.ndarray, Y: np.ndarray, variables: Sequence[str], options: "Config") -> str:

@@ -261,7 +261,7 @@ class OperonEngine:
             cand, budget = member.expr, budgets[member.expr]
             if settings["snap"]:  # the precision step: no constant printed with more digits than the data support
                 cand, n = precision.precision(cand, env_sub, y_sub, own if budget is None else budget)
-                cand = forms.shortest_scale(cand)  # the scale at which a rational's coefficients are shortest
+                cand = forms.shortest_written_form(forms.shortest_scale(cand))  # shortest scale, then writing
                 forced += n
             else:
                 cand = snap.tidy(cand)
@@ -277,7 +277,7 @@ class OperonEngine:
 
         def offer(exprs: Sequence[sympy.Expr]) -> None:
             for expr in exprs:
-                cand = forms.shortest_scale(precision.precision(expr, env_sub, y_sub, own)[0])
+                cand = forms.shortest_written_form(forms.shortest_scale(precision.precision(expr, env_sub, y_sub, own)[0]))
                 loss = snap.mse_of(cand, env, y)
                 if cand not in seen and math.isfinite(loss) and not precision.large_whole(cand):  # offered to read better
                     seen.add(cand)
