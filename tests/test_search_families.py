@@ -527,3 +527,22 @@ def test_a_four_term_sum_the_narrow_beam_missed_is_found():
     terms = {sympy.cos(x0 * x1), sympy.cos(x0 + x1), -3 * x0 / x1, -15 / x1}
     assert any({a for a in sympy.Add.make_args(c.expr) if a.free_symbols} == terms for c in front), \
         [str(c.expr) for c in front]
+
+
+def test_a_rational_over_a_shifted_denominator_is_decoded_from_a_3_percent_network():
+    """x0*(4 - x0 - x1/(x0 + 1)) on [1, 6] x [1, 10]: x0/(x0 + 1) spans only 0.5-0.86 there, and a
+    3 %-network's error moves the null-space support off the law; y*(x0 + 1) decodes to its integer
+    numerator. A law with no such denominator gives nothing (exact coefficients are the test)."""
+    truth = x0 * (4 - x0 - x1 / (x0 + 1))
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.uniform(1, 6, 2000), rng.uniform(1, 10, 2000)])
+    t = evaluate_columns([truth], [x0, x1], X)[:, 0]
+    wiggle = np.sin(1.3 * X[:, 0]) * np.cos(0.7 * X[:, 1])
+    y = t + 0.03 * np.std(t) * wiggle / np.std(wiggle)
+    bases = derived.bases(X, ["x0", "x1"], norms=False, differences=False)
+    free = rationals.rational_nullspace(bases, y)
+    assert min(_nrmse(e, truth, 2, 1.0, 6.0) for e in free) > 1e-2  # the free fits miss it
+    found = rationals.exact_denominators(bases, y, np.var(y) * 0.05**2)
+    assert any(_nrmse(e, truth, 2, 1.0, 6.0) < 1e-9 for e in found), [str(e) for e in found]
+    s = np.sin(X[:, 0]) * np.exp(-X[:, 1] / 4)
+    assert rationals.exact_denominators(bases, s + 0.03 * np.std(s) * wiggle / np.std(wiggle), np.var(s) * 0.05**2) == []

@@ -16,7 +16,7 @@ import sympy
 
 from .basis import (EXACT_GRIDS, MAX_EXACT_NUMERATOR, LinearFit, Term, away_from_zero, composed_terms, joined_bases,
                     number, power_terms, squared_terms, unary_terms)
-from . import lattice
+from . import lattice, rationals
 from .derived import Base
 
 
@@ -472,4 +472,4 @@ def transformed_polynomials(poly: Sequence[Term], y: np.ndarray, allowed_mse: fl
             law = inverse(fit.expr())
             if math.isfinite(mse) and mse <= allowed_mse and law not in out:
                 out.append(law)
-    return out
+    return out + rationals.exact_denominators(bases, y, allowed_mse, operators)

@@ -1,8 +1,10 @@
 """Rational laws ``P(x) / Q(x)``: a linearised least-squares fit with a constant in the
-denominator (``rational_fits``, saturation laws such as ``2*x0/(1 + x0)``), and sparse ratios of
+denominator (``rational_fits``, saturation laws such as ``2*x0/(1 + x0)``), sparse ratios of
 monomials found as a null-space problem for any input count, the shortest supports scored
-exhaustively and longer ones by backward elimination (``rational_nullspace``). Their constants are
-rough; the caller (``operon.py``) refits and snaps them.
+exhaustively and longer ones by backward elimination (``rational_nullspace``), and exact
+denominators (``x + k``, ``x**2 + k``, ``x0 + x1``) as output transforms ``y*Q`` whose numerator
+the caller decodes with exact coefficients (``exact_denominators``). Their constants are rough;
+the caller (``operon.py``) refits and snaps them.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import numpy as np
 import sympy
 
 from .basis import monomial_degree, number, polynomial_terms
+from .lattice import MAX_COLUMNS, MAX_DEGREE
 from .derived import Base
 
 def rational_fits(bases: Sequence[Base], y: np.ndarray, max_out: int = 6) -> list[sympy.Expr]:
@@ -271,3 +274,70 @@ def rational_nullspace(
         bottom = sympy.Add(*[number(t[0] / lead) * t[1] for t in den])
         out.append(top / bottom)
     return out
+
+
+#: the shifts ``k`` of the exact denominators ``x + k``, ``x - k`` and ``x**2 + k`` (a shift of 0 is a
+#: monomial, which the Laurent sets decode: ``lattice.laurent_terms``)
+DENOMINATOR_SHIFTS = (1, 2, 3, 4)
+#: numerators over an exact denominator: at most this many monomials (the full set of the highest
+#: degree within it) and whole-number coefficients of at most this size. Dense sets' nearly vanishing
+#: integer combinations have large coefficients (as for ``lattice.LAURENT_MAX_COEF``), and over a
+#: quadratic denominator a degree-4 numerator in two inputs fits a 3 %-network of a polynomial
+#: within 3 % with coefficients up to 71
+DENOMINATOR_COLUMNS = 10
+DENOMINATOR_MAX_COEF = 24
+#: laws kept: the closest to the data
+DENOMINATOR_LAWS = 4
+
+
+def _denominator_candidates(originals: Sequence[Base]) -> list[tuple[sympy.Expr, np.ndarray]]:
+    """Exact denominators with no zero on the data: ``x ± k`` and ``x**2 + k`` of each input (``k`` in
+    ``DENOMINATOR_SHIFTS``), and the sum and difference of each pair of inputs."""
+    out = []
+    for b in originals:
+        v = b.values
+        out += [(b.expr + k, v + k) for k in DENOMINATOR_SHIFTS] + [(b.expr - k, v - k) for k in DENOMINATOR_SHIFTS]
+        out += [(b.expr**2 + k, v * v + k) for k in DENOMINATOR_SHIFTS]
+    for a, b in itertools.combinations(originals, 2):
+        out += [(a.expr + b.expr, a.values + b.values), (a.expr - b.expr, a.values - b.values)]
+    return [(e, v) for e, v in out if float(np.min(np.abs(v))) > 1e-2 * float(np.max(np.abs(v)))]
+
+
+def exact_denominators(bases: Sequence[Base], y: np.ndarray, allowed_mse: float,
+                       operators: frozenset[str] | None = None, rows: int = 200) -> list[sympy.Expr]:
+    """Laws ``P/Q`` over an exact denominator ``Q`` (:func:`_denominator_candidates`) whose numerator
+    ``P`` has whole-number coefficients: ``y*Q`` decoded by ``lattice`` on the monomials up to the
+    highest degree within ``DENOMINATOR_COLUMNS``, rows weighted ``1/|Q|`` (so a row's residual on
+    ``y*Q`` is its residual on ``y``), within ``allowed_mse`` of ``y``; the ``DENOMINATOR_LAWS``
+    closest.
+
+    The null-space rationals above fit ``P/Q`` with free coefficients; from a 1-3 %-network of
+    ``x0*(4 - x0 - x1/(x0 + 1))`` on [1, 6] x [1, 10] they do not find it (``x0/(x0 + 1)`` spans
+    only 0.5-0.86 there, and the network's error moves the support), while ``y*(x0 + 1)`` decodes
+    to the law's numerator. A free polynomial fits ``y*Q`` about as well for every ``Q`` (a degree-4
+    one fits that network to 1.6 % with no denominator): exact coefficients are the test, as for
+    the output transforms (``families.transformed_polynomials``).
+    """
+    from .lattice import closest_integer_vectors
+
+    if operators is not None and not {"div", "add"} <= set(operators):
+        return []
+    originals = [b for b in bases if not b.derived]
+    if not originals or len(originals) > 5:
+        return []
+    degree = max([d for d in range(1, MAX_DEGREE + 1) if math.comb(len(originals) + d, d) <= DENOMINATOR_COLUMNS]
+                 or [1])
+    monos = _monomials(originals, degree)  # 1 first: the intercept is decoded like every coefficient
+    step = max(1, len(y) // rows)
+    M = np.column_stack([v[::step] for _, v in monos])
+    ys = y[::step]
+    found = []
+    for e, v in _denominator_candidates(originals):
+        w = 1.0 / np.abs(v[::step])
+        for sq, k in closest_integer_vectors(M * w[:, None], ys * v[::step] * w, keep=2,
+                                             max_sq=allowed_mse * len(ys), max_coef=DENOMINATOR_MAX_COEF):
+            numerator = sympy.Add(*[int(c) * m for c, (m, _) in zip(k, monos) if c])
+            if k.any() and sympy.rem(numerator, e, *[b.expr for b in originals]) != 0:  # else a polynomial's
+                found.append((sq / len(ys), numerator / e))
+    found.sort(key=lambda t: t[0])
+    return [law for _, law in found[:DENOMINATOR_LAWS]]
