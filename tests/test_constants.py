@@ -247,6 +247,9 @@ def test_an_equation_is_sized_at_its_shortest_writing():
         (sympy.cos(x0 * x1) + sympy.Rational(3, 4) - 3 * x0 / x1 - 15 / x1,
          "cos(x0*x1) + 3/4 - 3*(x0 + 5)/x1"),
         (x0 * x1 * sympy.exp(x2) + x0**2 * x1 * x2, "x0*x1*(x0*x2 + exp(x2))"),
+        # ratios of polynomials: partial fractions, then a common factor taken out
+        ((10 * x0**2 - 2 * x0 * x1 + 20) / (x0**2 + 2), "-2*x0*x1/(x0**2 + 2) + 10"),
+        (-x0 * (x0**2 - 3 * x0 + x1 - 4) / (x0 + 1), "x0*(-x0 - x1/(x0 + 1) + 4)"),
         # decimals: collected, never factored (their digits are the precision step's)
         (F(0.5) * x0 * sympy.exp(x1) + F(0.25) * x0, "x0*(0.5*exp(x1) + 0.25)"),
         # nothing shorter: unchanged

@@ -7,6 +7,7 @@ few equivalent forms (:func:`simplest_form`). :mod:`.snap` changes values; this 
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import sympy
@@ -159,6 +160,9 @@ def simplest_form(expr: sympy.Expr) -> sympy.Expr:
 #: :func:`shortest_written_form` factors exact expressions up to this node count (sympy's factor is
 #: the slowest of its forms: ~5-20 ms at 20 nodes, growing fast with the degree)
 FACTOR_LIMIT = 40
+#: and writes ratios of polynomials in partial fractions up to this node count (up to ~100 ms at 30
+#: nodes in three inputs)
+APART_LIMIT = 30
 
 
 def _shared_factors(total: sympy.Add) -> list[sympy.Expr]:
@@ -173,11 +177,15 @@ def _shared_factors(total: sympy.Add) -> list[sympy.Expr]:
             if n > 1]
 
 
+@functools.lru_cache(maxsize=4096)  # the same members come back from the knee snap and the refinements
 def shortest_written_form(expr: sympy.Expr) -> sympy.Expr:
-    """The fewest-node writing of ``expr`` among: as it is, factored if it is exact (no decimals:
-    ``-x0**2 - 2*x0*x1 + 3*x0`` is ``-x0*(x0 + 2*x1 - 3)``, 13 nodes to 9), and with the terms of
-    its sum that share a factor collected (``-3*x0/x1 - 15/x1`` is ``-3*(x0 + 5)/x1``; decimals
-    are left as written: ``1.97*x0*x1 - 2*x0**2`` is ``x0*(1.97*x1 - 2*x0)``).
+    """The fewest-node writing of ``expr`` among: as it is; if it is exact (no decimals), factored
+    (``-x0**2 - 2*x0*x1 + 3*x0`` is ``-x0*(x0 + 2*x1 - 3)``, 13 nodes to 9) and, for a ratio of
+    polynomials, in partial fractions in each variable (``(10*x0**2 - 2*x0*x1 + 20)/(x0**2 + 2)`` is
+    ``10 - 2*x0*x1/(x0**2 + 2)``, 19 to 13), each also with the factor all its terms share taken
+    out (``x0*(-x0 - x1/(x0 + 1) + 4)``); and each of those with the terms of its sum that
+    share a factor collected (``-3*x0/x1 - 15/x1`` is ``-3*(x0 + 5)/x1``; decimals are left as
+    written: ``0.5*x0*exp(x1) + 0.25*x0`` is ``x0*(0.5*exp(x1) + 0.25)``).
 
     The exact searches return sums of terms (expanded polynomials, Laurent sums), while a law is
     usually shorter factored; sized at its expansion, ``(x0 + x1)*(x1 + 1/3) + (x0 + x1)/x1**2``
@@ -190,13 +198,18 @@ def shortest_written_form(expr: sympy.Expr) -> sympy.Expr:
     if not expr.atoms(sympy.Add):
         return expr
     exact = not expr.atoms(sympy.Float)
+    tidy = sympy.factor_terms if exact else None  # factor_terms would pull common decimals out
     forms = [expr]
     try:
         if exact and complexity(expr) <= FACTOR_LIMIT:
             forms.append(sympy.factor(expr))
-        if isinstance(expr, sympy.Add):
-            tidy = sympy.factor_terms if exact else None  # factor_terms would pull common decimals out
-            forms += [sympy.collect(expr, f, func=tidy) for f in _shared_factors(expr)[:4]]
+            variables = sorted(expr.free_symbols, key=str)
+            if (complexity(expr) <= APART_LIMIT and len(variables) <= 5 and expr.is_rational_function()
+                    and sympy.denom(sympy.together(expr)).free_symbols):
+                forms += [sympy.apart(expr, v) for v in variables]  # partial fractions in each variable
+            forms += [sympy.factor_terms(f) for f in list(forms)]  # x0*(-x0 - x1/(x0 + 1) + 4)
+        forms += [sympy.collect(f, s, func=tidy) for f in list(forms) if isinstance(f, sympy.Add)
+                  for s in _shared_factors(f)[:4]]
     except Exception:  # sympy occasionally fails on odd trees; the original form is fine
         pass
     return min(forms, key=complexity)
