@@ -17,7 +17,7 @@ import numpy as np
 import sympy
 
 from .basis import monomial_degree, number, polynomial_terms
-from .lattice import MAX_COLUMNS, MAX_DEGREE
+from .lattice import MAX_DEGREE, closest_integer_vectors
 from .derived import Base
 
 def rational_fits(bases: Sequence[Base], y: np.ndarray, max_out: int = 6) -> list[sympy.Expr]:
@@ -318,8 +318,6 @@ def exact_denominators(bases: Sequence[Base], y: np.ndarray, allowed_mse: float,
     one fits that network to 1.6 % with no denominator): exact coefficients are the test, as for
     the output transforms (``families.transformed_polynomials``).
     """
-    from .lattice import closest_integer_vectors
-
     if operators is not None and not {"div", "add"} <= set(operators):
         return []
     originals = [b for b in bases if not b.derived]
@@ -334,7 +332,7 @@ def exact_denominators(bases: Sequence[Base], y: np.ndarray, allowed_mse: float,
     found = []
     for e, v in _denominator_candidates(originals):
         w = 1.0 / np.abs(v[::step])
-        for sq, k in closest_integer_vectors(M * w[:, None], ys * v[::step] * w, keep=2,
+        for sq, k in closest_integer_vectors(M * w[:, None], ys * v[::step] * w, keep=2,  # the best two a denominator
                                              max_sq=allowed_mse * len(ys), max_coef=DENOMINATOR_MAX_COEF):
             numerator = sympy.Add(*[int(c) * m for c, (m, _) in zip(k, monos) if c])
             if k.any() and sympy.rem(numerator, e, *[b.expr for b in originals]) != 0:  # else a polynomial's
