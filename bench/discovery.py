@@ -210,13 +210,16 @@ def knee_check(sm: Any, law: Law, net_err: float) -> dict[str, Any]:
     """Would the knee rule pick the exact law over the member it chose, were the law on the front?
 
     The law's error vs the network is taken as the network's own error vs the law (``net_err``)
-    and its size as ``readable_size(law)``; the chosen member's as the front reports them. False
-    means a value gap, not a search or selection gap: on this network a shorter or closer member
-    beats the law by the documented rule (``ln e + 0.2 s``), so no search can make it the answer.
+    and its size as the readable size of its shortest writing (as the engine sizes its members:
+    ``forms.shortest_written_form``; ``(x0**2 + 2*x0)/x0`` is ``x0 + 2``); the chosen member's as
+    the front reports them. False means a value gap, not a search or selection gap: on this network
+    a shorter or closer member beats the law by the documented rule (``ln e + 0.2 s``), so no search
+    can make it the answer.
     """
     from symfx.engines.base import knee_score, readable_size
+    from symfx.engines.forms import shortest_written_form
 
-    out: dict[str, Any] = {"law_size": readable_size(law.expr), "chosen_nrmse": None, "chosen_size": None,
+    out: dict[str, Any] = {"law_size": readable_size(shortest_written_form(law.expr)), "chosen_nrmse": None, "chosen_size": None,
                            "knee_prefers_law": None}
     for d in getattr(sm, "distilled", None) or []:
         fronts, exprs = getattr(d, "front", None), getattr(d, "exprs", None)

@@ -115,6 +115,10 @@ def test_discovery_classifier_reads_todays_and_the_announced_api():
         assert check["chosen_nrmse"] == error and check["chosen_size"] > check["law_size"]
         assert check["knee_prefers_law"] is prefers
     assert discovery.knee_check(NS(distilled=[]), law, 3e-2)["knee_prefers_law"] is None
+    # the law is sized at its shortest writing, as the engine sizes members: (x0**2 + 2*x0)/x0 is x0 + 2
+    from symfx.engines.base import readable_size
+    assert discovery.knee_check(NS(distilled=[]), NS(expr=(laws.x0**2 + 2 * laws.x0) / laws.x0), 3e-2)["law_size"] \
+        == readable_size(laws.x0 + 2) == 3
 
 
 def test_discovery_report_by_network_error(tmp_path, capsys):
