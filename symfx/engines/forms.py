@@ -199,12 +199,12 @@ def shortest_written_form(expr: sympy.Expr) -> sympy.Expr:
         return expr
     exact = not expr.atoms(sympy.Float)
     tidy = sympy.factor_terms if exact else None  # factor_terms would pull common decimals out
-    forms = [expr]
+    forms, size = [expr], complexity(expr)
     try:
-        if exact and complexity(expr) <= FACTOR_LIMIT:
+        if exact and size <= FACTOR_LIMIT:
             forms.append(sympy.factor(expr))
             variables = sorted(expr.free_symbols, key=str)
-            if (complexity(expr) <= APART_LIMIT and len(variables) <= 5 and expr.is_rational_function()
+            if (size <= APART_LIMIT and len(variables) <= 5 and expr.is_rational_function()
                     and sympy.denom(sympy.together(expr)).free_symbols):
                 forms += [sympy.apart(expr, v) for v in variables]  # partial fractions in each variable
             forms += [sympy.factor_terms(f) for f in list(forms)]  # x0*(-x0 - x1/(x0 + 1) + 4)
