@@ -163,6 +163,13 @@ def test_derived_variables_and_substitution():
     np.testing.assert_allclose(diff.values, [-1.0, -0.2])
     a, b = sympy.symbols("a b")
     assert derived.substitute(2 * a / norm.symbol**3, bases) == 2 * a / (a**2 + b**2) ** sympy.Rational(3, 2)
+    # evaluated as for real inputs (a norm is known nonnegative), in the plain symbols: with complex
+    # symbols sympy keeps Abs(sqrt(a**2 + b**2)), and settling such questions inside nested
+    # functions of a norm took 40 s for one GP member
+    back = derived.substitute(sympy.Abs(norm.symbol) + sympy.tanh(sympy.tanh(3 * norm.symbol - 1)), bases)
+    assert back == sympy.sqrt(a**2 + b**2) + sympy.tanh(sympy.tanh(3 * sympy.sqrt(a**2 + b**2) - 1))
+    assert back.free_symbols == {a, b}
+    assert derived.substitute(sympy.Abs(a) + b, bases) == sympy.Abs(a) + b  # nothing derived: untouched
 
 
 def test_power_law_finds_quotient_with_norm():

@@ -60,6 +60,18 @@ def _new(values: np.ndarray, columns: Sequence[Base], rel: float = 1e-5) -> bool
 
 
 def substitute(expr: sympy.Expr, used: Sequence[Base]) -> sympy.Expr:
-    """Replace derived symbols by their expressions in the original variables."""
+    """Replace derived symbols by their expressions in the original variables.
+
+    The replacement is evaluated with real twins of the variables, then renamed back unevaluated.
+    With plain (complex) symbols, sympy's automatic evaluation of a function of a norm, e.g. a GP
+    member's ``tanh(tanh(241.4*sqrt(x0**2 + x3**2) - 291.3))``, asks assumptions it cannot settle
+    and took 40 s for one member; real inputs settle them at once. The inputs are real data.
+    """
     mapping = {b.symbol: b.expr for b in used if b.derived}
-    return expr.xreplace(mapping) if mapping else expr
+    if not mapping or not (expr.free_symbols & mapping.keys()):
+        return expr
+    plain = set(expr.free_symbols - mapping.keys()).union(*(e.free_symbols for e in mapping.values()))
+    twin = {s: sympy.Symbol(s.name, real=True) for s in plain}
+    real_form = expr.xreplace({**{k: v.xreplace(twin) for k, v in mapping.items()}, **twin})
+    with sympy.evaluate(False):  # a renaming: the structure is already evaluated
+        return real_form.xreplace({t: s for s, t in twin.items()})
