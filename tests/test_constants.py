@@ -235,7 +235,7 @@ def test_a_large_decimal_before_a_powered_sum_moves_inside_it():
 
 def test_an_equation_is_sized_at_its_shortest_writing():
     """The exact searches return sums of terms; a law is usually shorter factored, or with the terms
-    that share a factor collected. Value-preserving; decimals are left as written, and a form that
+    that share a factor collected, or as evaluated for real inputs. Value-preserving; decimals are left as written, and a form that
     no rewrite shortens is kept as it is."""
     from symfx.engines import forms
 
@@ -252,6 +252,9 @@ def test_an_equation_is_sized_at_its_shortest_writing():
         (-x0 * (x0**2 - 3 * x0 + x1 - 4) / (x0 + 1), "x0*(-x0 - x1/(x0 + 1) + 4)"),
         # decimals: collected, never factored (their digits are the precision step's)
         (F(0.5) * x0 * sympy.exp(x1) + F(0.25) * x0, "x0*(0.5*exp(x1) + 0.25)"),
+        # as evaluated for real inputs, which wins a tie (both 6 nodes)
+        (1 / sympy.sqrt(sympy.exp(x0**2)), "exp(-x0**2/2)"),
+        (x1 * sympy.sqrt(x0**2) + x1, "x1*Abs(x0) + x1"),
         # nothing shorter: unchanged
         (x0**6 + x0**5 + x0**4 + x0**3 + x0**2 + x0, None),
         (2 * x0**4 + x0**3 + x0 + sympy.cos(x0), None),

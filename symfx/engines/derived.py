@@ -60,18 +60,26 @@ def _new(values: np.ndarray, columns: Sequence[Base], rel: float = 1e-5) -> bool
 
 
 def substitute(expr: sympy.Expr, used: Sequence[Base]) -> sympy.Expr:
-    """Replace derived symbols by their expressions in the original variables.
+    """Replace derived symbols by their expressions in the original variables (:func:`as_real`).
 
-    The replacement is evaluated with real twins of the variables, then renamed back unevaluated.
     With plain (complex) symbols, sympy's automatic evaluation of a function of a norm, e.g. a GP
     member's ``tanh(tanh(241.4*sqrt(x0**2 + x3**2) - 291.3))``, asks assumptions it cannot settle
-    and took 40 s for one member; real inputs settle them at once. The inputs are real data.
+    and took 40 s for one member; with real inputs they are settled at once.
     """
     mapping = {b.symbol: b.expr for b in used if b.derived}
     if not mapping or not (expr.free_symbols & mapping.keys()):
         return expr
+    return as_real(expr, mapping)
+
+
+def as_real(expr: sympy.Expr, mapping: dict | None = None) -> sympy.Expr:
+    """``expr`` (with ``mapping`` substituted) evaluated as sympy evaluates it for real inputs, in
+    the same plain symbols: ``1/sqrt(exp(x0**2))`` is ``exp(-x0**2/2)``, ``Abs(sqrt(x0**2 + x1**2))``
+    is ``sqrt(x0**2 + x1**2)``. The inputs are real data. Evaluated with real twins of the symbols,
+    then renamed back unevaluated (the structure is already evaluated)."""
+    mapping = mapping or {}
     plain = set(expr.free_symbols - mapping.keys()).union(*(e.free_symbols for e in mapping.values()))
-    twin = {s: sympy.Symbol(s.name, real=True) for s in plain}
+    twin = {s: sympy.Symbol(s.name, real=True) for s in plain if not s.is_real}
     real_form = expr.xreplace({**{k: v.xreplace(twin) for k, v in mapping.items()}, **twin})
-    with sympy.evaluate(False):  # a renaming: the structure is already evaluated
+    with sympy.evaluate(False):
         return real_form.xreplace({t: s for s, t in twin.items()})

@@ -13,6 +13,7 @@ import math
 import sympy
 
 from .base import MAX_DIGITS, mantissa_digits
+from .derived import as_real
 
 #: named constants tried as p/q times or over the constant (a law's constants: 1/(4*pi),
 #: 1/sqrt(2*pi) of a normal density, sqrt(2) of an rms value, ln 2 of a half-life)
@@ -82,7 +83,6 @@ def merge_constants(expr: sympy.Expr) -> sympy.Expr:
     return sympy.Mul(coef, *rest)
 
 
-
 def readable_coefficients(expr: sympy.Expr) -> sympy.Expr:
     """Numeric factors of a product (or terms of a sum) that together are not one simple constant
     (:func:`simple_constant`) become one Float, for :func:`precision` to round: ``27/22``,
@@ -100,7 +100,6 @@ def readable_coefficients(expr: sympy.Expr) -> sympy.Expr:
         return expr
     rest = [a for a in expr.args if a.free_symbols]
     return expr.func(sympy.Float(float(group)), *rest)
-
 
 
 def hyperbolic(expr: sympy.Expr) -> sympy.Expr:
@@ -179,7 +178,8 @@ def _shared_factors(total: sympy.Add) -> list[sympy.Expr]:
 
 @functools.lru_cache(maxsize=4096)  # the same members come back from the knee snap and the refinements
 def shortest_written_form(expr: sympy.Expr) -> sympy.Expr:
-    """The fewest-node writing of ``expr`` among: as it is; if it is exact (no decimals), factored
+    """The fewest-node writing of ``expr`` among: as it is; as sympy evaluates it for real inputs
+    (``1/sqrt(exp(x0**2))`` is ``exp(-x0**2/2)``, preferred on a tie); if it is exact (no decimals), factored
     (``-x0**2 - 2*x0*x1 + 3*x0`` is ``-x0*(x0 + 2*x1 - 3)``, 13 nodes to 9) and, for a ratio of
     polynomials, in partial fractions in each variable (``(10*x0**2 - 2*x0*x1 + 20)/(x0**2 + 2)`` is
     ``10 - 2*x0*x1/(x0**2 + 2)``, 19 to 13), each also with the factor all its terms share taken
@@ -195,11 +195,15 @@ def shortest_written_form(expr: sympy.Expr) -> sympy.Expr:
     """
     from ..lowering import complexity
 
-    if not expr.atoms(sympy.Add):
-        return expr
+    # first, so that it wins ties: 1/sqrt(exp(x0**2)) and exp(-x0**2/2) are both 6 nodes
+    real = as_real(expr)
+    if not _lowers(real):
+        real = expr
+    if not real.atoms(sympy.Add):
+        return min((real, expr), key=complexity)
     exact = not expr.atoms(sympy.Float)
     tidy = sympy.factor_terms if exact else None  # factor_terms would pull common decimals out
-    forms, size = [expr], complexity(expr)
+    forms, size = [real, expr], complexity(expr)
     try:
         if exact and size <= FACTOR_LIMIT:
             forms.append(sympy.factor(expr))
@@ -215,6 +219,17 @@ def shortest_written_form(expr: sympy.Expr) -> sympy.Expr:
     return min(forms, key=complexity)
 
 
+def _lowers(expr: sympy.Expr) -> bool:
+    """Whether every node of ``expr`` is in the lowering table (real evaluation may write ``sign``)."""
+    from ..lowering import op_of
+
+    try:
+        for node in sympy.preorder_traversal(expr):
+            if node.args and node.free_symbols:
+                op_of(node)
+    except ValueError:
+        return False
+    return True
 
 
 #: a ratio of coefficients closer than this (relative) to a short decimal is that decimal
