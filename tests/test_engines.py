@@ -82,6 +82,20 @@ def test_fronts_are_pareto_and_complexities_are_node_counts():
             assert by_nodes or by_writing, (c, [str(o.expr) for o in front])
 
 
+def test_the_gp_searches_harder_where_the_fast_pass_found_nothing_within_tolerance():
+    """The GP gets ``hard_population_size`` (and ``hard_patience``) only where no fast-pass member
+    is within tolerance of the data; a law the fast pass fits leaves it at ``population_size``."""
+    cfg = Config(time_budget=5, cache_dir="", progress=False, n_threads=1,
+                 engine_options={"population_size": 100, "hard_population_size": 300, "generations_per_second": 1})
+    for law, population in ((3 * x0**2 + x1, 100), (sympy.sin(sympy.exp(2 * x0)) * x1, 300)):
+        X, Y = _data(law, 2, n=400)
+        engine = get_engine("operon")
+        engine.fit(X, Y, ["x0", "x1"], cfg)
+        stats = engine.last_stats[0]
+        assert (stats["fast_nrmse"] > cfg.tolerance) == (population == 300), (law, stats["fast_nrmse"])
+        assert stats["gp_population"] == population, (law, stats)
+
+
 def test_gp_stage_runs_within_budget_and_is_deterministic():
     import time
 
