@@ -140,6 +140,17 @@ def op_of(expr: sympy.Expr) -> Op:
     raise ValueError(f"symfx cannot lower sympy node {type(expr).__name__} ({expr}); supported: {sorted(OPS)}")
 
 
+def lowers(expr: sympy.Expr) -> bool:
+    """Whether every operation of ``expr`` is in the table (sympy may rewrite into ``sign``, ``re``...)."""
+    try:
+        for node in sympy.preorder_traversal(expr):
+            if node.args and node.free_symbols:
+                op_of(node)
+    except ValueError:
+        return False
+    return True
+
+
 def complexity(expr: sympy.Expr) -> int:
     """Node count of the expression tree: the one complexity measure all engines are judged by.
 

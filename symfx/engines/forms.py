@@ -193,11 +193,11 @@ def shortest_written_form(expr: sympy.Expr) -> sympy.Expr:
     length, and an equation's is its shortest writing. The value is unchanged, but where factoring
     cancels a common factor (as :func:`simplest_form`'s ``cancel`` does).
     """
-    from ..lowering import complexity
+    from ..lowering import complexity, lowers
 
     # first, so that it wins ties: 1/sqrt(exp(x0**2)) and exp(-x0**2/2) are both 6 nodes
     real = as_real(expr)
-    if not _lowers(real):
+    if real != expr and not lowers(real):
         real = expr
     if not real.atoms(sympy.Add):
         return min((real, expr), key=complexity)
@@ -217,19 +217,6 @@ def shortest_written_form(expr: sympy.Expr) -> sympy.Expr:
     except Exception:  # sympy occasionally fails on odd trees; the original form is fine
         pass
     return min(forms, key=complexity)
-
-
-def _lowers(expr: sympy.Expr) -> bool:
-    """Whether every node of ``expr`` is in the lowering table (real evaluation may write ``sign``)."""
-    from ..lowering import op_of
-
-    try:
-        for node in sympy.preorder_traversal(expr):
-            if node.args and node.free_symbols:
-                op_of(node)
-    except ValueError:
-        return False
-    return True
 
 
 #: a ratio of coefficients closer than this (relative) to a short decimal is that decimal

@@ -14,7 +14,7 @@ import numpy as np
 import sympy
 
 from ..errors import EngineUnavailableError
-from ..lowering import BINARY_SEARCH_OPS, UNARY_SEARCH_OPS, complexity, op_of
+from ..lowering import BINARY_SEARCH_OPS, UNARY_SEARCH_OPS, complexity, lowers
 from .base import Candidate, Front, ProgressFn, pareto
 
 if TYPE_CHECKING:
@@ -73,16 +73,6 @@ def config_to_pysr(options: "Config", n_rows: int) -> dict[str, Any]:
     return settings
 
 
-def _lowerable(expr: sympy.Expr) -> bool:
-    try:
-        for node in sympy.preorder_traversal(expr):
-            if node.args and not isinstance(node, (sympy.Add, sympy.Mul, sympy.Pow)):
-                op_of(node)
-        return True
-    except ValueError:
-        return False
-
-
 class PySREngine:
     name = "pysr"
 
@@ -119,7 +109,7 @@ class PySREngine:
                     if not isinstance(expr, sympy.Basic):
                         continue
                     expr = expr.xreplace(rename)
-                    if not _lowerable(expr):
+                    if not lowers(expr):
                         continue
                     pred = evaluate_columns([expr], user_symbols, X)[:, 0]
                     loss = float(np.mean((pred - y) ** 2))
