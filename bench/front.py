@@ -10,6 +10,7 @@ of each named law so the two can be told apart (networks come from the same cach
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import warnings
 from pathlib import Path
@@ -26,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("names", help="comma-separated law names, e.g. random-s0-044,nguyen-5")
     ap.add_argument("--time-budget", type=float, default=20.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--engine-options", default="{}", help="JSON dict passed as Config.engine_options")
     args = ap.parse_args(argv)
     import torch
 
@@ -38,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
         law = by_name[name]
         target = law_families.accuracy_target(law.name)
         model, net_err = recovery.train_mlp(law, args.seed, width=WIDTH, iters=ITERS, target=target)
-        sm, seconds = recovery.compile_law(model, law, {"time_budget": args.time_budget, "cache_dir": ""}, args.seed)
+        sm, seconds = recovery.compile_law(model, law, {"time_budget": args.time_budget, "cache_dir": "",
+                                                         "engine_options": json.loads(args.engine_options)}, args.seed)
         print(f"== {name}: {law.expr}  box {law.box}  network {net_err:.4f} off the law  ({seconds:.1f} s)")
         for d in sm.distilled:
             print(f"   {d.status}: {d.note or ''} {[str(e) for e in d.exprs]}")

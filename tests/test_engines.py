@@ -96,6 +96,48 @@ def test_the_gp_searches_harder_where_the_fast_pass_found_nothing_within_toleran
         assert stats["gp_population"] == population, (law, stats)
 
 
+def test_the_gp_recombines_the_fast_pass_front_seeded_into_its_population():
+    """Seeds replace the weakest parents after the first chunk and are re-evaluated: a seeded law
+    comes back on a tiny GP's front; without it, the same GP ends far from the data."""
+    from symfx.engines import derived
+    from symfx.engines.operon import DEFAULTS
+
+    law = sympy.sin(sympy.exp(2 * x0)) * x1 + x0**3
+    X, Y = _data(law, 2, lo=0.1, hi=1.5, n=400)
+    y = Y[:, 0]
+    cfg = Config(time_budget=5, cache_dir="", progress=False, n_threads=1)
+    settings = {**DEFAULTS, "population_size": 40, "chunk_generations": 1, "patience": 3}
+    bases = derived.bases(X, ["x0", "x1"])
+    best = {}
+    for seeds in ((), (law, x0**3 + x1, sympy.Abs(x0))):  # |x| is no operator here: skipped
+        engine, stats = get_engine("operon"), {}
+        members = engine._gp(X, y, ["x0", "x1"], bases, cfg, settings, 5.0, np.random.default_rng(1), stats,
+                             nominal_seconds=0.5, seeds=seeds)
+        pred = evaluate_columns(members, sympy.symbols("x0:2"), X)
+        best[len(seeds)] = float(np.nanmin(np.mean((pred - y[:, None]) ** 2, axis=0)) / np.var(y))
+        assert stats["gp_seeded"] == min(len(seeds), 2), stats
+    assert best[3] < 1e-10 < 1e-2 < best[0], best
+
+
+def test_fast_pass_members_convert_to_operon_trees_and_back():
+    """The seeding's converter: a tree computes the expression (Operon's constants are float32);
+    symbols Operon does not see and operators outside the allowed set give None."""
+    from symfx.engines.operon_tree import sympy_to_tree, tree_to_sympy
+
+    allowed = frozenset({"add", "sub", "mul", "div", "square", "sqrt", "exp", "log", "sin", "cos"})
+    X = np.random.default_rng(0).uniform(0.5, 2.0, size=(50, 2))
+    for expr in (x0 - x1, 3 * x0 / x1 - sympy.Rational(1, 3), sympy.exp(-x0**2 / 2) * sympy.sin(x1),
+                 x0 ** sympy.Rational(3, 2) / (x1 + 1), sympy.log(x0) * x1**3 - sympy.sqrt(x0 * x1), x0**-2):
+        tree = sympy_to_tree(expr, {"x0": 11, "x1": 22}, allowed, 30)
+        back = tree_to_sympy(tree, {11: "x0", 22: "x1"}, {"x0": x0, "x1": x1})
+        np.testing.assert_allclose(evaluate_columns([back], [x0, x1], X), evaluate_columns([expr], [x0, x1], X),
+                                   rtol=1e-6)
+    assert sympy_to_tree(x0 - x1, {"x0": 1, "x1": 2}, allowed, 30).Length == 3  # a difference is one node
+    assert sympy_to_tree(sympy.tanh(x0), {"x0": 1}, allowed, 30) is None
+    assert sympy_to_tree(x0 + sympy.Symbol("r01"), {"x0": 1}, allowed, 30) is None
+    assert sympy_to_tree(sum(x0**k for k in range(1, 9)), {"x0": 1}, allowed, 10) is None
+
+
 def test_gp_stage_runs_within_budget_and_is_deterministic():
     import time
 

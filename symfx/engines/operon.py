@@ -27,7 +27,7 @@ from ..lowering import SEARCH_OPS, complexity
 from . import (additive, basis, derived, exact_sums, factored, families, forms, lattice, phases, precision, rationals,
                readable, refine, snap, transformed)
 from .base import KNEE_TOLERANCE_WINDOW, Candidate, Front, ProgressFn, pareto
-from .operon_tree import tree_to_sympy
+from .operon_tree import sympy_to_tree, tree_to_sympy
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -64,6 +64,8 @@ DEFAULTS: dict[str, Any] = {
     # population and patience (seed 3's random laws: 90 -> 94 found, median 9.0 -> 10.2 s per output)
     "hard_population_size": 2000,
     "hard_patience": 4,
+    # the fast pass's front (its smallest members first) seeded into the GP after its first chunk
+    "gp_seeds": 32,
     "postprocess": 24,  # refit/snap up to this many GP members within 10x tolerance, smallest first
     "refine": 4,  # local structure search on this many of the members the knee rule weighs (0: none)
 }
@@ -170,7 +172,8 @@ class OperonEngine:
             exprs += families.pair_separable_products(all_bases, y, ops, seed=int(options.seed))
             exprs += phases.phase_laws(all_bases, y, ops, _knee_mse(var, tol))
         stats["fast_s"] = time.perf_counter() - start
-        best_fast = min((snap.mse_of(e, env_sub, y_sub) for e in ready + exprs), default=math.inf)
+        fast_losses = [(snap.mse_of(e, env_sub, y_sub), e) for e in ready + exprs]
+        best_fast = min((loss for loss, _ in fast_losses), default=math.inf)
         stats["fast_nrmse"] = math.sqrt(best_fast / var) if math.isfinite(best_fast) else None
 
         # 2. genetic programming with the remaining time, minus a reserve for post-processing
@@ -187,7 +190,9 @@ class OperonEngine:
             if settings["fast_pass"] and best_fast > var * tol**2:  # the search left is the GP's
                 settings = {**settings, "population_size": settings["hard_population_size"],
                             "patience": settings["hard_patience"]}
-            gp_exprs = self._gp(X, y, variables, all_bases, options, settings, gp_time, rng, stats, nominal)
+            seeds = _rough_front([e for _, e in fast_losses], env_sub, y_sub, [loss for loss, _ in fast_losses])
+            gp_exprs = self._gp(X, y, variables, all_bases, options, settings, gp_time, rng, stats, nominal,
+                                seeds=seeds[:int(settings["gp_seeds"])])
             stats["gp_s"] = time.perf_counter() - t_gp
             stats["gp_front"] = len(gp_exprs)
             # every member within 10x tolerance is worth refitting and snapping, the smallest first
@@ -347,7 +352,7 @@ class OperonEngine:
         return out, rough
 
     def _gp(self, X, y, variables, all_bases, options, settings, seconds, rng, stats=None,
-            nominal_seconds: float | None = None) -> list[sympy.Expr]:
+            nominal_seconds: float | None = None, seeds: Sequence[sympy.Expr] = ()) -> list[sympy.Expr]:
         """Operon NSGA-2 in warm-started chunks while its front still improves.
 
         Stops when the front has not improved for ``patience`` chunks, at the deterministic cap of
@@ -357,7 +362,9 @@ class OperonEngine:
         same seed give the same front). The net sits at twice the GP's time so that a machine busy
         with other work (a CI runner, a second fit) still reaches the cap: stopping at ``seconds``
         made the demos' equations change with the load. ``_fit_one`` passes the ``hard_`` population
-        and patience where the fast pass found nothing within tolerance.
+        and patience where the fast pass found nothing within tolerance. ``seeds`` (the fast pass's
+        front) replace the weakest parents after the first chunk: crossover then recombines their
+        subtrees with the GP's own.
         """
         t0 = time.perf_counter()
         seconds = GP_SAFETY * seconds
@@ -402,9 +409,13 @@ class OperonEngine:
         reg = SymbolicRegressor(**gp_settings)
         var = float(np.var(yg)) or 1.0
         done, stale, best_score, stop = 0, 0, math.inf, "cap"
+        seeded = 0
         while done < cap:
             t_chunk = time.perf_counter()
             reg.fit(Xg, yg)
+            if done == 0 and seeds:  # after the first chunk: a warm start re-evaluates what it restores
+                seeded = _seed(reg, seeds, names, allowed, int(options.max_complexity),
+                               int(gp_settings["population_size"]))
             done += chunk
             score = _front_score(reg.pareto_front_, var, int(options.max_complexity))
             stale = 0 if score < best_score - 0.01 else stale + 1
@@ -418,7 +429,8 @@ class OperonEngine:
                 break
             reg.set_params(max_time=max(1, int(left)))
         if stats is not None:
-            stats.update(gp_generations=done, gp_stop=stop, gp_population=gp_settings["population_size"])
+            stats.update(gp_generations=done, gp_stop=stop, gp_population=gp_settings["population_size"],
+                         gp_seeded=seeded)
         symbols = {n: sympy.Symbol(n) for n in names}
         # variables_ maps Operon's hash of each input to its name X1..Xk (1-based, in column order)
         hash_to_name = {h: names[int(n[1:]) - 1] for h, n in reg.variables_.items()}
@@ -462,11 +474,14 @@ def _knee_mse(var: float, tol: float) -> float:
     return var * (KNEE_TOLERANCE_WINDOW * tol) ** 2
 
 
-def _rough_front(exprs: Sequence[sympy.Expr], env, y: np.ndarray) -> list[sympy.Expr]:
-    """The members that beat every smaller one by 1 % in loss, before refitting: a family's long
-    supports (up to 16 terms) that fit no better than a shorter one are slow to refit and never
-    reach the front."""
-    scored = sorted(((complexity(e), snap.mse_of(e, env, y), i) for i, e in enumerate(exprs)))
+def _rough_front(exprs: Sequence[sympy.Expr], env, y: np.ndarray,
+                 losses: Sequence[float] | None = None) -> list[sympy.Expr]:
+    """The members that beat every smaller one by 1 % in loss, before refitting, smallest first: a
+    family's long supports (up to 16 terms) that fit no better than a shorter one are slow to refit
+    and never reach the front. ``losses``: the members' MSEs where known."""
+    if losses is None:
+        losses = [snap.mse_of(e, env, y) for e in exprs]
+    scored = sorted(((complexity(e), losses[i], i) for i, e in enumerate(exprs)))
     out, best = [], math.inf
     for _, mse, i in scored:
         if math.isfinite(mse) and mse < 0.99 * best:
@@ -486,3 +501,16 @@ def _front_score(front: Sequence[dict], var: float, max_length: int) -> float:
         running = min(running, best.get(size, math.inf))
         total += math.log10(max(running, 1e-12))
     return total / max_length
+
+
+def _seed(reg, seeds: Sequence[sympy.Expr], names: list[str], allowed: Sequence[str], max_length: int,
+          population: int) -> int:
+    """Replace the last (weakest, after Operon's keep-best reinsertion) parents of a fitted
+    regressor with the trees of ``seeds``; returns how many were seeded."""
+    name_to_hash = {names[int(n[1:]) - 1]: h for h, n in reg.variables_.items()}
+    trees = [t for t in (sympy_to_tree(e, name_to_hash, frozenset(allowed), max_length) for e in seeds)
+             if t is not None]
+    trees = trees[:max(0, population // 4)]
+    for k, tree in enumerate(trees):
+        reg.individuals_[population - 1 - k].Genotype = tree
+    return len(trees)

@@ -48,3 +48,91 @@ def _apply(kind: str, args: list[sympy.Expr]) -> sympy.Expr:
     if kind == "aq":  # analytic quotient
         return args[0] / sympy.sqrt(1 + args[1] ** 2)
     raise ValueError(f"unsupported Operon node {kind!r}")
+
+
+#: sympy functions Operon has a node for, by the search operator's name
+_NODE_OF_FUNCTION = {sympy.exp: "exp", sympy.log: "log", sympy.sin: "sin", sympy.cos: "cos", sympy.tanh: "tanh",
+                     sympy.Abs: "abs"}
+
+
+def sympy_to_tree(expr: sympy.Expr, name_to_hash: dict[str, int], allowed: frozenset[str], max_length: int) -> Any:
+    """An Operon tree computing ``expr`` (a fast-pass member seeded into the genetic stage), or None
+    where ``expr`` needs a symbol Operon does not see, an operator outside ``allowed`` (search
+    operator names) or more than ``max_length`` nodes. Postfix: a node's first child sits right
+    before it, so ``a - b`` is ``[b, a, sub]``."""
+    import pyoperon as op
+
+    makers = {"add": op.Node.Add, "sub": op.Node.Sub, "mul": op.Node.Mul, "div": op.Node.Div, "pow": op.Node.Pow,
+              "square": op.Node.Square, "sqrt": op.Node.Sqrt, "exp": op.Node.Exp, "log": op.Node.Log,
+              "sin": op.Node.Sin, "cos": op.Node.Cos, "tanh": op.Node.Tanh}
+
+    class Unsupported(Exception):
+        pass
+
+    def node(name: str) -> Any:
+        if name not in allowed or name not in makers:
+            raise Unsupported(name)
+        return makers[name]()
+
+    def binary(name: str, first: list, second: list) -> list:
+        return second + first + [node(name)]
+
+    def chain(name: str, parts: list[list]) -> list:
+        out = parts[0]
+        for part in parts[1:]:
+            out = binary(name, out, part)
+        return out
+
+    def power(base: list, exponent: sympy.Expr) -> list:
+        if exponent == 1:
+            return base
+        if exponent == 2 and "square" in allowed:
+            return base + [node("square")]
+        if exponent == sympy.Rational(1, 2):
+            return base + [node("sqrt")]
+        if exponent.is_Integer and 1 < exponent <= 4:
+            return chain("mul", [base] * int(exponent))
+        if exponent.is_negative and (exponent.is_Integer or exponent == sympy.Rational(-1, 2)):
+            return binary("div", [op.Node.Constant(1.0)], power(base, -exponent))
+        if exponent == sympy.Rational(3, 2):
+            return binary("mul", base, base + [node("sqrt")])
+        return binary("pow", base, walk(exponent))
+
+    def walk(e: sympy.Expr) -> list:
+        if e.is_Symbol:
+            if str(e) not in name_to_hash:
+                raise Unsupported(str(e))
+            leaf = op.Node.Variable(1.0)
+            leaf.HashValue = name_to_hash[str(e)]
+            return [leaf]
+        if e.is_number:
+            value = complex(e)
+            if value.imag != 0:
+                raise Unsupported(str(e))
+            return [op.Node.Constant(value.real)]
+        if e.is_Add:  # the negated terms subtracted: x0 - x1 is 3 nodes, not 5
+            plus = [a for a in e.args if not a.could_extract_minus_sign()] or [e.args[0]]
+            out = chain("add", [walk(a) for a in plus])
+            for a in e.args:
+                if a not in plus:
+                    out = binary("sub", out, walk(-a))
+            return out
+        if e.is_Mul:  # the factors with negative exponents divide: x0/x1 is 3 nodes
+            over = [a for a in e.args if a.is_Pow and a.exp.is_negative]
+            top = [walk(a) for a in e.args if a not in over] or [[op.Node.Constant(1.0)]]
+            out = chain("mul", top)
+            return binary("div", out, chain("mul", [power(walk(a.base), -a.exp) for a in over])) if over else out
+        if e.is_Pow:
+            return power(walk(e.base), e.exp)
+        name = _NODE_OF_FUNCTION.get(e.func)
+        if name is None or len(e.args) != 1:
+            raise Unsupported(type(e).__name__)
+        return walk(e.args[0]) + [node(name)]
+
+    try:
+        nodes = walk(sympy.sympify(expr))
+    except (Unsupported, TypeError, ValueError):
+        return None
+    if len(nodes) > max_length:
+        return None
+    return op.Tree(nodes).UpdateNodes()
