@@ -6,6 +6,7 @@ of each named law so the two can be told apart (networks come from the same cach
 
     .venv/bin/python bench/front.py random-s0-044,random-s0-035
     .venv/bin/python bench/front.py nguyen-5 --time-budget 10
+    .venv/bin/python bench/front.py livermore-14 --engine-options '{"max_terms": 5}'
 """
 from __future__ import annotations
 
