@@ -27,7 +27,7 @@ from ..lowering import SEARCH_OPS, complexity
 from . import (additive, basis, derived, exact_sums, factored, families, forms, lattice, phases, precision, rationals,
                readable, refine, snap, transformed)
 from .base import KNEE_TOLERANCE_WINDOW, Candidate, Front, ProgressFn, pareto
-from .operon_tree import sympy_to_tree, tree_to_sympy
+from .operon_tree import names_by_hash, seed_population, tree_to_sympy
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -414,8 +414,8 @@ class OperonEngine:
             t_chunk = time.perf_counter()
             reg.fit(Xg, yg)
             if done == 0 and seeds:  # after the first chunk: a warm start re-evaluates what it restores
-                seeded = _seed(reg, seeds, names, allowed, int(options.max_complexity),
-                               int(gp_settings["population_size"]))
+                seeded = seed_population(reg, seeds, names_by_hash(reg, names), allowed,
+                                         int(options.max_complexity), int(gp_settings["population_size"]))
             done += chunk
             score = _front_score(reg.pareto_front_, var, int(options.max_complexity))
             stale = 0 if score < best_score - 0.01 else stale + 1
@@ -432,8 +432,7 @@ class OperonEngine:
             stats.update(gp_generations=done, gp_stop=stop, gp_population=gp_settings["population_size"],
                          gp_seeded=seeded)
         symbols = {n: sympy.Symbol(n) for n in names}
-        # variables_ maps Operon's hash of each input to its name X1..Xk (1-based, in column order)
-        hash_to_name = {h: names[int(n[1:]) - 1] for h, n in reg.variables_.items()}
+        hash_to_name = names_by_hash(reg, names)
         out = []
         for member in reg.pareto_front_:
             try:
@@ -501,16 +500,3 @@ def _front_score(front: Sequence[dict], var: float, max_length: int) -> float:
         running = min(running, best.get(size, math.inf))
         total += math.log10(max(running, 1e-12))
     return total / max_length
-
-
-def _seed(reg, seeds: Sequence[sympy.Expr], names: list[str], allowed: Sequence[str], max_length: int,
-          population: int) -> int:
-    """Replace the last (weakest, after Operon's keep-best reinsertion) parents of a fitted
-    regressor with the trees of ``seeds``; returns how many were seeded."""
-    name_to_hash = {names[int(n[1:]) - 1]: h for h, n in reg.variables_.items()}
-    trees = [t for t in (sympy_to_tree(e, name_to_hash, frozenset(allowed), max_length) for e in seeds)
-             if t is not None]
-    trees = trees[:max(0, population // 4)]
-    for k, tree in enumerate(trees):
-        reg.individuals_[population - 1 - k].Genotype = tree
-    return len(trees)

@@ -1,7 +1,8 @@
-"""Operon's expression trees as sympy: the genetic stage's members, read back for polishing."""
+"""Operon's expression trees and sympy, both ways: the genetic stage's members read back for polishing,
+and the fast pass's members seeded into its population."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import sympy
 
@@ -50,9 +51,9 @@ def _apply(kind: str, args: list[sympy.Expr]) -> sympy.Expr:
     raise ValueError(f"unsupported Operon node {kind!r}")
 
 
-#: sympy functions Operon has a node for, by the search operator's name
-_NODE_OF_FUNCTION = {sympy.exp: "exp", sympy.log: "log", sympy.sin: "sin", sympy.cos: "cos", sympy.tanh: "tanh",
-                     sympy.Abs: "abs"}
+#: the search operators that are one sympy function (exp, log, sin, ...), by that function, from the
+#: one operator table (sqrt and square are powers in sympy)
+_NODE_OF_FUNCTION = {op.build: name for name, op in SEARCH_OPS.items() if op.arity == 1 and isinstance(op.build, type)}
 
 
 def sympy_to_tree(expr: sympy.Expr, name_to_hash: dict[str, int], allowed: frozenset[str], max_length: int) -> Any:
@@ -136,3 +137,22 @@ def sympy_to_tree(expr: sympy.Expr, name_to_hash: dict[str, int], allowed: froze
     if len(nodes) > max_length:
         return None
     return op.Tree(nodes).UpdateNodes()
+
+
+def names_by_hash(reg, names: list[str]) -> dict[int, str]:
+    """A fitted regressor's input hashes -> our column names (its ``variables_`` maps each hash to
+    X1..Xk, 1-based, in column order)."""
+    return {h: names[int(n[1:]) - 1] for h, n in reg.variables_.items()}
+
+
+def seed_population(reg, seeds: Sequence[sympy.Expr], hash_to_name: dict[int, str], allowed: Sequence[str],
+                    max_length: int, population: int) -> int:
+    """Replace the last (weakest, after Operon's keep-best reinsertion) parents of a fitted
+    regressor with the trees of ``seeds``; returns how many were seeded."""
+    name_to_hash = {name: h for h, name in hash_to_name.items()}
+    trees = [t for t in (sympy_to_tree(e, name_to_hash, frozenset(allowed), max_length) for e in seeds)
+             if t is not None]
+    trees = trees[:max(0, population // 4)]
+    for k, tree in enumerate(trees):
+        reg.individuals_[population - 1 - k].Genotype = tree
+    return len(trees)
