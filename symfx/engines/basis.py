@@ -210,6 +210,24 @@ def joined_bases(a: Base, b: Base) -> list[Base]:
     return out
 
 
+def _root_and_reciprocal(base: Base, operators: frozenset[str]) -> list[Term]:
+    """``sqrt(j)``, ``1/sqrt(j)`` and ``1/j`` of a joined base ``j`` (``sqrt(x1/x0)``, ``1/(x0 + x1)``):
+    the grammar's other one-node functions, which a single variable's powers hold for it alone.
+    Each only where defined and tame: a root of a positive ``j``, a reciprocal of one away from 0."""
+    v, e = base.values, base.expr
+    # a ratio's reciprocals are the other ratio's terms, written the plain way (sqrt(x1/x0))
+    ratio = any(f.is_Pow and f.exp.is_negative for f in sympy.Mul.make_args(e))
+    out: list[Term] = []
+    with np.errstate(all="ignore"):
+        if "sqrt" in operators and np.all(v > 0):
+            out.append(Term(sympy.sqrt(e), np.sqrt(v)))
+            if "div" in operators and away_from_zero(v) and not ratio:
+                out.append(Term(1 / sympy.sqrt(e), 1.0 / np.sqrt(v)))
+        if "div" in operators and away_from_zero(v) and not ratio:
+            out.append(Term(1 / e, 1.0 / v))
+    return [t for t in out if _ok(t.values)]
+
+
 def squared_terms(unary: Sequence[Term]) -> list[Term]:
     """Squares of one-node functions (``log(x)**2``, ``exp(x)**2 = exp(2*x)``, ``tanh(x)**2``,
     ``sin(pi*x)**2``): a law's ``x1*log(x2)**2`` is no product of library terms. Squares that
@@ -281,7 +299,7 @@ def nested_terms(bases: Sequence[Base], operators: frozenset[str], library: Sequ
         return []
     terms = [t for b in originals for t in composed_terms(b, operators)]
     terms += [t for a, b in itertools.combinations(originals, 2) for joined in joined_bases(a, b)
-              for t in unary_terms(joined, operators)]
+              for t in unary_terms(joined, operators) + _root_and_reciprocal(joined, operators)]
     old = {id(t) for t in library}
     return [t for t in _dedupe(list(library) + [t for t in terms if _ok(t.values)]) if id(t) not in old]
 

@@ -412,7 +412,8 @@ def _transforms(y: np.ndarray, operators: frozenset[str] | None = None, roots: b
     weights ``1/|g'(y)|``, and ``g``'s inverse on sympy and on numpy values. Only where ``g`` is
     defined and tame on all of ``y``, and (given ``operators``) where the inverse is written with
     them: ``exp(y)``'s inverse needs ``log``. With ``roots``, also the cube root (any sign), and the
-    square root and log of a one-signed output (``transformed.transformed_sums``)."""
+    square root and log of a one-signed output, and arcsin and arccos of an output within (-1, 1)
+    (``transformed.transformed_sums``)."""
     out = []
     away = float(np.min(np.abs(y))) > 1e-3 * float(np.max(np.abs(y)))
     one_sign = bool(np.all(y > 0) or np.all(y < 0))
@@ -435,6 +436,12 @@ def _transforms(y: np.ndarray, operators: frozenset[str] | None = None, roots: b
                             lambda v: sign * v**2))
         if roots and one_sign and away and ok("exp"):
             out.append((np.log(np.abs(y)), np.abs(y), lambda e: sign * sympy.exp(e), lambda v: sign * np.exp(v)))
+        if roots and float(np.max(np.abs(y))) < 1.0:  # y = sin(S) or cos(S): S is arcsin(y) or arccos(y)
+            slope = np.sqrt(1.0 - y * y)  # 1/|g'(y)| for both: rows near |y| = 1 pin S poorly
+            if ok("sin"):
+                out.append((np.arcsin(y), slope, sympy.sin, np.sin))
+            if ok("cos"):
+                out.append((np.arccos(y), slope, sympy.cos, np.cos))
     return [t for t in out if np.all(np.isfinite(t[0])) and np.all(np.isfinite(t[1]))]
 
 

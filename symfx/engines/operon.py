@@ -324,8 +324,10 @@ class OperonEngine:
         rough = additive.structured_sums(all_bases, terms, few_terms, y, ops,
                                          max_terms=int(settings["max_terms"]), seed=beam_seed, deadline=deadline)
         t5 = time.perf_counter()
-        # few-node terms only (a transformed law's inner sum is short): all 6 000 of 5 inputs took 6 s
-        sums_after = transformed.transformed_sums([terms[i] for i in few_terms], y, seed=beam_seed, deadline=deadline,
+        # few-node terms only (a transformed law's inner sum is short): all 6 000 of 5 inputs took 6 s;
+        # and every nested term (up to 3 inputs, ~300): sqrt(x1/x0) inside sin() is 7 nodes
+        inner = few_terms + [len(library) + i for i in range(len(nested)) if len(library) + i not in set(few_terms)]
+        sums_after = transformed.transformed_sums([terms[i] for i in inner], y, seed=beam_seed, deadline=deadline,
                                                   operators=ops)
         if stats is not None:
             stats.update(additive_s=t5 - t4, additive=len(rough), transformed_sums_s=time.perf_counter() - t5,
