@@ -73,3 +73,25 @@ def test_only_transforms_whose_inverse_the_operators_write():
     assert any(e.has(sympy.log) for e in transformed_sums(few, y))  # all transforms: log(x0*x1 + 1) is one
     found = transformed_sums(few, y, operators=ops)
     assert found and not any(e.has(sympy.log) for e in found), found
+
+
+def test_an_output_within_one_tries_its_arcsin_and_arccos():
+    """sin(sqrt(x1/x0)) is sin of a nested term (the root of a pair's ratio); cos(x0*x1 + x0) is cos
+    of a two-term sum within (0, pi), where arcsin would fold. A 0.3 %-network's output gives both
+    back through the transform that inverts them, rough; without sin and cos neither is tried."""
+    rng = np.random.default_rng(3)
+    X = np.column_stack([rng.uniform(2, 5, 2000), rng.uniform(1, 2, 2000)])
+    bases = derived.bases(X, ["x0", "x1"])
+    ops = frozenset(Config().operators)
+    library = basis.build_library(bases, ops)
+    pool = [library[i] for i in basis.few_node_terms(library)] + basis.nested_terms(bases, ops, library)
+    assert any(t.expr == sympy.sqrt(x1 / x0) for t in pool)
+    env = snap.env_of([x0, x1], X)
+    wiggle = np.sin(2 * X[:, 0] + X[:, 1])
+    for outer, inner in ((sympy.sin, sympy.sqrt(x1 / x0)), (sympy.cos, x0 * x1 / 4 + x0 / 8)):
+        law = sympy.lambdify([x0, x1], outer(inner))(X[:, 0], X[:, 1])
+        y = law + 0.003 * np.std(law) * wiggle
+        found = [e for e in transformed_sums(pool, y, operators=ops) if isinstance(e, outer)]
+        assert found, (outer, transformed_sums(pool, y, operators=ops))
+        assert min(np.sqrt(snap.mse_of(e, env, y) / np.var(y)) for e in found) < 0.005, found
+        assert not any(isinstance(e, (sympy.sin, sympy.cos)) for e in transformed_sums(pool, y, operators=ops - {"sin", "cos"}))
