@@ -31,6 +31,7 @@ _POWERS: tuple[sympy.Rational, ...] = tuple(
     sympy.Rational(p) for p in ("1", "2", "3", "-1", "-2", "-3", "1/2", "-1/2")
 )
 _PAIR_POWERS: tuple[sympy.Rational, ...] = tuple(sympy.Rational(p) for p in ("1", "2", "-1", "-2", "-3", "3"))
+_HALF_POWERS: tuple[sympy.Rational, ...] = (sympy.Rational(1, 2), sympy.Rational(-1, 2))
 _FREQS = (sympy.Integer(1), sympy.Integer(2), sympy.pi)
 
 
@@ -275,6 +276,14 @@ def build_library(
             terms.append(Term.product(a, b))
         if bi.derived or bj.derived:
             continue
+        # half powers beside whole and half powers of the other variable (x1/sqrt(x0), sqrt(x0*x1)):
+        # the grammar's sqrt of a product or ratio, and a term of (x0 + x1)/sqrt(x0)
+        hi = [t for p, t in powers[i] if p in _HALF_POWERS]
+        hj = [t for p, t in powers[j] if p in _HALF_POWERS]
+        wi = [t for p, t in powers[i] if p in (1, -1)]
+        wj = [t for p, t in powers[j] if p in (1, -1)]
+        for a, b in itertools.chain(itertools.product(hi, hj + wj), itertools.product(wi, hj)):
+            terms.append(Term.product(a, b))
         low_i = [t for p, t in powers[i] if p in (1, 2, -1)]
         low_j = [t for p, t in powers[j] if p in (1, 2, -1)]
         for a, b in itertools.chain(itertools.product(low_i, unary[j] + squares[j]),

@@ -436,7 +436,9 @@ def _transforms(y: np.ndarray, operators: frozenset[str] | None = None, roots: b
                             lambda v: sign * v**2))
         if roots and one_sign and away and ok("exp"):
             out.append((np.log(np.abs(y)), np.abs(y), lambda e: sign * sympy.exp(e), lambda v: sign * np.exp(v)))
-        if roots and float(np.max(np.abs(y))) < 1.0:  # y = sin(S) or cos(S): S is arcsin(y) or arccos(y)
+        # y = sin(S) or cos(S): S is arcsin(y) or arccos(y). Not for an output within (-1/2, 1/2), where
+        # sin(S) is S to 4 %: there the transform adds no shape, only mimics (sin(sin(x1/x0)/3))
+        if roots and 0.5 <= float(np.max(np.abs(y))) < 1.0:
             slope = np.sqrt(1.0 - y * y)  # 1/|g'(y)| for both: rows near |y| = 1 pin S poorly
             if ok("sin"):
                 out.append((np.arcsin(y), slope, sympy.sin, np.sin))
