@@ -8,7 +8,7 @@ import pytest
 import sympy
 
 from symfx.config import Config
-from symfx.engines import basis, derived, factored, families, get_engine, rationals, snap
+from symfx.engines import basis, derived, factored, families, get_engine, nested, rationals, snap
 from symfx.lowering import evaluate_columns
 
 x0, x1, x2, x3 = sympy.symbols("x0:4")
@@ -423,20 +423,20 @@ def test_compositions_of_one_variable_are_nested_terms():
     X = np.random.default_rng(0).uniform(1.2, 1.5, size=(500, 1))
     bases, ops = derived.bases(X, ["x0"]), frozenset(Config().operators)
     library = basis.build_library(bases, ops)
-    exprs = {t.expr for t in basis.nested_terms(bases, ops, library)}
+    exprs = {t.expr for t in nested.nested_terms(bases, ops, library)}
     for law in (sympy.exp(sympy.sin(x0)), sympy.log(sympy.cos(x0)), sympy.exp(1 / x0), sympy.sqrt(sympy.log(x0))):
         assert law in exprs
     assert sympy.log(sympy.exp(x0)) not in exprs and x0 in {t.expr for t in library}  # the same column as x0
     assert not exprs & {t.expr for t in library}  # the library's beam does not see them
     # log needs a positive argument and 1/ one bounded away from 0: cos(x) changes sign on [1.2, 2]
     X = np.random.default_rng(0).uniform(1.2, 2.0, size=(500, 1))
-    exprs = {t.expr for t in basis.composed_terms(derived.bases(X, ["x0"])[0], frozenset(Config().operators))}
+    exprs = {t.expr for t in nested.composed_terms(derived.bases(X, ["x0"])[0], frozenset(Config().operators))}
     assert sympy.exp(sympy.cos(x0)) in exprs
     assert sympy.log(sympy.cos(x0)) not in exprs and 1 / sympy.cos(x0) not in exprs
     # beyond COMPOSED_INPUTS inputs there are none
-    X = np.random.default_rng(0).uniform(1.2, 1.5, size=(500, basis.COMPOSED_INPUTS + 1))
+    X = np.random.default_rng(0).uniform(1.2, 1.5, size=(500, nested.COMPOSED_INPUTS + 1))
     bases = derived.bases(X, [f"x{i}" for i in range(X.shape[1])])
-    assert basis.nested_terms(bases, ops, basis.build_library(bases, ops)) == []
+    assert nested.nested_terms(bases, ops, basis.build_library(bases, ops)) == []
 
 
 def test_a_composition_of_one_variable_is_recovered_from_a_network_one_percent_off():
@@ -493,15 +493,15 @@ def test_a_function_of_a_sum_of_two_inputs_is_one_term():
     y = t + 0.01 * np.std(t) * np.sqrt(2) * np.sin(1.3 * X[:, 0] + 0.7 * X[:, 1])  # smooth, 1 % off
     ops = frozenset(Config().operators)
 
-    def nested(X):
+    def nested_exprs(X):
         bases = derived.bases(X, ["x0", "x1"])
-        return {t.expr for t in basis.nested_terms(bases, ops, basis.build_library(bases, ops))}
+        return {t.expr for t in nested.nested_terms(bases, ops, basis.build_library(bases, ops))}
 
-    exprs = nested(X)
+    exprs = nested_exprs(X)
     assert {sympy.cos(x0 + x1), sympy.cos(x0 - x1), sympy.exp(x0 + x1), sympy.sin(x0 * x1)} <= exprs
     # ratios only where the divisor stays away from 0 (x0 and x1 cross 0 on [-2, 2])
     assert not any(e.has(sympy.sin(x0 / x1), sympy.sin(x1 / x0)) for e in exprs)
-    assert {sympy.sin(x0 / x1), sympy.cos(x1 / x0)} <= nested(np.random.default_rng(0).uniform(1.0, 2.0, size=(500, 2)))
+    assert {sympy.sin(x0 / x1), sympy.cos(x1 / x0)} <= nested_exprs(np.random.default_rng(0).uniform(1.0, 2.0, size=(500, 2)))
     cfg = Config(time_budget=2, cache_dir="", progress=False, engine_options={"gp": False})
     front = get_engine("operon").fit(X, y[:, None], ["x0", "x1"], cfg)[0]
     assert any(c.expr == truth for c in front), [str(c.expr) for c in front]
@@ -517,7 +517,7 @@ def test_a_four_term_sum_the_narrow_beam_missed_is_found():
     y = t + 0.01 * np.std(t) * np.sqrt(2) * np.sin(1.3 * X[:, 0] + 0.7 * X[:, 1])  # smooth, 1 % off
     bases, ops = derived.bases(X, ["x0", "x1"]), frozenset(Config().operators)
     library = basis.build_library(bases, ops)
-    terms = library + basis.nested_terms(bases, ops, library)
+    terms = library + nested.nested_terms(bases, ops, library)
     law = {sympy.cos(x0 * x1), sympy.cos(x0 + x1), x0 / x1, 1 / x1}
     found = [{terms[i].expr for i in s} for s in basis.few_node_search(terms, y, max_terms=4, beam=16)]
     assert law in found

@@ -6,7 +6,7 @@ import numpy as np
 import sympy
 
 from symfx.config import Config
-from symfx.engines import basis, derived, forms, snap
+from symfx.engines import basis, derived, forms, nested, snap
 from symfx.engines.transformed import transformed_sums
 
 x0, x1, x2 = sympy.symbols("x0 x1 x2")
@@ -84,7 +84,8 @@ def test_an_output_within_one_tries_its_arcsin_and_arccos():
     bases = derived.bases(X, ["x0", "x1"])
     ops = frozenset(Config().operators)
     library = basis.build_library(bases, ops)
-    pool = [library[i] for i in basis.few_node_terms(library)] + basis.nested_terms(bases, ops, library)
+    pool = [library[i] for i in basis.few_node_terms(library)] + nested.nested_terms(bases, ops, library)
+    pool += nested.root_terms(bases, ops, library + pool)
     assert any(t.expr == sympy.sqrt(x1 / x0) for t in pool)
     env = snap.env_of([x0, x1], X)
     wiggle = np.sin(2 * X[:, 0] + X[:, 1])

@@ -14,9 +14,10 @@ from typing import Callable, Sequence
 import numpy as np
 import sympy
 
-from .basis import (EXACT_GRIDS, MAX_EXACT_NUMERATOR, LinearFit, Term, away_from_zero, composed_terms, joined_bases,
+from .basis import (EXACT_GRIDS, MAX_EXACT_NUMERATOR, LinearFit, Term, away_from_zero,
                     number, power_terms, squared_terms, unary_terms)
 from . import lattice, rationals
+from .nested import composed_terms, joined_bases
 from .derived import Base
 
 

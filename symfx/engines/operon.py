@@ -27,6 +27,7 @@ from ..lowering import SEARCH_OPS, complexity
 from . import (additive, basis, derived, exact_sums, factored, families, forms, lattice, phases, precision, rationals,
                readable, refine, snap, transformed)
 from .base import KNEE_TOLERANCE_WINDOW, Candidate, Front, ProgressFn, pareto
+from .nested import nested_terms, root_terms
 from .operon_tree import names_by_hash, seed_population, tree_to_sympy
 
 if TYPE_CHECKING:
@@ -291,7 +292,7 @@ class OperonEngine:
         fits = [basis.fit_subset(library, s, y) for s in subsets]
         # the few-node terms searched apart (their fits ranked apart too: see basis.few_node_search),
         # with the nested terms, which join the library only here (indices past the library's)
-        nested = basis.nested_terms(all_bases, ops, library)
+        nested = nested_terms(all_bases, ops, library)
         terms = list(library) + nested
         few_terms = basis.few_node_terms(library) + [len(library) + i for i in basis.few_node_terms(nested)]
         few_subsets = sorted(set(basis.few_node_search(
@@ -324,11 +325,14 @@ class OperonEngine:
         rough = additive.structured_sums(all_bases, terms, few_terms, y, ops,
                                          max_terms=int(settings["max_terms"]), seed=beam_seed, deadline=deadline)
         t5 = time.perf_counter()
-        # few-node terms only (a transformed law's inner sum is short): all 6 000 of 5 inputs took 6 s;
-        # and every nested term (up to 3 inputs, ~300): sqrt(x1/x0) inside sin() is 7 nodes
-        inner = few_terms + [len(library) + i for i in range(len(nested)) if len(library) + i not in set(few_terms)]
-        sums_after = transformed.transformed_sums([terms[i] for i in inner], y, seed=beam_seed, deadline=deadline,
+        # few-node terms only (a transformed law's inner sum is short): all 6 000 of 5 inputs took 6 s.
+        # Up to 3 inputs, the nested terms and the roots of pairs apart (sqrt(x1/x0) in sin() is 7
+        # nodes): in one pool with the few-node terms they led the 6-wide beam off (x0 + 3/2)*sin(x1)
+        sums_after = transformed.transformed_sums([terms[i] for i in few_terms], y, seed=beam_seed, deadline=deadline,
                                                   operators=ops)
+        if nested:
+            sums_after += transformed.transformed_sums(nested + root_terms(all_bases, ops, terms), y, seed=beam_seed,
+                                                       deadline=deadline, operators=ops)
         if stats is not None:
             stats.update(additive_s=t5 - t4, additive=len(rough), transformed_sums_s=time.perf_counter() - t5,
                          transformed_sums=len(sums_after))
