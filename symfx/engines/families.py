@@ -17,8 +17,8 @@ import sympy
 from .basis import (EXACT_GRIDS, MAX_EXACT_NUMERATOR, LinearFit, Term, away_from_zero,
                     number, power_terms, squared_terms, unary_terms)
 from . import lattice, rationals
-from .nested import composed_terms, joined_bases
 from .derived import Base
+from .nested import composed_terms, joined_bases
 
 
 def power_laws(bases: Sequence[Base], y: np.ndarray) -> list[sympy.Expr]:
@@ -414,7 +414,7 @@ def _transforms(y: np.ndarray, operators: frozenset[str] | None = None, roots: b
     defined and tame on all of ``y``, and (given ``operators``) where the inverse is written with
     them: ``exp(y)``'s inverse needs ``log``. With ``roots``, also the cube root (any sign), and the
     square root and log of a one-signed output, and arcsin and arccos of an output within (-1, 1)
-    (``transformed.transformed_sums``)."""
+    that reaches |y| >= 1/2 (``transformed.transformed_sums``)."""
     out = []
     away = float(np.min(np.abs(y))) > 1e-3 * float(np.max(np.abs(y)))
     one_sign = bool(np.all(y > 0) or np.all(y < 0))
