@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import sympy
 
-from symfx.engines import basis, derived, families, lattice
+from symfx.engines import basis, derived, families, lattice, rationals
 from symfx.lowering import evaluate_columns
 
 
@@ -98,3 +98,16 @@ def test_laurent_sums_with_integer_coefficients_are_decoded_where_the_inputs_kee
     assert lattice.laurent_terms(crossing) == []
     half = derived.bases(np.column_stack([X[:, 0] - 2.0, X[:, 1]]), ["x0", "x1"], norms=False, differences=False)
     assert all(sympy.degree(t.expr.as_numer_denom()[1], sympy.Symbol("x0")) == 0 for t in lattice.laurent_terms(half))
+
+
+def test_fewer_rows_than_columns_decode_nothing_and_do_not_raise():
+    """A calibration set of 6 rows (the fuzz test of tests/test_hard_inputs.py drew one) gave a
+    6 x 10 design: its QR factor is not square, and the LLL step indexed past it (IndexError)."""
+    rng = np.random.default_rng(0)
+    A, y = rng.normal(size=(6, 10)), rng.normal(size=6)
+    assert lattice.closest_integer_vectors(A, y) == []
+    X = rng.uniform(0.5, 1.5, size=(6, 2))
+    bases = derived.bases(X, ["x0", "x1"])
+    y = X[:, 0] * X[:, 1] + 1 / (X[:, 0] + 1)
+    assert isinstance(lattice.integer_polynomials(bases, y, allowed_mse=1e-4), list)
+    assert isinstance(rationals.exact_denominators(bases, y, 1e-4, frozenset({"add", "sub", "mul", "div"})), list)

@@ -74,10 +74,12 @@ def closest_integer_vectors(A: np.ndarray, y: np.ndarray, keep: int = KEEP, max_
     """The ``keep`` integer vectors ``k`` with the smallest ``||y - A k||**2`` (below ``max_sq``),
     closest first, as ``(squared distance, k)``. Stops after ``max_nodes`` enumeration nodes with
     what it has (the first complete vector is Babai's rounding in the reduced basis)."""
+    n = A.shape[1]
+    if A.shape[0] < n:
+        return []  # fewer rows than columns (a tiny calibration set): integer vectors are not unique
     Q, R = np.linalg.qr(A)
     z = Q.T @ y
     outside = float(y @ y - z @ z)  # the part of y no combination of A's columns reaches
-    n = A.shape[1]
     scale = np.abs(np.diag(R))
     if n == 0 or np.any(scale < 1e-12 * max(1.0, float(np.max(scale)))):
         return []  # dependent columns: integer vectors are not unique
