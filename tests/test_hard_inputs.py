@@ -32,7 +32,8 @@ def expected_error(x: torch.Tensor, poison: str | None) -> tuple[type, str] | No
 @example(rows=1, width=3, extra_dims=[], dtype=torch.float32, as_tuple=False, batches=2, poison="inf")  # only row
 @example(rows=0, width=3, extra_dims=[], dtype=torch.float32, as_tuple=False, batches=1, poison=None)  # empty
 @example(rows=8, width=2, extra_dims=[], dtype=torch.float32, as_tuple=False, batches=1, poison=None)  # width
-@example(rows=8, width=3, extra_dims=[], dtype=torch.float32, as_tuple=False, batches=1, poison=None)  # fewer rows than a lattice design
+# 8 rows: fewer than a lattice design's columns (an IndexError in engines/lattice.py until session 30)
+@example(rows=8, width=3, extra_dims=[], dtype=torch.float32, as_tuple=False, batches=1, poison=None)
 @example(rows=8, width=3, extra_dims=[], dtype=torch.float64, as_tuple=False, batches=1, poison=None)  # dtype
 @example(rows=1, width=1, extra_dims=[], dtype=torch.bfloat16, as_tuple=False, batches=1, poison="nan")  # all NaN
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
