@@ -31,7 +31,6 @@ _POWERS: tuple[sympy.Rational, ...] = tuple(
     sympy.Rational(p) for p in ("1", "2", "3", "-1", "-2", "-3", "1/2", "-1/2")
 )
 _PAIR_POWERS: tuple[sympy.Rational, ...] = tuple(sympy.Rational(p) for p in ("1", "2", "-1", "-2", "-3", "3"))
-_HALF_POWERS: tuple[sympy.Rational, ...] = (sympy.Rational(1, 2), sympy.Rational(-1, 2))
 _FREQS = (sympy.Integer(1), sympy.Integer(2), sympy.pi)
 
 

@@ -113,8 +113,7 @@ def nested_terms(bases: Sequence[Base], operators: frozenset[str], library: Sequ
     terms = [t for b in originals for t in composed_terms(b, operators)]
     terms += [t for a, b in itertools.combinations(originals, 2) for joined in joined_bases(a, b)
               for t in unary_terms(joined, operators)]
-    old = {id(t) for t in library}
-    return [t for t in _dedupe(list(library) + [t for t in terms if _ok(t.values)]) if id(t) not in old]
+    return _unseen([t for t in terms if _ok(t.values)], library)
 
 
 def root_terms(bases: Sequence[Base], operators: frozenset[str], known: Sequence[Term]) -> list[Term]:
@@ -130,5 +129,10 @@ def root_terms(bases: Sequence[Base], operators: frozenset[str], known: Sequence
         return []
     terms = [t for a, b in itertools.combinations(originals, 2) for joined in joined_bases(a, b)
              for t in _root_and_reciprocal(joined, operators)]
+    return _unseen(terms, known)
+
+
+def _unseen(terms: Sequence[Term], known: Sequence[Term]) -> list[Term]:
+    """``terms`` deduplicated, less the columns ``known`` holds (``_dedupe``'s sense of equal)."""
     old = {id(t) for t in known}
-    return [t for t in _dedupe(list(known) + terms) if id(t) not in old]
+    return [t for t in _dedupe(list(known) + list(terms)) if id(t) not in old]
