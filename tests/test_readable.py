@@ -142,3 +142,43 @@ def test_a_squared_sum_snaps_at_the_scale_where_its_constants_are_exact():
     assert shifted, snapped
     coef = float(shifted[0].as_coeff_Mul()[0])
     assert abs(coef - 16 / 81) < 0.01 * 16 / 81, shifted
+
+
+def test_a_shifted_gaussian_over_a_lorentzian_snaps_with_its_squares_completed(monkeypatch):
+    """Vladislavleva-1, ``exp(-(x0 - 1)**2)/((x1 - 5/2)**2 + 6/5)``, is fitted with expanded
+    quadratics, ``0.0494*exp(x0*(2 - x0))/(0.1343*x1**2 - 0.6713*x1 + 1)``; snapped as written it
+    read ``exp(x0*(2 - x0))/(11*x1**2/4 - 41*x1/3 + 81/4)``, off its law. With the squares completed
+    (``forms.vertex_forms``) the centres 1 and 5/2 snap and the width is 1.2; without, no snapped
+    form has them."""
+    x1 = sympy.Symbol("x1")
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0.3, 4.0, (2000, 2))
+    law = np.exp(-(X[:, 0] - 1) ** 2) / ((X[:, 1] - 2.5) ** 2 + 1.2)
+    wiggle = np.sin(2 * X[:, 0]) * np.cos(3 * X[:, 1])
+    y = law + 0.005 * np.std(law) * wiggle / np.std(wiggle)  # a 0.5 % network
+    env, var = snap.env_of([x0, x1], X), float(np.var(y))
+    member = sympy.Float(0.0494) * sympy.exp(x0 * (2 - x0)) / (sympy.Float(0.1343) * x1**2 - sympy.Float(0.6713) * x1 + 1)
+
+    def completed(forms_):
+        out = []
+        for s in forms_:
+            widths = [a for d in s.atoms(sympy.Add) if (x1 - sympy.Rational(5, 2)) ** 2 in d.args
+                      for a in d.args if a.is_Float]
+            if s.has((x0 - 1) ** 2) and any(abs(float(w) - 1.2) < 0.01 for w in widths):
+                out.append(s)
+        return out
+    assert completed(readable.knee_snapped([member], env, y, var))
+    monkeypatch.setattr(readable, "vertex_forms", lambda e: [])
+    assert not completed(readable.knee_snapped([member], env, y, var))
+
+
+def test_a_sum_with_a_unit_coefficient_keeps_its_scale():
+    """``merge_constants`` divides a sum by its largest coefficient only where every coefficient is
+    free: ``(x1 - 5/2)**2 + 1.2`` has an exact 1 already (divided, it read ``0.833*(...)**2 + 1``),
+    while ``0.8606*x0/(0.8606*x0 + 0.8605)`` still merges to one constant."""
+    from symfx.engines import forms
+    x1 = sympy.Symbol("x1")
+    kept = 2 * x0 / ((x1 - sympy.Rational(5, 2)) ** 2 + sympy.Float(1.2))
+    assert forms.merge_constants(kept) == kept
+    merged = forms.merge_constants(sympy.Float(0.8606) * x0 / (sympy.Float(0.8606) * x0 + sympy.Float(0.8605)))
+    assert len(merged.atoms(sympy.Float)) == 2 and abs(float(merged.subs(x0, 2.0)) - 0.8606 * 2 / (0.8606 * 2 + 0.8605)) < 1e-9

@@ -117,11 +117,75 @@ def structured_sums(
             A = np.column_stack([S, stand_in])
             coef, *_ = np.linalg.lstsq(A, y, rcond=None)
             rest = y - S @ coef[: len(terms)]
-            shapes = rationals.rational_nullspace(sub_bases, rest, max_terms=6, deadline=deadline)
-            shapes += families.power_laws(sub_bases, rest)
-            if len(sub_bases) >= 2:
-                shapes += families.separable_products(sub_bases, rest, operators, seed=seed)
-            out += _joint(shapes, terms, library, originals, y)
+            out += _joint(_rest_shapes(sub_bases, rest, operators, seed, deadline), terms, library, originals, y)
+    return out
+
+
+def _rest_shapes(sub_bases: Sequence[Base], rest: np.ndarray, operators: frozenset[str], seed: int,
+                 deadline: float) -> list[sympy.Expr]:
+    """What a sum part leaves, fitted on the subset's variables by the structured families."""
+    shapes = rationals.rational_nullspace(sub_bases, rest, max_terms=6, deadline=deadline)
+    shapes += families.power_laws(sub_bases, rest)
+    if len(sub_bases) >= 2:
+        shapes += families.separable_products(sub_bases, rest, operators, seed=seed)
+    return shapes
+
+
+def member_splits(bases: Sequence[Base], members: Sequence[sympy.Expr], y: np.ndarray,
+                  operators: frozenset[str], seed: int = 0, deadline: float = math.inf) -> list[sympy.Expr]:
+    """Front members (sums) with their terms on an input subset ``S`` replaced by one structured
+    term on ``S``: the sum part is the member's other terms, not a beam's pick.
+
+    A member often holds a law's hard part and mimics the rest with terms of a few inputs:
+    ``-0.3*x0 + 0.89 + x4*(x1 + x2)/x3`` for ``1/(x0 + 3/4) + x4*(x1 + x2)/x3``, whose sum part
+    (two products of three inputs) no few-node pool of :func:`structured_sums` holds. For every
+    ``S`` (up to ``MAX_SUBSET`` inputs) that holds some but not all of a member's terms, the kept
+    terms and the output have the stand-in for ``g(x_S)`` projected out; the best (member, ``S``)
+    of each subset size goes on, and its rest is fitted on ``S`` as in :func:`structured_sums`.
+    Returns rough expressions."""
+    originals = [b for b in bases if not b.derived]
+    n = len(originals)
+    env = {b.symbol: b.values for b in originals}
+    sums: list[list[Term]] = []
+    for member in members:
+        sums.append([])
+        for arg in sympy.Add.make_args(member):
+            with np.errstate(all="ignore"):
+                v = np.broadcast_to(np.asarray(evaluate(arg, env), dtype=np.float64), y.shape) if arg.free_symbols else None
+            if v is not None and np.all(np.isfinite(v)):
+                sums[-1].append(Term(arg, v))
+    if n < 2:
+        return []
+    rng = np.random.default_rng(seed)
+    rows = rng.choice(len(y), RANK_ROWS, replace=False) if len(y) > RANK_ROWS else np.arange(len(y))
+    symbol_of = [b.symbol for b in originals]
+    ranked: dict[int, tuple[float, tuple[int, ...], tuple[Term, ...]]] = {}  # per size: (rss, S, kept)
+    for size in range(1, min(MAX_SUBSET if n <= 4 else 2, n - 1) + 1):
+        for subset in itertools.combinations(range(n), size):
+            inside = frozenset(symbol_of[i] for i in subset)
+            stand_in = None
+            for terms in sums:
+                kept = tuple(t for t in terms if not t.expr.free_symbols <= inside)
+                if not kept or len(kept) == len(terms) or time.perf_counter() > deadline:
+                    continue
+                if stand_in is None:
+                    stand_in = _stand_in(originals, subset, rows)
+                M = np.column_stack([t.values[rows] for t in kept] + [y[rows]])
+                projected = _project_out(stand_in, M)
+                coef, *_ = np.linalg.lstsq(projected[:, :-1], projected[:, -1], rcond=None)
+                rss = float(np.sum((projected[:, -1] - projected[:, :-1] @ coef) ** 2))
+                if size not in ranked or rss < ranked[size][0]:
+                    ranked[size] = (rss, subset, kept)
+    out: list[sympy.Expr] = []
+    for _, subset, kept in ranked.values():
+        if time.perf_counter() > deadline:
+            break
+        S = np.column_stack([t.values for t in kept])
+        coef, *_ = np.linalg.lstsq(np.column_stack([S, _stand_in(originals, subset, np.arange(len(y)))]), y,
+                                   rcond=None)
+        rest = y - S @ coef[: len(kept)]
+        shapes = _rest_shapes([originals[i] for i in subset], rest, operators, seed, deadline)
+        out += _joint(shapes, range(len(kept)), kept, originals, y)
     return out
 
 

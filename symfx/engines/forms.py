@@ -68,7 +68,10 @@ def merge_constants(expr: sympy.Expr) -> sympy.Expr:
         base, power = factor.as_base_exp() if isinstance(factor, sympy.Pow) else (factor, sympy.Integer(1))
         if isinstance(base, sympy.Add) and power.is_Rational and power != 0:
             coefs = [t.as_coeff_Mul()[0] for t in base.args]
-            if any(isinstance(c, sympy.Float) for c in coefs):
+            # a sum with an exact unit coefficient is at a scale already: no constant is redundant
+            # (divided by its largest, ``(x1 - 5/2)**2 + 1.2`` read ``0.833*(x1 - 5/2)**2 + 1``)
+            if any(isinstance(c, sympy.Float) for c in coefs) and not any(c in (1, -1) and c.is_Integer
+                                                                         for c in coefs):
                 k = max(coefs, key=lambda c: abs(float(c)))
                 # (k*b)**p = k**p * b**p: for any integer p, for other p only where k > 0
                 if k != 0 and k != 1 and (power.is_Integer or k > 0):
@@ -374,3 +377,65 @@ def rescalings(expr: sympy.Expr) -> list[sympy.Expr]:
             others = factors[:i] + [scaled**power] + factors[i + 1:]
             out.append(exact(float(coef) * k ** float(power), j == len(terms)) * sympy.Mul(*others))
     return out
+
+
+def _completed(total: sympy.Expr) -> sympy.Expr | None:
+    """``total`` (expanded) with each variable's ``a*x**2 + b*x`` written ``a*(x - m)**2 - a*m**2``
+    (the constants summed); None where no variable has both terms."""
+    total = sympy.expand(total)
+    if not isinstance(total, sympy.Add):
+        return None
+    by_symbol: dict[sympy.Symbol, dict[int, float]] = {}
+    for term in total.args:
+        coef, rest = term.as_coeff_Mul()
+        base, power = rest.as_base_exp()
+        if isinstance(base, sympy.Symbol) and power in (1, 2) and coef.is_Number:
+            by_symbol.setdefault(base, {})[int(power)] = float(coef)
+    squares = {s: c for s, c in by_symbol.items() if 1 in c and 2 in c and c[2] != 0}
+    if not squares:
+        return None
+    out = total
+    for s, c in squares.items():
+        m = -c[1] / (2.0 * c[2])
+        out += _exact_or_float(-c[2] * m * m) - _exact_or_float(c[2]) * s**2 - _exact_or_float(c[1]) * s
+        out += _exact_or_float(c[2]) * (s - _exact_or_float(m)) ** 2
+    return out
+
+
+def _exact_or_float(v: float) -> sympy.Expr:
+    """A whole ``v`` as an Integer (``exp(-(x0 - 1)**2)``, not ``exp(-1.0*(x0 - 1.0)**2)``), else a Float."""
+    return sympy.Integer(int(v)) if v == int(v) and abs(v) < 1e6 else sympy.Float(v)
+
+
+def vertex_forms(expr: sympy.Expr) -> list[sympy.Expr]:
+    """The same function with one-variable quadratics completed to squares: ``0.134*x1**2 -
+    0.671*x1 + 1`` as ``0.134*(x1 - 2.5)**2 + 0.161``, and ``exp(x0*(2 - x0))`` as ``e*exp(-(x0 -
+    1)**2)`` (the constant leaves the exponential as a factor). A shifted gaussian or Lorentzian's
+    centre and width are exact where the expanded coefficients are not (Vladislavleva-1's
+    ``exp(-(x0 - 1)**2)/((x1 - 5/2)**2 + 6/5)`` came back as ``exp(x0*(2 - x0))/(11*x1**2/4 -
+    41*x1/3 + 81/4)``, rounded off its law). One form with every such quadratic completed, empty
+    when there is none; only expressions with a decimal. The value is unchanged."""
+    if not expr.atoms(sympy.Float):
+        return []
+    changed = False
+
+    def rewrite(node: sympy.Expr) -> sympy.Expr:
+        nonlocal changed
+        if not node.args or not node.free_symbols:
+            return node
+        if isinstance(node, sympy.exp):
+            done = _completed(node.args[0])
+            if done is not None:
+                changed = True
+                const, rest = done.as_coeff_Add()
+                return sympy.Float(math.exp(float(const))) * sympy.exp(rest)
+            return node
+        if isinstance(node, sympy.Add) and not any(a.has(sympy.exp) for a in node.args):
+            done = _completed(node)
+            if done is not None:
+                changed = True
+                return done
+        return _with_args_rewritten(node, rewrite)
+
+    form = rewrite(expr)
+    return [form] if changed else []

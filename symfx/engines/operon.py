@@ -265,6 +265,10 @@ class OperonEngine:
                 members = refine.best_weighed(front, var, tol, n) + refine.best_weighed(
                     pareto(candidates, written=True), var, tol, n)
                 offer(refine.refinements(list(dict.fromkeys(members)), env_sub, y_sub, var, ops, deadline=deadline))
+                # their terms on an input subset replaced by one structured term (engines/additive.py)
+                offer([c for e in additive.member_splits(all_bases, list(dict.fromkeys(members)), y, ops,
+                                                         seed=int(options.seed), deadline=deadline)
+                       for c, _ in self._polish(e, env_sub, y_sub, var, tol, settings, deadline)])
                 stats["refine_s"] = time.perf_counter() - t_knee - stats["knee_snap_s"]
         stats.update(forced_digits=forced, post_s=time.perf_counter() - t_post, total_s=time.perf_counter() - start)
         return readable.beside(front, candidates)
