@@ -174,9 +174,9 @@ def laurent_terms(originals: Sequence[Base]) -> list[Term]:
 
 
 def _decode(terms: Sequence[Term], y: np.ndarray, step: int, w: np.ndarray, allowed_mse: float, max_coef: float,
-            found: dict[sympy.Expr, LinearFit]) -> None:
+            found: dict[sympy.Expr, LinearFit], grids: Sequence[float] = EXACT_GRIDS) -> None:
     """Add to ``found`` the closest exact combinations of ``terms`` on every ``step``-th row (row
-    weights ``w``), for each grid of ``EXACT_GRIDS``, numerators at most ``max_coef``."""
+    weights ``w``), for each grid of ``grids``, numerators at most ``max_coef``."""
     yw = y[::step] * w
     with np.errstate(all="ignore"):
         A = np.column_stack([t.values[::step] for t in terms]) * w[:, None]
@@ -185,7 +185,7 @@ def _decode(terms: Sequence[Term], y: np.ndarray, step: int, w: np.ndarray, allo
     # the intercept is free while decoding: project the weight column out of A and y
     A_free = A - np.outer(w, w @ A) / (w @ w)
     y_free = yw - w * (w @ yw) / (w @ w)
-    for grid in EXACT_GRIDS:
+    for grid in grids:
         for _, k in closest_integer_vectors(A_free / grid, y_free, max_sq=allowed_mse * len(yw), max_coef=max_coef):
             coefs = k / grid
             if not coefs.any():

@@ -312,6 +312,7 @@ class OperonEngine:
         polys = [basis.fit_subset(poly, s, y) for s in poly_subsets]
         exact = families.exact_polynomials(poly, y, _knee_mse(var, tol)) + lattice.integer_polynomials(
             all_bases, y, _knee_mse(var, tol), deadline=t0 + 0.85 * left)  # collinear monomials: engines/lattice.py
+        exact += factored.modulated_polynomials(all_bases, y, _knee_mse(var, tol), ops)  # P0 + u*P1, exact
         transformed_polys = families.transformed_polynomials(poly, y, _knee_mse(var, tol), operators=ops, bases=all_bases)
         factored_laws = factored.factored_polynomials(all_bases, y, _knee_mse(var, tol), ops)
         # sums whose coefficients round to exact values, grown from the searches' subsets above
