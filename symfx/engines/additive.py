@@ -145,6 +145,8 @@ def member_splits(bases: Sequence[Base], members: Sequence[sympy.Expr], y: np.nd
     Returns rough expressions."""
     originals = [b for b in bases if not b.derived]
     n = len(originals)
+    if n < 2:
+        return []
     env = {b.symbol: b.values for b in originals}
     sums: list[list[Term]] = []
     for member in members:
@@ -154,8 +156,6 @@ def member_splits(bases: Sequence[Base], members: Sequence[sympy.Expr], y: np.nd
                 v = np.broadcast_to(np.asarray(evaluate(arg, env), dtype=np.float64), y.shape) if arg.free_symbols else None
             if v is not None and np.all(np.isfinite(v)):
                 sums[-1].append(Term(arg, v))
-    if n < 2:
-        return []
     rng = np.random.default_rng(seed)
     rows = rng.choice(len(y), RANK_ROWS, replace=False) if len(y) > RANK_ROWS else np.arange(len(y))
     symbol_of = [b.symbol for b in originals]

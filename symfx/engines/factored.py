@@ -128,7 +128,7 @@ MODULATED_GRIDS = (1.0, 2.0, 3.0, 4.0, 6.0)
 
 def modulated_polynomials(bases: Sequence[Base], y: np.ndarray, allowed_mse: float, operators: frozenset[str],
                           top: int = 12, rows: int = 1000) -> list[LinearFit]:
-    """Laws ``P0 + u * P1`` with exact coefficients (integers, halves, thirds): ``P0`` a polynomial of
+    """Laws ``P0 + u * P1`` with exact coefficients (``MODULATED_GRIDS``): ``P0`` a polynomial of
     degree at most 2, ``P1`` of degree at most 1, ``u`` one variable's unary term or half or negative
     power (``x*sin(x)``, ``(1 + x0)*exp(x1) + x0**2``, ``x0*x1 + x0 + (x0 + x1)/sqrt(x0)``).
 
@@ -137,7 +137,8 @@ def modulated_polynomials(bases: Sequence[Base], y: np.ndarray, allowed_mse: flo
     ``u`` are nearly collinear (x0 and sqrt(x0) on [1, 2]). For each ``u``, one least-squares fit
     of ``y`` on ``P0``'s monomials and ``u`` times ``P1``'s (``rows`` rows) screens it; the ``top``
     best are decoded exactly (:func:`lattice.closest_integer_vectors`, as the polynomials are), and
-    only decodings within ``allowed_mse`` of ``y`` are returned. Up to ``MODULATED_INPUTS`` inputs.
+    only decodings within ``allowed_mse`` of ``y`` that use a factor term are returned. Up to
+    ``MODULATED_INPUTS`` inputs.
     """
     originals = [b for b in bases if not b.derived]
     if not 1 <= len(originals) <= MODULATED_INPUTS:
