@@ -574,3 +574,5 @@ def test_a_polynomial_plus_a_polynomial_times_a_factor_is_decoded_exactly(truth,
     # a plain polynomial (no factor term) is the polynomial stages' to decode, on their own grids
     plain = evaluate_columns([x0**2 + 5 * x1 / 6], [x0, x1], X)[:, 0]
     assert factored.modulated_polynomials(bases, plain, np.var(plain) * 0.001**2, ops) == []
+    # one input's P0 + u*P1 fits too much (tests/test_contract.py's x*sigmoid(1.702*x)): not offered
+    assert factored.modulated_polynomials(bases[:1], y, np.var(y), ops) == []
