@@ -142,7 +142,7 @@ def modulated_polynomials(bases: Sequence[Base], y: np.ndarray, allowed_mse: flo
     """
     originals = [b for b in bases if not b.derived]
     # one input's P0 + u*P1 fits too much, as the products above do: a 0.5 s fit of x*sigmoid(1.702*x)
-    # chose x0/2 + 5/4 - 5*exp(-x0**2/3)/4 (1.8 % in the data, 9 % off beyond it; tests/test_contract.py)
+    # chose x0/2 + 5/4 - 5*exp(-x0**2/3)/4, 9 % off beyond the data (tests/test_contract.py)
     if not 2 <= len(originals) <= MODULATED_INPUTS:
         return []
     p0 = polynomial_terms(originals, degree=2)
@@ -160,7 +160,7 @@ def modulated_polynomials(bases: Sequence[Base], y: np.ndarray, allowed_mse: flo
 
     found: dict[sympy.Expr, LinearFit] = {}
     # the screen cannot tell collinear factors apart (1/sqrt(x0), 1/x0**2 on [1, 2]): several are
-    # decoded, fewer for 3 inputs, whose 13 columns take ~0.15 s a factor
+    # decoded, fewer for 3 inputs, whose 13 columns cost the decoder most
     for mse, _, u in sorted((screen(u), i, u) for i, u in enumerate(units))[:top if len(originals) <= 2 else top // 3]:
         if not mse <= allowed_mse:
             break

@@ -262,11 +262,11 @@ class OperonEngine:
             stats["knee_snap_s"] = time.perf_counter() - t_knee
             if settings["refine"]:  # the best members as fitted and as knee-snapped: either may hold the skeleton
                 n = int(settings["refine"])
-                members = refine.best_weighed(front, var, tol, n) + refine.best_weighed(
-                    pareto(candidates, written=True), var, tol, n)
-                offer(refine.refinements(list(dict.fromkeys(members)), env_sub, y_sub, var, ops, deadline=deadline))
+                members = list(dict.fromkeys(refine.best_weighed(front, var, tol, n) + refine.best_weighed(
+                    pareto(candidates, written=True), var, tol, n)))
+                offer(refine.refinements(members, env_sub, y_sub, var, ops, deadline=deadline))
                 # their terms on an input subset replaced by one structured term (engines/additive.py)
-                offer([c for e in additive.member_splits(all_bases, list(dict.fromkeys(members)), y, ops,
+                offer([c for e in additive.member_splits(all_bases, members, y, ops,
                                                          seed=int(options.seed), deadline=deadline)
                        for c, _ in self._polish(e, env_sub, y_sub, var, tol, settings, deadline)])
                 stats["refine_s"] = time.perf_counter() - t_knee - stats["knee_snap_s"]
