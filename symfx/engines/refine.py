@@ -90,7 +90,7 @@ def refinements(members: Sequence[sympy.Expr], env: dict, y: np.ndarray, var: fl
             best = None
             for trial in _trials(current, env, y, unaries, deadline):
                 s = _score(trial, env, y, var)
-                if s < score and complexity(trial) <= complexity(current) and (best is None or s < best[0]):
+                if s < score and _written_size(trial) <= _written_size(current) and (best is None or s < best[0]):
                     best = (s, trial)
             if best is None:
                 break
@@ -103,7 +103,13 @@ def _score(expr: sympy.Expr, env: dict, y: np.ndarray, var: float) -> float:
     mse = snap.mse_of(expr, env, y)
     if not math.isfinite(mse):
         return math.inf
-    return knee_score(math.sqrt(mse / var), readable_size(expr))
+    return knee_score(math.sqrt(mse / var), readable_size(forms.shortest_written_form(expr)))
+
+
+def _written_size(expr: sympy.Expr) -> int:
+    """Nodes of ``expr``'s shortest writing, as the front sizes it (a trial that swaps a part can
+    come out with its sign outside a sum: ``-x2*(x0*x3 - sqrt(x1))`` is 12 nodes, written 10)."""
+    return complexity(forms.shortest_written_form(expr))
 
 
 def _freed(expr: sympy.Expr) -> sympy.Expr:
