@@ -255,6 +255,11 @@ def test_an_equation_is_sized_at_its_shortest_writing():
         # as evaluated for real inputs, which wins a tie (both 6 nodes)
         (1 / sympy.sqrt(sympy.exp(x0**2)), "exp(-x0**2/2)"),
         (x1 * sympy.sqrt(x0**2) + x1, "x1*Abs(x0) + x1"),
+        # a negative product's sign inside one of its sums, where that is shorter (forms.sign_into_sum)
+        (-x2 * (x0 * x1 - sympy.sqrt(x0)), "x2*(sqrt(x0) - x0*x1)"),
+        (-x0 / (x1 - x2), "x0/(-x1 + x2)"),
+        (sympy.exp(-x2 * (x0 - x1)), "exp(x2*(-x0 + x1))"),
+        (-3 * x0 / (x1 - x2), None),  # 3*x0/(-x1 + x2) is no shorter
         # nothing shorter: unchanged
         (x0**6 + x0**5 + x0**4 + x0**3 + x0**2 + x0, None),
         (2 * x0**4 + x0**3 + x0 + sympy.cos(x0), None),

@@ -40,6 +40,20 @@ def test_a_wrong_part_inside_a_product_is_replaced_by_the_law():
     assert any(sympy.simplify(e - law) == 0 for e in out), out
 
 
+def test_a_member_with_its_sign_outside_the_sum_is_refined_at_its_written_size():
+    """The same member as sympy writes it from a factored front, -x2*(x0*x3 - x1/2 - 1/2) (11 nodes):
+    the swap gives -x2*(x0*x3 - sqrt(x1)), 12 nodes as built but 10 written x2*(-x0*x3 + sqrt(x1));
+    sized as built it was refused as a larger member (the bench's random-s3-067 on another CPU's network)."""
+    X = np.random.default_rng(0).uniform(0.5, 2.0, (1000, 4))
+    y = _network(lambda X: X[:, 2] * (-X[:, 0] * X[:, 3] + np.sqrt(X[:, 1])), X)
+    env = snap.env_of([x0, x1, x2, x3], X)
+    member = -x2 * (x0 * x3 - x1 / 2 - sympy.Rational(1, 2))
+    assert complexity(member) == 11 and complexity(-x2 * (x0 * x3 - sympy.sqrt(x1))) == 12
+    out = refine.refinements([member], env, y, float(np.var(y)), OPERATORS)
+    law = x2 * (-x0 * x3 + sympy.sqrt(x1))
+    assert any(sympy.simplify(e - law) == 0 for e in out), out
+
+
 def test_two_wrong_parts_take_two_rounds():
     """sqrt(x1) and -cos(x2*x3) both mimicked (a Taylor line and a tanh): each round fixes one."""
     X = np.random.default_rng(1).uniform([-2.0, 0.5, 1.0, -2.0], [2.0, 1.8, 2.0, 2.0], (1000, 4))
