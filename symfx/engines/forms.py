@@ -141,7 +141,8 @@ def hyperbolic(expr: sympy.Expr) -> sympy.Expr:
 
 
 def simplest_form(expr: sympy.Expr) -> sympy.Expr:
-    """The cheapest-to-write of a few equivalent forms (node count)."""
+    """The cheapest-to-write of a few equivalent forms (node count), a sign moved into a sum
+    included (:func:`sign_into_sum`)."""
     from ..lowering import complexity
 
     forms = [expr]
@@ -259,43 +260,6 @@ def shortest_written_form(expr: sympy.Expr) -> sympy.Expr:
         pass
     forms += [signed for signed in map(sign_into_sum, list(forms)) if signed is not None]
     return min(forms, key=complexity)
-
-
-def sign_into_sum(expr: sympy.Expr) -> sympy.Expr | None:
-    """``expr`` with the sign of each negative product moved into one of its sums where that is
-    shorter (``-x2*(x0*x3 - sqrt(x1))`` is ``x2*(-x0*x3 + sqrt(x1))``, 12 nodes to 10;
-    ``-x0/(x1 - x2)`` is ``x0/(x2 - x1)``); None where nothing is shorter. sympy keeps a product's
-    ``-1`` apart from its sums, so a law written with a leading minus was sized two nodes long."""
-    from ..lowering import complexity
-
-    def signed(e: sympy.Expr) -> sympy.Expr:
-        if not e.args:
-            return e
-        args = tuple(signed(a) for a in e.args)
-        if args != e.args:
-            e = e.func(*args)
-        if not isinstance(e, sympy.Mul):
-            return e
-        coef, rest = e.as_coeff_Mul()
-        if not (coef.is_Number and coef < 0):
-            return e
-        factors = sympy.Mul.make_args(rest)
-        best, size = e, complexity(e)
-        for i, f in enumerate(factors):
-            # -S as a sum (sympy distributes a number over a sum); 1/S's sign inside it, (-S)**-k = -(S**-k) for odd k
-            if isinstance(f, sympy.Add):
-                flipped = -f
-            elif f.is_Pow and isinstance(f.base, sympy.Add) and f.exp.is_Integer and f.exp % 2 == 1:
-                flipped = (-f.base) ** f.exp
-            else:
-                continue
-            trial = sympy.Mul(-coef, *factors[:i], flipped, *factors[i + 1:])
-            if complexity(trial) < size:
-                best, size = trial, complexity(trial)
-        return best
-
-    out = signed(expr)
-    return out if out != expr and complexity(out) < complexity(expr) else None
 
 
 #: a ratio of coefficients closer than this (relative) to a short decimal is that decimal
