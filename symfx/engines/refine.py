@@ -87,10 +87,10 @@ def refinements(members: Sequence[sympy.Expr], env: dict, y: np.ndarray, var: fl
         for _ in range(rounds):
             if time.perf_counter() > deadline or not math.isfinite(score):
                 break
-            best = None
+            best, bound = None, _written_size(current)
             for trial in _trials(current, env, y, unaries, deadline):
                 s = _score(trial, env, y, var)
-                if s < score and _written_size(trial) <= _written_size(current) and (best is None or s < best[0]):
+                if s < score and _written_size(trial) <= bound and (best is None or s < best[0]):
                     best = (s, trial)
             if best is None:
                 break
