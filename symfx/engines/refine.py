@@ -87,10 +87,11 @@ def refinements(members: Sequence[sympy.Expr], env: dict, y: np.ndarray, var: fl
         for _ in range(rounds):
             if time.perf_counter() > deadline or not math.isfinite(score):
                 break
-            best, bound = None, _written_size(current)
+            best, bound = None, complexity(forms.shortest_written_form(current))
             for trial in _trials(current, env, y, unaries, deadline):
-                s = _score(trial, env, y, var)
-                if s < score and _written_size(trial) <= bound and (best is None or s < best[0]):
+                written = forms.shortest_written_form(trial)  # sized once, for the score and the bound
+                s = _score(trial, env, y, var, written)
+                if s < score and complexity(written) <= bound and (best is None or s < best[0]):
                     best = (s, trial)
             if best is None:
                 break
@@ -99,17 +100,14 @@ def refinements(members: Sequence[sympy.Expr], env: dict, y: np.ndarray, var: fl
     return out
 
 
-def _score(expr: sympy.Expr, env: dict, y: np.ndarray, var: float) -> float:
+def _score(expr: sympy.Expr, env: dict, y: np.ndarray, var: float, written: sympy.Expr | None = None) -> float:
+    """The knee score of ``expr`` sized at its shortest writing (``written``, when the caller has it),
+    as the front sizes it: a trial that swaps a part can come out with its sign outside a sum,
+    ``-x2*(x0*x3 - sqrt(x1))``, 12 nodes as built and 10 written."""
     mse = snap.mse_of(expr, env, y)
     if not math.isfinite(mse):
         return math.inf
-    return knee_score(math.sqrt(mse / var), readable_size(forms.shortest_written_form(expr)))
-
-
-def _written_size(expr: sympy.Expr) -> int:
-    """Nodes of ``expr``'s shortest writing, as the front sizes it (a trial that swaps a part can
-    come out with its sign outside a sum: ``-x2*(x0*x3 - sqrt(x1))`` is 12 nodes, written 10)."""
-    return complexity(forms.shortest_written_form(expr))
+    return knee_score(math.sqrt(mse / var), readable_size(forms.shortest_written_form(expr) if written is None else written))
 
 
 def _freed(expr: sympy.Expr) -> sympy.Expr:
