@@ -320,7 +320,7 @@ class OperonEngine:
         sums = exact_sums.exact_sums(terms + poly, y, _knee_mse(var, tol), seeds=seeds,
                                  max_terms=int(settings["max_terms"]), beam=int(settings["beam"]),
                                  seed=beam_seed, deadline=t0 + 0.9 * left, few=few_terms)
-        # P0 + u*P1, exact; bounded by count (12 decodings, ~1.7 s for 2 inputs), so it runs after the
+        # P0 + u*P1, exact; bounded by a count of decodings, not by time, so it runs after the
         # deadline-bound sums above: before them it took their time (a CI machine lost a 4-term sum)
         exact += factored.modulated_polynomials(all_bases, y, _knee_mse(var, tol), ops)
         t3 = time.perf_counter()
