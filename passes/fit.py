@@ -25,7 +25,7 @@ from symfx.config import Config
 from symfx.engines.base import (KNEE_FLOOR, KNEE_RATE, KNEE_TOLERANCE, KNEE_TOLERANCE_WINDOW, KNEE_WINDOW,  # noqa: F401
                                 Candidate, Front, ProgressFn, knee_reach, knee_score, readable_size)
 from symfx.errors import ChoiceError
-from symfx.lowering import evaluate_columns
+from symfx.lowering import complexity, evaluate_columns
 
 if TYPE_CHECKING:  # the contracts of the passes before this one (types only: no pass imports another)
     from .partition import Region
@@ -135,6 +135,40 @@ def _finite_on(expr: sympy.Expr, symbols: Sequence[sympy.Symbol], domain: np.nda
     return True
 
 
+#: members larger than this are not simplified (sympy's trigsimp grows fast with the size)
+SIMPLIFY_MAX_NODES = 40
+
+
+def _without_removable_pole(expr: sympy.Expr, symbols: Sequence[sympy.Symbol], domain: np.ndarray,
+                            rows: np.ndarray) -> sympy.Expr | None:
+    """``expr`` rewritten without a removable pole, where the rewrite is finite on ``domain``, no
+    larger, and equal to ``expr`` on ``rows``; else None.
+
+    A search can write a law with a factor that cancels: ``sqrt(x0)*cos(x2)/(4*sin(2*x2))`` is
+    ``sqrt(x0)/(8*sin(x2))``, but has a pole at x2 = pi/2 just outside the data, so the domain
+    check rejects it and the law is lost to a mimic. Cancelling common factors (``sympy.cancel``)
+    and trigonometric identities (``sympy.trigsimp``) remove such poles.
+    """
+    if complexity(expr) > SIMPLIFY_MAX_NODES:
+        return None
+    rewrites = [sympy.cancel]
+    if expr.has(sympy.sin, sympy.cos, sympy.tan):
+        rewrites.append(sympy.trigsimp)
+    before = evaluate_columns([expr], symbols, rows)[:, 0]
+    for rewrite in rewrites:
+        try:
+            same = rewrite(expr)
+        except (TypeError, ValueError, NotImplementedError, sympy.PolynomialError):
+            continue
+        if same == expr or complexity(same) > complexity(expr) or not _finite_on(same, symbols, domain):
+            continue
+        after = evaluate_columns([same], symbols, rows)[:, 0]
+        ok = np.isfinite(before)
+        if np.allclose(after[ok], before[ok], rtol=1e-9, atol=1e-12 * max(1.0, float(np.max(np.abs(before[ok]), initial=0)))):
+            return same
+    return None
+
+
 def fit_region(
     region: Region,
     samples: Samples,
@@ -197,6 +231,9 @@ def fit_region(
             pred = evaluate_columns([cand.expr], symbols, Zh)[:, 0]
             err = float(_nrmse(pred[:, None], Th[:, j : j + 1], scale[j : j + 1])[0])
             safe = _finite_on(cand.expr, symbols, domain)
+            if not safe and (same := _without_removable_pole(cand.expr, symbols, domain, Zh)) is not None:
+                # the same function written without the pole: cos(x)/(4*sin(2*x)) is 1/(8*sin(x))
+                cand, safe = dataclasses.replace(cand, expr=same, complexity=complexity(same)), True
             entries.append(dataclasses.replace(cand, complexity=int(cand.complexity), loss=float(cand.loss),
                                                nrmse=err, safe=safe))
         fronts.append(tuple(entries))

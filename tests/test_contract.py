@@ -175,6 +175,25 @@ def test_a_member_with_a_pole_or_domain_limit_inside_the_widened_box_is_not_chos
     assert exact.exprs == (bad,) and exact.fronts[0][0].safe
 
 
+def test_a_law_written_with_a_removable_pole_is_chosen_without_it():
+    """y = 1/(8*sin(x0)) on [0.5, 1.5]. A search wrote it as cos(x0)/(4*sin(2*x0)): the same function
+    on the data, with a pole at pi/2 inside the widened box. It is chosen, written without the pole
+    (trigonometric identities), over a finite mimic; a genuine pole (the test above) still is not."""
+    x0 = sympy.Symbol("x0")
+    written = sympy.cos(x0) / (4 * sympy.sin(2 * x0))
+    mimic = sympy.Float(0.3) / x0 + sympy.Float(0.01)  # finite, but 3 % off
+    front = [Candidate(mimic, 5, 0.0), Candidate(written, 9, 0.0)]
+    region = Region("r", "", "row", ("a", "b"), ("x",), (1,), "b", 1, ("x0",))
+    g = torch.Generator().manual_seed(0)
+    X = 0.5 + torch.rand(400, 1, generator=g, dtype=torch.float64)
+    Y = 1 / (8 * torch.sin(X))
+    samples = Samples("r", X[:300], Y[:300], X[300:], Y[300:], X.min(0).values, X.max(0).values, 400, 0)
+    fit = fit_region(region, samples, Config(domain_margin=0.1), lambda *a: [front])
+    assert fit.exprs == (1 / (8 * sympy.sin(x0)),)
+    assert all(e.safe for e in fit.fronts[0]) and fit.fronts[0][1].complexity < 9
+    assert fit.fronts[0][1].nrmse < 1e-9 and fit.applied
+
+
 # --------------------------------------------------------------------------- PCA through symfx.compile
 
 def test_pca_in_and_pca_out_through_compile():
