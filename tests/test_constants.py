@@ -285,3 +285,16 @@ def test_the_engine_offers_an_exact_polynomial_factored():
     front = get_engine("operon").fit(X, y[:, None], ["x0", "x1"], FAST)[0]
     exact = [m for m in front if sympy.expand(m.expr - (-x0**2 - 2 * x0 * x1 + 3 * x0)) == 0]
     assert [(str(m.expr), m.complexity) for m in exact] == [("-x0*(x0 + 2*x1 - 3)", 9)], [str(m.expr) for m in front]
+
+
+def test_a_refitted_constant_beside_another_number_is_folded_not_printed_apart():
+    """Refits substitute Floats without re-evaluating the tree (fast); a Float that lands beside
+    another number in a product must still fold: ``(1/2)*1`` was printed for a law's ``1/2``."""
+    x0 = sympy.Symbol("x0")
+    with sympy.evaluate(False):
+        template = sympy.Mul(sympy.Rational(1, 2), sympy.Float(0.9)) + x0
+    out = snap.replace_numbers(template, {sympy.Float(0.9): sympy.Float(1.0)})
+    assert str(out) in ("x0 + 0.5", "0.5 + x0") and snap.tidy(out) == x0 + sympy.Rational(1, 2)
+    # the fast path stays where nothing folds: a Float beside symbols only
+    plain = snap.replace_numbers(sympy.Float(0.9) * x0 + 1, {sympy.Float(0.9): sympy.Float(1.5)})
+    assert plain == sympy.Float(1.5) * x0 + 1

@@ -576,3 +576,26 @@ def test_a_polynomial_plus_a_polynomial_times_a_factor_is_decoded_exactly(truth,
     assert factored.modulated_polynomials(bases, plain, np.var(plain) * 0.001**2, ops) == []
     # one input's P0 + u*P1 fits too much (tests/test_contract.py's x*sigmoid(1.702*x)): not offered
     assert factored.modulated_polynomials(bases[:1], y, np.var(y), ops) == []
+
+
+def test_a_three_term_sum_led_astray_by_a_strong_mimic_term_is_found_by_triples_and_swaps():
+    """x1 - x0*x1 - log(x0)/x0 on [1, 2] x [0.5, 1.8], 0.1 % off: x1*log(x0) (close to x1*(x0 - 1)
+    there) leads every three-term state of the beam, whose best sum stays ~1 % off. Every sum of
+    three small few-node terms, scored exactly, holds x1 and x0*x1; a swap against the whole
+    library brings in log(x0)/x0 (6 nodes: no few-node term), and the fast pass snaps the law."""
+    from symfx.engines import triples
+
+    truth = x1 - x0 * x1 - sympy.log(x0) / x0
+    X = np.random.default_rng(0).uniform([1.0, 0.5], [2.0, 1.8], size=(2000, 2))
+    t = evaluate_columns([truth], [x0, x1], X)[:, 0]
+    y = t + 0.001 * np.std(t) * np.sqrt(2) * np.sin(1.3 * X[:, 0] + 0.7 * X[:, 1])  # smooth, 0.1 % off
+    bases, ops = derived.bases(X, ["x0", "x1"]), frozenset(Config().operators)
+    library = basis.build_library(bases, ops)
+    terms = library + nested.nested_terms(bases, ops, library)
+    few = basis.few_node_terms(library)
+    law = {x1, x0 * x1, sympy.log(x0) / x0}
+    assert not any({terms[i].expr for i in s} == law for s in basis.beam_search(terms, y, max_terms=3))
+    assert law in [{terms[i].expr for i in s} for s in triples.triple_sums(terms, y, few)]
+    cfg = Config(time_budget=10, cache_dir="", progress=False, engine_options={"gp": False})
+    front = get_engine("operon").fit(X, y[:, None], ["x0", "x1"], cfg)[0]
+    assert any(c.expr == truth for c in front), [str(c.expr) for c in front]

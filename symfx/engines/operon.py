@@ -25,7 +25,7 @@ import sympy
 from ..errors import EngineUnavailableError
 from ..lowering import SEARCH_OPS, complexity
 from . import (additive, basis, derived, exact_sums, factored, families, forms, lattice, phases, precision, rationals,
-               readable, refine, snap, transformed)
+               readable, refine, snap, transformed, triples)
 from .base import KNEE_TOLERANCE_WINDOW, Candidate, Front, ProgressFn, pareto
 from .nested import nested_terms, root_terms
 from .operon_tree import names_by_hash, seed_population, tree_to_sympy
@@ -302,6 +302,8 @@ class OperonEngine:
         few_subsets = sorted(set(basis.few_node_search(
             terms, y, max_terms=int(settings["max_terms"]), beam=int(settings["few_beam"]),
             seed=beam_seed, deadline=t0 + 0.65 * left, few=few_terms)) - set(subsets))
+        # every sum of three small few-node terms, then swaps with all terms (engines/triples.py)
+        few_subsets += triples.triple_sums(terms, y, few_terms, seed=beam_seed, deadline=t0 + 0.7 * left)
         few = [basis.fit_subset(terms, s, y) for s in few_subsets]
         t2 = time.perf_counter()
         poly = basis.polynomial_terms(all_bases)
