@@ -287,14 +287,19 @@ def test_the_engine_offers_an_exact_polynomial_factored():
     assert [(str(m.expr), m.complexity) for m in exact] == [("-x0*(x0 + 2*x1 - 3)", 9)], [str(m.expr) for m in front]
 
 
-def test_a_refitted_constant_beside_another_number_is_folded_not_printed_apart():
-    """Refits substitute Floats without re-evaluating the tree (fast); a Float that lands beside
-    another number in a product must still fold: ``(1/2)*1`` was printed for a law's ``1/2``."""
-    x0 = sympy.Symbol("x0")
+
+def test_a_product_of_two_numbers_left_unevaluated_is_folded_when_written():
+    """Constants are substituted without re-evaluating the tree (``snap.replace_numbers``: fast),
+    so a snapped 1 beside a 1/2 can stay an unevaluated product; random-s4-053's law printed
+    ``x0*x1 + sqrt(x0*x1) + (1/2)*1``. The written form folds such nodes and leaves the rest."""
+    from symfx.engines import forms
+
+    x0, x1 = sympy.symbols("x0 x1")
     with sympy.evaluate(False):
-        template = sympy.Mul(sympy.Rational(1, 2), sympy.Float(0.9)) + x0
-    out = snap.replace_numbers(template, {sympy.Float(0.9): sympy.Float(1.0)})
-    assert str(out) in ("x0 + 0.5", "0.5 + x0") and snap.tidy(out) == x0 + sympy.Rational(1, 2)
-    # the fast path stays where nothing folds: a Float beside symbols only
-    plain = snap.replace_numbers(sympy.Float(0.9) * x0 + 1, {sympy.Float(0.9): sympy.Float(1.5)})
-    assert plain == sympy.Float(1.5) * x0 + 1
+        raw = x0 * x1 + sympy.sqrt(x0 * x1) + sympy.Mul(sympy.Rational(1, 2), sympy.Integer(1))
+        nested = sympy.exp(sympy.Mul(sympy.Integer(2), sympy.Integer(3), x0)) + sympy.Mul(sympy.Rational(1, 2), sympy.Integer(1))
+    assert "(1/2)*1" in str(raw)
+    written = forms.shortest_written_form(raw)
+    assert str(written) == "x0*x1 + sqrt(x0*x1) + 1/2" and written == x0 * x1 + sympy.sqrt(x0 * x1) + sympy.Rational(1, 2)
+    assert str(forms.folded(nested)) == "exp(6*x0) + 1/2"
+    assert forms.folded(written) is written  # nothing to fold: the same object back

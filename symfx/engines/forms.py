@@ -219,6 +219,26 @@ def _shared_factors(total: sympy.Add) -> list[sympy.Expr]:
 
 
 @functools.lru_cache(maxsize=4096)  # the same members come back from the knee snap and the refinements
+def _holds_numbers(node: sympy.Basic) -> bool:
+    return (node.is_Mul or node.is_Add) and sum(a.is_Number for a in node.args) > 1
+
+
+def folded(expr: sympy.Expr) -> sympy.Expr:
+    """``expr`` with every product or sum that holds two numbers evaluated, the rest untouched.
+
+    Constants are substituted without re-evaluating the tree (``snap.replace_numbers``: re-evaluating
+    exp/sin of symbolic arguments ran polynomial gcds), so a snapped 1 beside a 1/2 can stay an
+    unevaluated product: random-s4-053's law printed ``x0*x1 + sqrt(x0*x1) + (1/2)*1``."""
+    for _ in range(100):  # innermost first; each rebuilt with evaluation, its parents left as they are
+        node = next((n for n in sympy.postorder_traversal(expr) if _holds_numbers(n)), None)
+        if node is None:
+            break
+        value = node.func(*node.args)
+        with sympy.evaluate(False):
+            expr = expr.xreplace({node: value})
+    return expr
+
+
 def shortest_written_form(expr: sympy.Expr) -> sympy.Expr:
     """The fewest-node writing of ``expr`` among: as it is; as sympy evaluates it for real inputs
     (``1/sqrt(exp(x0**2))`` is ``exp(-x0**2/2)``, preferred on a tie); if it is exact (no decimals), factored
@@ -237,6 +257,7 @@ def shortest_written_form(expr: sympy.Expr) -> sympy.Expr:
     """
     from ..lowering import complexity, lowers
 
+    expr = folded(expr)
     # first, so that it wins ties: 1/sqrt(exp(x0**2)) and exp(-x0**2/2) are both 6 nodes
     real = as_real(expr)
     if real != expr and not lowers(real):

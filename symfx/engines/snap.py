@@ -60,12 +60,7 @@ def replace_numbers(expr: sympy.Expr, mapping: dict) -> sympy.Expr:
     polynomial gcds: seconds per GP member."""
     if all(isinstance(v, sympy.Float) for v in mapping.values()):
         with sympy.evaluate(False):
-            out = expr.xreplace(mapping)
-        # ... unless a new Float sits beside another number in one product or sum: unevaluated, a
-        # refitted 1.0 beside 1/2 printed as "(1/2)*1" (random-s4-053); those trees are evaluated
-        if not any((node.is_Mul or node.is_Add) and sum(a.is_Number for a in node.args) > 1
-                   for node in sympy.preorder_traversal(out)):
-            return out
+            return expr.xreplace(mapping)
     return expr.xreplace(mapping)
 
 
