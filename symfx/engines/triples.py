@@ -49,17 +49,17 @@ def best_triples(C: np.ndarray, r: np.ndarray, keep: int, deadline: float = math
             break
         j, k = np.triu_indices(m - i - 1, 1)
         j, k = j + i + 1, k + i + 1
-        A = np.empty((len(j), 3, 3))
-        A[:, 0, 0], A[:, 1, 1], A[:, 2, 2] = G[i, i], G[j, j], G[k, k]
-        A[:, 0, 1] = A[:, 1, 0] = G[i, j]
-        A[:, 0, 2] = A[:, 2, 0] = G[i, k]
-        A[:, 1, 2] = A[:, 2, 1] = G[j, k]
-        rhs = np.stack([np.full(len(j), b[i]), b[j], b[k]], axis=1)
-        ok = np.linalg.det(A) > 1e-8  # nearly collinear triples: their coefficients are noise
-        if not ok.any():
-            continue
-        explained = np.full(len(j), -np.inf)
-        explained[ok] = np.einsum("ij,ij->i", np.linalg.solve(A[ok], rhs[ok][..., None])[..., 0], rhs[ok])
+        # bᵀA⁻¹b for the symmetric 3x3 Gram A of (i, j, k), by cofactors (a batched solve is 10x slower)
+        a, bb, c = G[i, i], G[j, j], G[k, k]
+        d, e, f = G[i, j], G[i, k], G[j, k]
+        c00, c11, c22 = bb * c - f * f, a * c - e * e, a * bb - d * d
+        c01, c02, c12 = e * f - c * d, d * f - bb * e, d * e - a * f
+        det = a * c00 + d * c01 + e * c02
+        b0, b1, b2 = b[i], b[j], b[k]
+        with np.errstate(all="ignore"):
+            explained = (b0 * b0 * c00 + b1 * b1 * c11 + b2 * b2 * c22
+                         + 2 * (b0 * b1 * c01 + b0 * b2 * c02 + b1 * b2 * c12)) / det
+        explained[~(det > 1e-8)] = -np.inf  # nearly collinear triples: their coefficients are noise
         for q in np.argsort(-explained)[:keep]:
             if np.isfinite(explained[q]):
                 found.append((-float(explained[q]), (i, int(j[q]), int(k[q]))))
