@@ -507,17 +507,23 @@ def test_a_function_of_a_sum_of_two_inputs_is_one_term():
     assert any(c.expr == truth for c in front), [str(c.expr) for c in front]
 
 
+def _smooth_network_of(truth, lo, hi, off):
+    """2000 rows of a two-input law, ``off`` (normalized RMSE) away from it by a smooth error as a
+    network's is, with the fast pass's library and its nested terms."""
+    X = np.random.default_rng(0).uniform(lo, hi, size=(2000, 2))
+    t = evaluate_columns([truth], [x0, x1], X)[:, 0]
+    y = t + off * np.std(t) * np.sqrt(2) * np.sin(1.3 * X[:, 0] + 0.7 * X[:, 1])
+    bases, ops = derived.bases(X, ["x0", "x1"]), frozenset(Config().operators)
+    library = basis.build_library(bases, ops)
+    return X, y, library, library + nested.nested_terms(bases, ops, library)
+
+
 def test_a_four_term_sum_the_narrow_beam_missed_is_found():
     """cos(x0*x1) + cos(x0 + x1) + 3/4 - 3*(x0 + 5)/x1: every single term is a poor fit, and an
     8-wide beam over the few-node terms followed 1/(x1*(1 + exp(-x0))) and log(x0 + x1) mimics
     (0.6-1.4 % off a 1 %-network) while the law's four terms fit it to 0.04 %; 16 wide it holds them."""
     truth = sympy.cos(x0 * x1) + sympy.cos(x0 + x1) + sympy.Rational(3, 4) - 3 * (x0 + 5) / x1
-    X = np.random.default_rng(0).uniform([0.5, 1.0], [1.8, 2.0], size=(2000, 2))
-    t = evaluate_columns([truth], [x0, x1], X)[:, 0]
-    y = t + 0.01 * np.std(t) * np.sqrt(2) * np.sin(1.3 * X[:, 0] + 0.7 * X[:, 1])  # smooth, 1 % off
-    bases, ops = derived.bases(X, ["x0", "x1"]), frozenset(Config().operators)
-    library = basis.build_library(bases, ops)
-    terms = library + nested.nested_terms(bases, ops, library)
+    X, y, library, terms = _smooth_network_of(truth, [0.5, 1.0], [1.8, 2.0], off=0.01)
     law = {sympy.cos(x0 * x1), sympy.cos(x0 + x1), x0 / x1, 1 / x1}
     found = [{terms[i].expr for i in s} for s in basis.few_node_search(terms, y, max_terms=4, beam=16)]
     assert law in found
@@ -586,12 +592,7 @@ def test_a_three_term_sum_led_astray_by_a_strong_mimic_term_is_found_by_triples_
     from symfx.engines import triples
 
     truth = x1 - x0 * x1 - sympy.log(x0) / x0
-    X = np.random.default_rng(0).uniform([1.0, 0.5], [2.0, 1.8], size=(2000, 2))
-    t = evaluate_columns([truth], [x0, x1], X)[:, 0]
-    y = t + 0.001 * np.std(t) * np.sqrt(2) * np.sin(1.3 * X[:, 0] + 0.7 * X[:, 1])  # smooth, 0.1 % off
-    bases, ops = derived.bases(X, ["x0", "x1"]), frozenset(Config().operators)
-    library = basis.build_library(bases, ops)
-    terms = library + nested.nested_terms(bases, ops, library)
+    X, y, library, terms = _smooth_network_of(truth, [1.0, 0.5], [2.0, 1.8], off=0.001)
     few = basis.few_node_terms(library)
     law = {x1, x0 * x1, sympy.log(x0) / x0}
     assert not any({terms[i].expr for i in s} == law for s in basis.beam_search(terms, y, max_terms=3))
