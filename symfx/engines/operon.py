@@ -303,7 +303,8 @@ class OperonEngine:
             terms, y, max_terms=int(settings["max_terms"]), beam=int(settings["few_beam"]),
             seed=beam_seed, deadline=t0 + 0.65 * left, few=few_terms)) - set(subsets))
         # every sum of three small few-node terms, then swaps with all terms (engines/triples.py)
-        few_subsets += triples.triple_sums(terms, y, few_terms, seed=beam_seed, deadline=t0 + 0.7 * left)
+        if n_in <= triples.MAX_INPUTS:
+            few_subsets += triples.triple_sums(terms, y, few_terms, seed=beam_seed, deadline=t0 + 0.7 * left)
         few = [basis.fit_subset(terms, s, y) for s in few_subsets]
         t2 = time.perf_counter()
         poly = basis.polynomial_terms(all_bases)

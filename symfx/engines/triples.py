@@ -19,8 +19,12 @@ import numpy as np
 
 from .basis import Term
 
-#: few-node terms in the exhaustive search: 200 terms are 1.3 M sums (~0.5 s on one core)
+#: few-node terms in the exhaustive search: 200 terms are 1.3 M sums (~0.1 s on one core)
 MAX_TERMS = 200
+#: up to this many inputs (wider fits spend the fast pass's budget on their library already: with
+#: this search, 32 inputs took 8.1 s at a 2 s budget beside three other jobs, over the 8 s that
+#: tests/test_engines.py allows)
+MAX_INPUTS = 5
 #: rows the sums are scored on (the fits that follow use all rows)
 ROWS = 512
 #: best distinct three-term sums improved by swaps
