@@ -303,3 +303,6 @@ def test_a_product_of_two_numbers_left_unevaluated_is_folded_when_written():
     assert str(written) == "x0*x1 + sqrt(x0*x1) + 1/2" and written == x0 * x1 + sympy.sqrt(x0 * x1) + sympy.Rational(1, 2)
     assert str(forms.folded(nested)) == "exp(6*x0) + 1/2"
     assert forms.folded(written) is written  # nothing to fold: the same object back
+    # the case that printed it: sympy's rewritings of the square left (1/2)*1
+    square = (sympy.sqrt(x0 * x1) + sympy.Rational(1, 2)) ** 2 + sympy.Rational(1, 4)
+    assert str(forms.shortest_written_form(square)) == "x0*x1 + sqrt(x0*x1) + 1/2"

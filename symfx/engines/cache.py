@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 #: ``forms.shortest_written_form``; exact denominators, ``rationals.exact_denominators``).
 #: Bump it whenever the engine returns different fronts for the same data and options: the key
 #: holds no code version, so a cache written by an older engine would otherwise be served.
-FORMAT = 32
+FORMAT = 33
 
 
 def fit_key(engine: "Engine | str", X: np.ndarray, Y: np.ndarray, variables: Sequence[str], options: "Config") -> str:

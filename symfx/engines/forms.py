@@ -158,7 +158,7 @@ def simplest_form(expr: sympy.Expr) -> sympy.Expr:
     except Exception:  # sympy occasionally fails on odd trees; the original form is fine
         pass
     forms += [signed for signed in map(sign_into_sum, list(forms)) if signed is not None]
-    return min(forms, key=complexity)
+    return folded(min(forms, key=complexity))  # as shortest_written_form's
 
 
 def sign_into_sum(expr: sympy.Expr) -> sympy.Expr | None:
@@ -226,9 +226,9 @@ def _holds_numbers(node: sympy.Basic) -> bool:
 def folded(expr: sympy.Expr) -> sympy.Expr:
     """``expr`` with every product or sum that holds two numbers evaluated, the rest untouched.
 
-    Constants are substituted without re-evaluating the tree (``snap.replace_numbers``: re-evaluating
-    exp/sin of symbolic arguments ran polynomial gcds), so a snapped 1 beside a 1/2 can stay an
-    unevaluated product: random-s4-053's law printed ``x0*x1 + sqrt(x0*x1) + (1/2)*1``."""
+    Rewritings and substitutions that skip sympy's re-evaluation (``snap.replace_numbers``, the
+    renaming in ``derived.as_real``) can leave two numbers in one product unevaluated: the written
+    form of ``(sqrt(x0*x1) + 1/2)**2 + 1/4`` printed ``x0*x1 + sqrt(x0*x1) + (1/2)*1``."""
     for _ in range(100):  # innermost first; each rebuilt with evaluation, its parents left as they are
         node = next((n for n in sympy.postorder_traversal(expr) if _holds_numbers(n)), None)
         if node is None:
@@ -280,7 +280,9 @@ def shortest_written_form(expr: sympy.Expr) -> sympy.Expr:
     except Exception:  # sympy occasionally fails on odd trees; the original form is fine
         pass
     forms += [signed for signed in map(sign_into_sum, list(forms)) if signed is not None]
-    return min(forms, key=complexity)
+    # sympy's rewritings can leave two numbers in one product: (sqrt(x0*x1) + 1/2)**2 + 1/4 came
+    # back as x0*x1 + sqrt(x0*x1) + (1/2)*1 (random-s4-053's law)
+    return folded(min(forms, key=complexity))
 
 
 #: a ratio of coefficients closer than this (relative) to a short decimal is that decimal
