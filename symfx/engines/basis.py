@@ -331,16 +331,24 @@ def _unique(states: list) -> list:
     return out
 
 
+def added_gain(Q: np.ndarray, C: np.ndarray, r: np.ndarray, taken: Sequence[int] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """How much less of the residual ``r`` is left when each unit column of ``C`` joins the columns
+    spanned by the orthonormal ``Q`` (``r`` orthogonal to them): -1 for columns already in that span
+    and for ``taken``. Also ``Q.T @ C``, which the caller may reuse."""
+    proj = Q.T @ C  # k × M
+    rem = 1.0 - np.sum(proj * proj, axis=0)
+    dots = C.T @ r
+    gain = np.where(rem > 1e-8, dots * dots / np.maximum(rem, 1e-8), -1.0)
+    if len(taken):
+        gain[list(taken)] = -1.0
+    return gain, proj
+
+
 def _grow(states: list, C: np.ndarray, beam: int) -> list:
     """One beam step: every state extended by its best columns; the best ``beam`` distinct sets."""
     proposals: dict[frozenset[int], tuple[float, tuple[int, ...], np.ndarray, np.ndarray]] = {}
     for rss, subset, Q, r in states:
-        proj = Q.T @ C  # k × M
-        rem = 1.0 - np.sum(proj * proj, axis=0)
-        dots = C.T @ r
-        gain = np.where(rem > 1e-8, dots * dots / np.maximum(rem, 1e-8), -1.0)
-        if subset:
-            gain[list(subset)] = -1.0
+        gain, proj = added_gain(Q, C, r, subset)
         for m in np.argsort(-gain)[:beam]:
             if gain[m] <= 0:
                 break

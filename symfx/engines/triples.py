@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .basis import Term
+from .basis import Term, added_gain
 
 #: few-node terms in the exhaustive search: 200 terms are 1.3 M sums (~0.1 s on one core)
 MAX_TERMS = 200
@@ -43,7 +43,8 @@ def _unit_columns(values: Sequence[np.ndarray], idx: np.ndarray) -> np.ndarray:
 def best_triples(C: np.ndarray, r: np.ndarray, keep: int, deadline: float = math.inf) -> list[tuple[int, int, int]]:
     """The ``keep`` column triples of ``C`` (unit-norm, centred) whose least-squares sum leaves the
     least of ``r``, exactly: ``r·r - b_S' G_S⁻¹ b_S`` for every triple ``S``. At ``deadline``, the
-    best so far."""
+    best so far: a safety net only (bench/discovery.py's laws start it with 9.3-9.9 s to spare and
+    it takes 0.10-0.15 s), so that the result does not depend on how busy the machine is."""
     G = C.T @ C
     b = C.T @ r
     m = C.shape[1]
@@ -75,22 +76,18 @@ def swapped(C: np.ndarray, r: np.ndarray, subset: Sequence[int], sweeps: int = S
     the others, leaves the least of ``r``, while that lowers the residual."""
     chosen = list(subset)
 
-    def residual(others: list[int]) -> tuple[np.ndarray, np.ndarray]:
-        Q, _ = np.linalg.qr(C[:, others])
+    def residual(columns: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        Q, _ = np.linalg.qr(C[:, columns])
         return Q, r - Q @ (Q.T @ r)
 
-    Q, res = residual(chosen)
+    res = residual(chosen)[1]
     current = float(res @ res)
     for _ in range(sweeps):
         moved = False
         for p in range(len(chosen)):
             others = chosen[:p] + chosen[p + 1:]
             Q, res = residual(others)
-            proj = Q.T @ C
-            rem = 1.0 - np.sum(proj * proj, axis=0)
-            dots = C.T @ res
-            gain = np.where(rem > 1e-8, dots * dots / np.maximum(rem, 1e-8), -1.0)
-            gain[others] = -1.0
+            gain = added_gain(Q, C, res, others)[0]
             best = int(np.argmax(gain))
             rss = float(res @ res) - float(gain[best])
             if best != chosen[p] and rss < current * (1 - 1e-6):
