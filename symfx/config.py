@@ -60,6 +60,12 @@ class Config:
     ``"accurate"``: the most accurate member (for approximate surrogates, e.g. PCA-projected
     transformer MLPs). The chosen law is always reported; it replaces the region only when the
     region as a whole is within ``tolerance``."""
+    network_error: float | None = None
+    """How far the network is from the law it learned, as a normalized RMSE (its validation error
+    on noise-free data, e.g. 0.009), when known. The ``"knee"`` rule then counts held-out errors
+    below ``0.8 x network_error`` as equal: an equation closer to the network than that fits the
+    network's own error, not the law (``passes.fit.select``). On noisy data the validation error
+    overstates it, and the rule then leans to shorter equations. ``None``: not known (no floor)."""
     variable_names: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Readable variable names per region name, e.g. ``{"edge_mlp": ("dx", "dy", "m")}``."""
     validate: bool = True
@@ -119,6 +125,9 @@ class Config:
                 raise bad(f"{name} must be a positive integer or None, got {value!r}.")
         if self.n_threads < 0:
             raise bad(f"n_threads must be >= 0, got {self.n_threads!r}.")
+        if self.network_error is not None and not 0.0 <= self.network_error < 1.0:
+            raise bad(f"network_error must lie in [0, 1) (a normalized RMSE, e.g. 0.009) or be None, "
+                      f"got {self.network_error!r}.")
         if self.domain_margin < 0:
             raise bad(f"domain_margin must be >= 0, got {self.domain_margin!r}.")
 
@@ -166,7 +175,7 @@ DECIDES: dict[str, str | None] = {
     "n_threads": "engine",
     "model_tolerance": "pipeline", "max_inputs": "pipeline", "max_samples": "pipeline", "holdout": "pipeline",
     "min_samples": "pipeline", "include": "pipeline", "exclude": "pipeline", "min_region_nodes": "pipeline",
-    "pca_in": "pipeline", "pca_out": "pipeline", "selection": "pipeline", "variable_names": "pipeline",
+    "pca_in": "pipeline", "pca_out": "pipeline", "selection": "pipeline", "network_error": "pipeline", "variable_names": "pipeline",
     "validate": "pipeline", "domain_margin": "pipeline",
     "cache_dir": None, "progress": None,
 }

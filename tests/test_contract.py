@@ -313,6 +313,8 @@ def test_min_samples_skips_a_region_with_too_few_rows():
     ("domain_margin", -0.1, "domain_margin must be >= 0"),
     ("engine", "julia", "engine='julia' is not known"),
     ("selection", "best", "selection='best' is not known"),
+    ("network_error", 1.5, r"network_error must lie in \[0, 1\)"),
+    ("network_error", -0.01, r"network_error must lie in \[0, 1\)"),
 ])
 def test_config_range_checks(option, value, message):
     with pytest.raises(symfx.ConfigError, match=message):

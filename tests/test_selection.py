@@ -151,3 +151,33 @@ def test_written_front_does_not_admit_named_constants_the_data_do_not_ask_for():
     assert complexity(named) == complexity(plain) and readable_size(named) < readable_size(plain)
     cands = [Candidate(plain, complexity(plain), 1.0e-4), Candidate(named, complexity(named), 1.01e-4)]
     assert [c.expr for c in pareto(cands, written=True)] == [plain]
+
+
+def test_a_told_network_error_keeps_the_law_over_a_mimic_of_that_error():
+    """y = 5*x0**3 as a network 0.9 % off it learned it (a smooth wiggle added). The mimic that
+    writes the wiggle too is 1e-9 off the network, and the knee, which cannot tell the network's
+    error from the law's shape, takes it. Told the network's own error (Config.network_error, its
+    validation error), the knee counts errors below 0.8x that as equal: the law."""
+    import torch
+
+    from symfx.config import Config
+    from symfx.passes.fit import fit_region
+    from symfx.passes.partition import Region
+    from symfx.passes.record import Samples
+
+    g = torch.Generator().manual_seed(0)
+    X = 0.5 + torch.rand(400, 1, generator=g, dtype=torch.float64)
+    law = 5 * X**3
+    amplitude = 0.009 * float(law.std()) * 2**0.5  # an RMS of 0.9 % of the law's spread
+    Y = law + amplitude * torch.sin(7 * X)
+    samples = Samples("r", X[:300], Y[:300], X[300:], Y[300:], X.min(0).values, X.max(0).values, 400, 0)
+    region = Region("r", "", "row", ("a", "b"), ("x",), (1,), "b", 1, ("x0",))
+    mimic = 5 * x0**3 + sympy.Float(round(amplitude, 6)) * sympy.sin(7 * x0)
+    front = [Candidate(sympy.Float(2.0), 1, 0.0), Candidate(5 * x0**3, 5, 0.0), Candidate(mimic, 10, 0.0)]
+    untold = fit_region(region, samples, Config(), lambda *a: [front])
+    assert untold.exprs == (mimic,)
+    assert 0.007 < untold.fronts[0][1].nrmse < 0.011 and untold.fronts[0][2].nrmse < 1e-6
+    told = fit_region(region, samples, Config(network_error=0.009), lambda *a: [front])
+    assert told.exprs == (5 * x0**3,) and told.applied  # 0.9 % off the network: within tolerance
+    # the floor sits under the law: told a network error far below the law's, the mimic again
+    assert fit_region(region, samples, Config(network_error=1e-4), lambda *a: [front]).exprs == (mimic,)
