@@ -65,7 +65,8 @@ class Config:
     on noise-free data, e.g. 0.009), when known. The ``"knee"`` rule then counts held-out errors
     below ``0.8 x network_error`` as equal: an equation closer to the network than that fits the
     network's own error, not the law (``passes.fit.select``). On noisy data the validation error
-    overstates it, and the rule then leans to shorter equations. ``None``: not known (no floor)."""
+    overstates it, and the rule then leans to shorter equations. It applies to every region (it is
+    meant for a network distilled as one region, as in discovery). ``None``: not known (no floor)."""
     variable_names: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Readable variable names per region name, e.g. ``{"edge_mlp": ("dx", "dy", "m")}``."""
     validate: bool = True
