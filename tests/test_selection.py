@@ -181,3 +181,15 @@ def test_a_told_network_error_keeps_the_law_over_a_mimic_of_that_error():
     assert told.exprs == (5 * x0**3,) and told.applied  # 0.9 % off the network: within tolerance
     # the floor sits under the law: told a network error far below the law's, the mimic again
     assert fit_region(region, samples, Config(network_error=1e-4), lambda *a: [front]).exprs == (mimic,)
+
+
+def test_a_told_network_error_does_not_widen_the_window():
+    """random-s3-060's front (x0*x1/(3*x0**2 + x1) from a network 3.6 % off it): the window is 3x the
+    best error or 5 %, so sin(x1/x0)/3 at 5.05 % does not compete. Floored at 0.8 x 3.6 %, the best
+    error would have widened the window to 8.6 %, and that member, shorter, took the knee."""
+    law = x0 * x1 / (3 * x0**2 + x1)
+    long_mimic = sympy.Float(0.1196) * x1 + sympy.Float(0.0088) * sympy.sqrt(x0**2 + x1**2) + sympy.Float(0.036) + (
+        sympy.Float(-0.3082) * x1 + 1) * sympy.tanh(sympy.Float(2.151) * x1 / x0)
+    front = _front([(3, 0.6361, sympy.Float(0.1) * x1), (6, 0.1817, x1 / (3 * x0)),
+                    (8, 0.0505, sympy.sin(x1 / x0) / 3), (12, 0.0367, law), (72, 0.0035, long_mimic)])
+    assert select(front, "knee", 1e-2) == select(front, "knee", 1e-2, network_error=0.036) == 3
