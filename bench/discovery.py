@@ -239,11 +239,12 @@ def knee_check(sm: Any, law: Law, net_err: float) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 
 def run_law(family: str, index: int, seed: int, n_random: int, options: dict[str, Any],
-            repeat: int = 0, tell_network_error: bool = False) -> dict[str, Any]:
+            repeat: int = 0, tell_network_error: float = 0.0) -> dict[str, Any]:
     """One law end to end. ``repeat`` > 0 keeps the law, its network and the judge's rows and changes
     only the compile (its calibration rows and the engine's seed): how much of an outcome is luck.
-    ``tell_network_error`` passes the network's error on its training box (what a user reads as the
-    validation error of a network trained on noise-free data) as ``Config.network_error``."""
+    ``tell_network_error`` > 0 passes the network's error on its training box (what a user reads as
+    the validation error of a network trained on noise-free data), times that factor, as
+    ``Config.network_error``."""
     import torch
 
     torch.set_num_threads(1)  # the machine is small and shared; the engine gets the cores
@@ -255,7 +256,7 @@ def run_law(family: str, index: int, seed: int, n_random: int, options: dict[str
     train_s = time.perf_counter() - t
     net_wide = recovery.network_error(model, law, seed + 3, widen=law_families.JUDGE_WIDEN)
     if tell_network_error:
-        options = {**options, "network_error": net_err}
+        options = {**options, "network_error": min(tell_network_error * net_err, 0.99)}
     sm, seconds = recovery.compile_law(model, law, options, seed + REPEAT_SEED_STEP * repeat)
     row = {
         "family": family, "law": law.name, "repeat": repeat, "truth": str(law.expr), "inputs": law.n_inputs,
@@ -413,8 +414,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shared", action="store_true", help="note in the results that the machine was shared")
     ap.add_argument("--cache-dir", default="", help="fit cache (default: none). With one, a rerun reuses the "
                     "engine's fronts and re-judges only selection (times are then cache reads, not fits)")
-    ap.add_argument("--tell-network-error", action="store_true", help="pass each network's error on its "
-                    "training box as Config.network_error (the knee then floors errors at 0.8x it)")
+    ap.add_argument("--tell-network-error", nargs="?", type=float, const=1.0, default=0.0, metavar="SCALE",
+                    help="pass each network's error on its training box (times SCALE, default 1: how a "
+                    "misjudged error does) as Config.network_error (the knee then floors errors at 0.8x it)")
     ap.add_argument("--report", nargs="+", metavar="FILE", help="print the tables of saved results (no run)")
     args = ap.parse_args(argv)
     if args.report:
@@ -472,7 +474,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "time_budget": args.time_budget, "seed": args.seed, "repeats": args.repeats, "families": families, "limit": args.limit,
         "only": args.only, "random_laws": args.random_laws, "workers": args.workers,
-        "tell_network_error": bool(args.tell_network_error),
+        "tell_network_error": args.tell_network_error,
         "engine_options": options["engine_options"], "network": f"2x{WIDTH} SiLU, L-BFGS to a target, <= {ITERS} it",
         "threshold": THRESHOLD, "wall_seconds": round(wall, 1),
         "machine": {**machine, "load_average_at_end": [round(v, 2) for v in os.getloadavg()],
