@@ -50,6 +50,9 @@ FAST = Config(time_budget=2, cache_dir="", progress=False, engine_options={"gp":
         (x0 * x1 / x2**2, 3),  # Feynman-style quotient (log-space power law)
         (sympy.exp(-x1) * sympy.sin(sympy.pi * x0), 2),
         (x0**3 - 2 * x0 + 1, 1),
+        # half-integer powers beyond the square root's (without them: (1.136*x0 + 0.364)*log(x0) + ...)
+        (x0 ** sympy.Rational(3, 2) + x1 / x0, 2),
+        (x0 ** sympy.Rational(-3, 2) - 2 * x1, 2),
     ],
 )
 def test_fast_pass_recovers_exact_law(truth, n_in):

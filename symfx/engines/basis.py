@@ -26,9 +26,11 @@ import sympy
 from ..lowering import complexity
 from .derived import Base
 
-# exponents tried for every base variable (negative ones only for variables bounded away from 0)
+# exponents tried for every base variable (negative ones only for variables bounded away from 0;
+# halves only for positive ones): x**(3/2) = x*sqrt(x) is as plain a monomial as x**2 (Kepler's
+# T ~ a**(3/2)); without it 2*x0**(3/2) + cos(sqrt(x0)) from a 0.3 % network came back as a mimic
 _POWERS: tuple[sympy.Rational, ...] = tuple(
-    sympy.Rational(p) for p in ("1", "2", "3", "-1", "-2", "-3", "1/2", "-1/2")
+    sympy.Rational(p) for p in ("1", "2", "3", "-1", "-2", "-3", "1/2", "-1/2", "3/2", "-3/2")
 )
 _PAIR_POWERS: tuple[sympy.Rational, ...] = tuple(sympy.Rational(p) for p in ("1", "2", "-1", "-2", "-3", "3"))
 _FREQS = (sympy.Integer(1), sympy.Integer(2), sympy.pi)

@@ -35,10 +35,11 @@ if TYPE_CHECKING:
 #: 19: session 24 (reciprocals 1/6 .. 1/12 among the snapped values); 20: session 25 (integer
 #: polynomials by lattice decoding, ``lattice.py``); 21: session 26 (powers of sums rescaled before
 #: the knee snap, ``forms.rescalings``); 22: session 27 (members sized at their shortest writing,
-#: ``forms.shortest_written_form``; exact denominators, ``rationals.exact_denominators``).
+#: ``forms.shortest_written_form``; exact denominators, ``rationals.exact_denominators``);
+#: 34: session 35 (the powers 3/2 and -3/2 among the library's, ``basis._POWERS``).
 #: Bump it whenever the engine returns different fronts for the same data and options: the key
 #: holds no code version, so a cache written by an older engine would otherwise be served.
-FORMAT = 33
+FORMAT = 34
 
 
 def fit_key(engine: "Engine | str", X: np.ndarray, Y: np.ndarray, variables: Sequence[str], options: "Config") -> str:
