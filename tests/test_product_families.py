@@ -66,12 +66,18 @@ def test_a_polynomial_times_a_composed_factor_is_recovered():
     assert any(_nrmse(c.expr, truth, 3, -2.0, 2.0) < 1e-9 for c in front), [str(c.expr) for c in front]
 
 
-def test_a_variable_times_a_sum_of_one_node_functions_is_recovered():
-    """(2*x1 + log(x0) - x0**2/2)/x1: a variable's reciprocal times a short sum that mixes monomials
+@pytest.mark.parametrize("truth", [
+    (2 * x1 + sympy.log(x0) - x0**2 / 2) / x1,
+    # other powers of a variable as the factor (session 36): none was found with only x and 1/x
+    (3 * x0 + sympy.cos(x1)) / x0**2,
+    (x0 * x1 - 2 * sympy.log(x1)) / sympy.sqrt(x0),
+    x0**3 * (x1 - sympy.sin(x0)),
+])
+def test_a_power_times_a_sum_of_one_node_functions_is_recovered(truth):
+    """(2*x1 + log(x0) - x0**2/2)/x1: a power of a variable times a short sum that mixes monomials
     with one-node functions of the variables. It is no polynomial times a single-variable factor;
     the factored search's second dictionary (monomials and exp/log/sin/cos/tanh of each variable,
-    with 1/x and x among the factors) holds it, with exact coefficients."""
-    truth = (2 * x1 + sympy.log(x0) - x0**2 / 2) / x1
+    with the variables' library powers among the factors) holds it, with exact coefficients."""
     X = np.random.default_rng(2).uniform([0.5, 0.5], [3.0, 2.0], size=(2000, 2))
     t = evaluate_columns([truth], [x0, x1], X)[:, 0]
     y = t + 0.01 * np.std(t) * np.sqrt(2) * np.sin(1.3 * X[:, 0] - 0.8 * X[:, 1])  # smooth, 1 % off

@@ -36,10 +36,11 @@ if TYPE_CHECKING:
 #: polynomials by lattice decoding, ``lattice.py``); 21: session 26 (powers of sums rescaled before
 #: the knee snap, ``forms.rescalings``); 22: session 27 (members sized at their shortest writing,
 #: ``forms.shortest_written_form``; exact denominators, ``rationals.exact_denominators``);
-#: 34: session 35 (the powers 3/2 and -3/2 among the library's, ``basis._POWERS``).
+#: 34: session 35 (the powers 3/2 and -3/2 among the library's, ``basis._POWERS``); 35: session 36
+#: (every library power of a variable among the factored family's factors, ``factored.power_factors``).
 #: Bump it whenever the engine returns different fronts for the same data and options: the key
 #: holds no code version, so a cache written by an older engine would otherwise be served.
-FORMAT = 34
+FORMAT = 35
 
 
 def fit_key(engine: "Engine | str", X: np.ndarray, Y: np.ndarray, variables: Sequence[str], options: "Config") -> str:

@@ -1,5 +1,5 @@
 """Laws that are a short sum times a factor: ``u(x) * S(x)``, with ``u`` a single-variable term
-(or the product of two, of different variables, or a variable or its reciprocal) and ``S`` a
+(or the product of two, of different variables, or a power of a variable) and ``S`` a
 polynomial of degree at most 2, or one with each variable's one-node functions beside its
 monomials, with exact small coefficients. ``(x0 + x1*x3)*exp(cos(x2))`` is such a law; it is no sum
 of few library terms (its expansion is, but a 2 % network hides the second product among
@@ -66,8 +66,8 @@ def factored_polynomials(bases: Sequence[Base], y: np.ndarray, allowed_mse: floa
     units = factors(originals, operators)
     out: list[sympy.Expr] = []
     # a variable times a quadratic is a cubic, which the polynomial stages already try: the
-    # monomial factors join only with the one-node functions
-    searches = ((poly, units, 600), (poly + functions, units + monomial_factors(originals), 1500))
+    # power factors join only with the one-node functions
+    searches = ((poly, units, 600), (poly + functions, units + power_factors(originals), 1500))
     for dictionary, candidates, subsets in searches:
         for u in _screened(candidates, dictionary, ys, step, top, pair_from):
             if u[0] > allowed_mse:
@@ -78,14 +78,12 @@ def factored_polynomials(bases: Sequence[Base], y: np.ndarray, allowed_mse: floa
     return out
 
 
-def monomial_factors(originals: Sequence[Base]) -> list[Term]:
-    """Each variable and, where it stays away from zero, its reciprocal: ``x0 * S``, ``S / x1``."""
-    out = []
-    for b in originals:
-        out.append(Term(b.expr, b.values))
-        if float(np.min(np.abs(b.values))) > 1e-3 * float(np.max(np.abs(b.values))):
-            out.append(Term(1 / b.expr, 1.0 / b.values))
-    return out
+def power_factors(originals: Sequence[Base]) -> list[Term]:
+    """Each variable's library powers (:func:`basis.power_terms`: negative ones where it stays away
+    from zero, fractional ones where it is positive): ``x0 * S``, ``S / x1``, ``S / x0**3``,
+    ``S / sqrt(x0)``. Until session 36 only ``x`` and ``1/x``; ``(sin(x0) + cos(x1))/x0**3`` then
+    had no factor and came back as ``-1/4 + 0.598/x0 + (cos(x1) + 1/2)/x0**3``."""
+    return [t for b in originals for _, t in power_terms(b)]
 
 
 def _screened(units: list[Term], dictionary: list[Term], ys: np.ndarray, step: int, top: int,
