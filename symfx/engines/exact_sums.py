@@ -126,9 +126,11 @@ def _best_pairs(T: np.ndarray, yc: np.ndarray, scale: np.ndarray, usable: np.nda
     s = scale[ids]
     det = 1.0 - G * G
     valid = np.triu(det > 1e-9, 1)
-    with np.errstate(all="ignore"):
-        ci = (b[:, None] - b[None, :] * G) / det
-        cj = (b[None, :] - b[:, None] * G) / det
+    # collinear pairs (the diagonal; x0 and sqrt(x0**2) on a positive box) get det 1: their
+    # scores are masked below, and infinite coefficients would warn about inf - inf to the user
+    det = np.where(valid, det, 1.0)
+    ci = (b[:, None] - b[None, :] * G) / det
+    cj = (b[None, :] - b[:, None] * G) / det
     best = np.full(G.shape, np.inf)
     for grid in EXACT_GRIDS:
         ri, bad_i = _round(ci, grid, s[:, None])
