@@ -239,18 +239,20 @@ def knee_check(sm: Any, law: Law, net_err: float) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 
 def run_law(family: str, index: int, seed: int, n_random: int, options: dict[str, Any],
-            repeat: int = 0, tell_network_error: float = 0.0) -> dict[str, Any]:
+            repeat: int = 0, tell_network_error: float = 0.0, accuracy: float | None = None) -> dict[str, Any]:
     """One law end to end. ``repeat`` > 0 keeps the law, its network and the judge's rows and changes
     only the compile (its calibration rows and the engine's seed): how much of an outcome is luck.
     ``tell_network_error`` > 0 passes the network's error on its training box (what a user reads as
     the validation error of a network trained on noise-free data), times that factor, as
-    ``Config.network_error``."""
+    ``Config.network_error``. ``accuracy`` trains every network to that normalized RMSE instead of
+    the law's own target from the spread (``laws.accuracy_target``): what the engine finds from
+    networks that accurate, the same laws and seeds."""
     import torch
 
     torch.set_num_threads(1)  # the machine is small and shared; the engine gets the cores
     warnings.filterwarnings("ignore", message="symfx: no region was replaced")
     law = law_families.laws_of(family, seed, n_random)[index]
-    target = law_families.accuracy_target(law.name)
+    target = accuracy if accuracy else law_families.accuracy_target(law.name)
     t = time.perf_counter()
     model, net_err = recovery.train_mlp(law, seed, width=WIDTH, iters=ITERS, target=target)
     train_s = time.perf_counter() - t
@@ -417,6 +419,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tell-network-error", nargs="?", type=float, const=1.0, default=0.0, metavar="SCALE",
                     help="pass each network's error on its training box (times SCALE, default 1: how a "
                     "misjudged error does) as Config.network_error (the knee then floors errors at 0.8x it)")
+    ap.add_argument("--accuracy", type=float, default=None, metavar="NRMSE",
+                    help="train every network to this normalized RMSE vs its law (e.g. 0.001) instead of the "
+                    "per-law spread of 0.1/0.3/1/3 %%: how much of a miss is the network's error")
     ap.add_argument("--report", nargs="+", metavar="FILE", help="print the tables of saved results (no run)")
     args = ap.parse_args(argv)
     if args.report:
@@ -450,13 +455,15 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     if args.workers <= 1:
         for fam, i, _, rep in jobs:
-            rows.append(run_law(fam, i, args.seed, args.random_laws, options, rep, args.tell_network_error))
+            rows.append(run_law(fam, i, args.seed, args.random_laws, options, rep, args.tell_network_error,
+                                args.accuracy))
             show(rows[-1])
     else:
         import multiprocessing
 
         with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(run_law, fam, i, args.seed, args.random_laws, options, rep, args.tell_network_error)
+            futures = [pool.submit(run_law, fam, i, args.seed, args.random_laws, options, rep, args.tell_network_error,
+                                   args.accuracy)
                        for fam, i, _, rep in jobs]
             for fut in futures:
                 rows.append(fut.result())
@@ -474,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "time_budget": args.time_budget, "seed": args.seed, "repeats": args.repeats, "families": families, "limit": args.limit,
         "only": args.only, "random_laws": args.random_laws, "workers": args.workers,
-        "tell_network_error": args.tell_network_error,
+        "tell_network_error": args.tell_network_error, "accuracy": args.accuracy,
         "engine_options": options["engine_options"], "network": f"2x{WIDTH} SiLU, L-BFGS to a target, <= {ITERS} it",
         "threshold": THRESHOLD, "wall_seconds": round(wall, 1),
         "machine": {**machine, "load_average_at_end": [round(v, 2) for v in os.getloadavg()],
