@@ -387,7 +387,8 @@ def report(paths: list[str]) -> int:
     rows: list[dict[str, Any]] = []
     for path in paths:
         data = json.loads(Path(path).read_text())
-        print(f"{path} (seed {data['seed']}, budget {data['time_budget']:g} s)")
+        trained = f", every network trained to {data['accuracy']:g}" if data.get("accuracy") else ""
+        print(f"{path} (seed {data['seed']}, budget {data['time_budget']:g} s{trained})")
         strict = strict_rows(data)
         families = list(dict.fromkeys(r["family"] for r in strict))
         summary = {fam: summarize([r for r in strict if r["family"] == fam]) for fam in families}

@@ -37,10 +37,11 @@ if TYPE_CHECKING:
 #: the knee snap, ``forms.rescalings``); 22: session 27 (members sized at their shortest writing,
 #: ``forms.shortest_written_form``; exact denominators, ``rationals.exact_denominators``);
 #: 34: session 35 (the powers 3/2 and -3/2 among the library's, ``basis._POWERS``); 35: session 36
-#: (every library power of a variable among the factored family's factors, ``factored.power_factors``).
+#: (every library power of a variable among the factored family's factors, ``factored.power_factors``);
+#: 36: session 37 (factors the modulated family's screen cannot rank are decoded, ``SCREEN_TIE``).
 #: Bump it whenever the engine returns different fronts for the same data and options: the key
 #: holds no code version, so a cache written by an older engine would otherwise be served.
-FORMAT = 35
+FORMAT = 36
 
 
 def fit_key(engine: "Engine | str", X: np.ndarray, Y: np.ndarray, variables: Sequence[str], options: "Config") -> str:

@@ -122,6 +122,9 @@ def _exact_products(u: Term, dictionary: list[Term], y: np.ndarray, allowed_mse:
 MODULATED_INPUTS = 3
 #: their exact coefficients: integers, halves, thirds, quarters, sixths (numerators at most 12)
 MODULATED_GRIDS = (1.0, 2.0, 3.0, 4.0, 6.0)
+#: factors whose screen error is within this factor of the best one's fit the network as well, to
+#: within its own error: the screen cannot rank them, so they are decoded beyond the usual count
+SCREEN_TIE = 2.0
 
 
 def modulated_polynomials(bases: Sequence[Base], y: np.ndarray, allowed_mse: float, operators: frozenset[str],
@@ -158,9 +161,15 @@ def modulated_polynomials(bases: Sequence[Base], y: np.ndarray, allowed_mse: flo
 
     found: dict[sympy.Expr, LinearFit] = {}
     # the screen cannot tell collinear factors apart (1/sqrt(x0), 1/x0**2 on [1, 2]): several are
-    # decoded, fewer for 3 inputs, whose 13 columns cost the decoder most
-    for mse, _, u in sorted((screen(u), i, u) for i, u in enumerate(units))[:top if len(originals) <= 2 else top // 3]:
-        if not mse <= allowed_mse:
+    # decoded, fewer for 3 inputs, whose 13 columns cost the decoder most; beyond that count, those
+    # within SCREEN_TIE of the best too, up to twice as many: from a 0.1 %-network of
+    # x0*x1 + x0 + (x0 + x1)/sqrt(x0) the first 16 factors all fit within 1.6x of the best, and
+    # the law's, 13th, was cut
+    count = top if len(originals) <= 2 else top // 3
+    ranked = sorted((screen(u), i, u) for i, u in enumerate(units))
+    tied = ranked[0][0] * SCREEN_TIE if ranked else 0.0
+    for rank, (mse, _, u) in enumerate(ranked[:2 * count]):
+        if not mse <= allowed_mse or (rank >= count and not mse <= tied):
             break
         terms = p0 + [Term(u.expr * m.expr, u.values * m.values) for m in p1]
         lattice._decode(terms, y, step, np.ones(len(ys)), allowed_mse, lattice.LAURENT_MAX_COEF, found, MODULATED_GRIDS)
