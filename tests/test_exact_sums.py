@@ -130,14 +130,13 @@ def test_a_variable_times_a_squared_function_is_a_library_term():
     assert any(r is not None and _same(r.expr(), truth, X) for r in rounded), [str(f.expr()) for f in fits[:8]]
 
 
-
 def test_nearly_collinear_terms_raise_no_numpy_warnings(recwarn):
     """Two terms 1e-9 apart (as ``x0`` and a function that is ``x0`` to float precision) have a
     pair system whose determinant rounds to 0; the exact search skips the pair and warns nothing
     (until session 37 every discovery run printed "invalid value encountered in add" from it)."""
     rng = np.random.default_rng(0)
     X = rng.uniform(1.0, 3.0, size=(400, 2))
-    for trial in range(10):
+    for _ in range(10):
         twin = X[:, 0] + 1e-9 * rng.normal(size=len(X))
         terms = [basis.Term(x0, X[:, 0]), basis.Term(x2, twin), basis.Term(x0**2, X[:, 0] ** 2),
                  basis.Term(sympy.cos(x1), np.cos(X[:, 1]))]
