@@ -24,10 +24,10 @@ from .families import exact_polynomials
 #: each pair of distinct functions of exp, sin, cos (exp(cos(x)), sin(exp(x)), cos(sin(x)), ...)
 _COMPOSED = (("exp", np.exp, sympy.exp), ("sin", np.sin, sympy.sin), ("cos", np.cos, sympy.cos))
 
-#: short sums ``S`` (this many dictionary columns, the constant 1 among them) rank the factors a
-#: second time, beside the fit over the whole dictionary; ...
+#: short sums ``S`` (this many dictionary columns, the constant 1 among them, chosen greedily) rank
+#: the factors a second time, beside the fit over the whole dictionary; ...
 SHORT_SUMS = (2, 3)
-#: ... and each one's best factors are decoded too
+#: ... and each size's best factors are decoded too, over the greedy path's columns (one spare)
 SHORT_TOP = 2
 #: beyond this many inputs the screen (each factor times every degree-2 monomial) is too slow:
 #: 32 inputs' 560 monomials times 600 factors took 22 s
@@ -75,10 +75,13 @@ def factored_polynomials(bases: Sequence[Base], y: np.ndarray, allowed_mse: floa
     # power factors join only with the one-node functions
     searches = ((poly, units, 600), (poly + functions, units + power_factors(originals), 1500))
     for dictionary, candidates, subsets in searches:
-        for u in _screened(candidates, dictionary, ys, step, top, pair_from):
-            if u[0] > allowed_mse:
-                break
-            for law in _exact_products(u[2], dictionary, y, allowed_mse, rows, subsets):
+        screened, short = _screened(candidates, dictionary, ys, step, top, pair_from)
+        # the full screen's best: every short sum of the dictionary; the short fits' best: sums of
+        # the terms their greedy path chose (a handful of subsets, so they cost almost nothing)
+        jobs = [(u, dictionary, subsets) for mse, _, u in screened if mse <= allowed_mse]
+        jobs += [(u, [dictionary[j - 1] for j in path if j], subsets) for mse, u, path in short if mse <= allowed_mse]
+        for u, terms, n_subsets in jobs:
+            for law in _exact_products(u, terms, y, allowed_mse, rows, n_subsets):
                 if law not in out:
                     out.append(law)
     return out
@@ -93,10 +96,11 @@ def power_factors(originals: Sequence[Base]) -> list[Term]:
 
 
 def _screened(units: list[Term], dictionary: list[Term], ys: np.ndarray, step: int, top: int,
-              pair_from: int) -> list[tuple[float, int, Term]]:
+              pair_from: int) -> tuple[list[tuple[float, int, Term]], list[tuple[float, Term, list[int]]]]:
     """The ``top`` factors (and products of two of the ``pair_from`` best, of different variables)
-    by the MSE of ``ys`` fitted on the factor times every dictionary term, and the ``SHORT_TOP``
-    best by each fit on the factor times ``SHORT_SUMS`` terms chosen greedily; best first."""
+    by the MSE of ``ys`` fitted on the factor times every dictionary term, best first; and the
+    ``SHORT_TOP`` best others by each fit on ``SHORT_SUMS`` columns of the factor times the
+    dictionary (``1`` first), chosen greedily: (MSE, factor, the greedy path's columns)."""
     design = np.column_stack([np.ones(len(ys))] + [t.values[::step] for t in dictionary])
 
     def screen(u: Term) -> float:
@@ -108,35 +112,46 @@ def _screened(units: list[Term], dictionary: list[Term], ys: np.ndarray, step: i
     best = [u for _, _, u in singles[:pair_from]]
     pairs = [Term(a.expr * b.expr, a.values * b.values) for a, b in itertools.combinations(best, 2)
              if a.expr.free_symbols != b.expr.free_symbols]
-    scored = singles + [(screen(u), len(singles) + i, u) for i, u in enumerate(pairs)]
-    chosen = sorted(scored, key=lambda t: t[:2])[:top]
-    # a full fit over the dictionary fits a network's own error with any factor: from a 2.7 %
-    # network of x0*x1**2*(2*x1 + exp(x0)) 8 factors fit it better than x0*x1**2. Laws are short
-    # sums, so the best factors by a short greedy fit are decoded too
+    scored = sorted(singles + [(screen(u), len(singles) + i, u) for i, u in enumerate(pairs)], key=lambda t: t[:2])
+    chosen = scored[:top]
+    # a full fit over the dictionary fits a network's own error with almost any factor: from a
+    # 2.7 % network of x0*x1**2*(2*x1 + exp(x0)) eight factors fit it better than x0*x1**2. A law's
+    # S is short, and by the best fit on two columns x0*x1**2 ranks first
+    taken = {i for _, i, _ in chosen}
+    depth = max(SHORT_SUMS, default=-1) + 1  # one spare column past the longest short sum
+    paths = {i: _greedy_path(u.values[::step, None] * design, ys, depth) for _, i, u in scored[top:]} if depth else {}
+    short: list[tuple[float, Term, list[int]]] = []
     for size in SHORT_SUMS:
-        short = sorted((_greedy_mse(u.values[::step, None] * design, ys, size), i, u) for _, i, u in scored)
-        taken = {i for _, i, _ in chosen}
-        chosen += [s for s in scored if s[1] in {i for _, i, _ in short[:SHORT_TOP]} - taken]
-    return sorted(chosen, key=lambda t: t[:2])
+        ranked = sorted((paths[i][1][size - 1], i, u) for _, i, u in scored[top:] if len(paths[i][1]) >= size)
+        fresh = [(i, u) for _, i, u in ranked if i not in taken][:SHORT_TOP]
+        short += [(next(m for m, j, _ in scored if j == i), u, paths[i][0]) for i, u in fresh]
+        taken.update(i for i, _ in fresh)
+    return chosen, short
 
 
-def _greedy_mse(A: np.ndarray, ys: np.ndarray, k: int) -> float:
-    """The MSE of ``ys`` fitted on a constant and ``k`` columns of ``A`` chosen one at a time, each
-    the one that most reduces the residual (orthogonal matching pursuit)."""
+def _greedy_path(A: np.ndarray, ys: np.ndarray, k: int) -> tuple[list[int], list[float]]:
+    """Up to ``k`` columns of ``A`` chosen one at a time, each the one that most reduces the
+    residual of ``ys`` fitted on a constant and the columns so far (orthogonal matching pursuit),
+    and the MSE after each."""
+    path: list[int] = []
+    mses: list[float] = []
     with np.errstate(all="ignore"):
-        Q = np.ones((len(ys), 1)) / math.sqrt(len(ys))
-        r = ys - Q @ (Q.T @ ys)
-        C = A - Q @ (Q.T @ A)
+        q0 = np.ones(len(ys)) / math.sqrt(len(ys))
+        r = ys - q0 * (q0 @ ys)
+        C = A - np.outer(q0, q0 @ A)
         for _ in range(min(k, A.shape[1])):
             norms = np.einsum("ij,ij->j", C, C)
-            gain = np.where(norms > 1e-12 * (1 + np.max(norms)), (C.T @ r) ** 2 / np.where(norms > 0, norms, 1), -1)
+            usable = norms > 1e-12 * (1.0 + float(np.max(norms)))
+            gain = np.where(usable, (C.T @ r) ** 2 / np.where(usable, norms, 1.0), -1.0)
             j = int(np.argmax(gain))
             if gain[j] <= 0:
                 break
             q = C[:, j] / math.sqrt(norms[j])
             r = r - q * (q @ r)
             C = C - np.outer(q, q @ C)
-        return float(np.mean(r * r))
+            path.append(j)
+            mses.append(float(np.mean(r * r)))
+    return path, mses
 
 
 def _exact_products(u: Term, dictionary: list[Term], y: np.ndarray, allowed_mse: float, rows: int,
