@@ -39,10 +39,11 @@ if TYPE_CHECKING:
 #: 34: session 35 (the powers 3/2 and -3/2 among the library's, ``basis._POWERS``); 35: session 36
 #: (every library power of a variable among the factored family's factors, ``factored.power_factors``);
 #: 36: session 37 (factors the modulated family's screen cannot rank are decoded, ``SCREEN_TIE``);
-#: 37: session 38 (the factored family also decodes the best factors by short sums, ``SHORT_SUMS``).
+#: 37: session 38 (the factored family also decodes the best factors by short sums, ``SHORT_SUMS``);
+#: 38: session 38 (those factors decoded over their greedy path's columns only).
 #: Bump it whenever the engine returns different fronts for the same data and options: the key
 #: holds no code version, so a cache written by an older engine would otherwise be served.
-FORMAT = 37
+FORMAT = 38
 
 
 def fit_key(engine: "Engine | str", X: np.ndarray, Y: np.ndarray, variables: Sequence[str], options: "Config") -> str:
