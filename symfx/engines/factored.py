@@ -58,9 +58,11 @@ def factored_polynomials(bases: Sequence[Base], y: np.ndarray, allowed_mse: floa
     For each dictionary, every factor ``u`` is screened by one least-squares fit of ``y`` on ``u``
     times every dictionary term (``rows`` rows); the ``pair_from`` best single factors are
     multiplied in pairs of different variables and screened too. The ``top`` best within
-    ``allowed_mse``, and the best by short sums (:func:`_screened`), go to :func:`families.exact_polynomials` over the terms ``u * d``: exact small
-    coefficients are the test, as for output transforms. One variable's degree-6 polynomial times
-    any factor fits anything, so outputs of one variable are left to the other families.
+    ``allowed_mse`` go to :func:`families.exact_polynomials` over the terms ``u * d``: exact small
+    coefficients are the test, as for output transforms. So do the best by short greedy sums
+    (:func:`_screened`), over the few terms their greedy path chose. One variable's degree-6
+    polynomial times any factor fits anything, so outputs of one variable are left to the other
+    families.
     """
     originals = [b for b in bases if not b.derived]
     if not 2 <= len(originals) <= MAX_INPUTS:
