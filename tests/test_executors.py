@@ -114,18 +114,19 @@ class Faulty(cf.Executor):
         return self.inner.submit(fn, *args, **kwargs)
 
 
-@pytest.mark.parametrize("fault, reason", [("hang", "exceeded its limit of 20 s"), ("lost", "worker lost")])
+@pytest.mark.parametrize("fault, reason", [("hang", "exceeded its limit of 40 s"), ("lost", "worker lost")])
 def test_a_hung_or_lost_job_leaves_its_region_neural_and_keeps_the_rest(model_and_data, serial, monkeypatch,
                                                                         fault, reason):
     model, data = model_and_data
-    # the limit is 2 x time_budget + 60 s; here 20 s, well above what each of the other (real,
+    # the limit is 2 x time_budget + 60 s; here 40 s, well above what each of the other (real,
     # sparse-only) fits takes alone (4 fits in 9.4 s serially, session 12): at 5 s, and at 10 s
     # after session 12's output transforms, `make test` (two xdist workers on 2 cores) ran the
-    # decoder's fit past it
+    # decoder's fit past it; at 20 s, so did a clean clone's `make test` beside a discovery run
+    # (session 38: the decoder's fit alone took 11-14 s at load 3)
     # A lost worker needs no short limit: there it is 120 s, since in a 12-process suite on a
     # 16-core machine (session 19) the decoder's fit ran past 20 s
     monkeypatch.setattr(executors, "LIMIT_FACTOR", 0.0)
-    monkeypatch.setattr(executors, "LIMIT_SLACK_S", 20.0 if fault == "hang" else 120.0)
+    monkeypatch.setattr(executors, "LIMIT_SLACK_S", 40.0 if fault == "hang" else 120.0)
     monkeypatch.setattr(executors, "POLL_S", 0.05)
     with cf.ThreadPoolExecutor(2) as inner:
         faulty = Faulty(inner, fault)
