@@ -177,4 +177,4 @@ def test_factors_ranked_by_short_sums_are_decoded():
     found = factored.factored_polynomials(derived.bases(X, ["x0", "x1"]), y, np.var(y) * 0.05**2,
                                           frozenset(Config().operators))
     truth = x0 * x1**2 * (2 * x1 + sympy.exp(x0))
-    assert any(sympy.simplify(law - truth) == 0 for law in found), [str(e) for e in found[:3]]
+    assert any(_nrmse(law, truth, 2, -1.0, 1.0) < 1e-9 for law in found), [str(e) for e in found[:3]]
