@@ -60,9 +60,11 @@ def test_swaps_replace_the_free_beams_terms_by_the_laws():
     truth = x0 - x2 + x3**2 + sympy.Rational(3, 4) + x1 / x0
     found = exact_sums.exact_sums(list(library) + poly, y, np.var(y) * 0.05**2, seeds=seeds)
     assert any(_same(f.expr(), truth, X) for f in found), [str(f.expr()) for f in found]
-    # without the seeds (the exact pairs alone) the law's four weak terms are not reached
+    # without the seeds, from the exact pairs alone: ranked by rounded error only, the moves did
+    # not reach the law's four weak terms; since session 39 the pool also keeps the best by the
+    # knee score (short sums with small coefficients), and they do
     alone = exact_sums.exact_sums(list(library) + poly, y, np.var(y) * 0.05**2)
-    assert not any(_same(f.expr(), truth, X) for f in alone)
+    assert any(_same(f.expr(), truth, X) for f in alone)
 
 
 def test_rounded_extension_scores_equal_a_direct_fit():
@@ -73,7 +75,7 @@ def test_rounded_extension_scores_equal_a_direct_fit():
     y = 2 * raw[:, 0] - 0.5 * raw[:, 3] + raw[:, 1] / 1000 + 0.01 * rng.normal(size=200)
     raw, yc = raw - raw.mean(axis=0), y - y.mean()
     scale = np.linalg.norm(raw, axis=0)
-    got = exact_sums._rounded_extensions(raw / scale, yc, scale, np.ones(6, dtype=bool), (0,))
+    got, knee = exact_sums._rounded_extensions(raw / scale, yc, scale, np.ones(6, dtype=bool), (0,), np.ones(6))
     assert got[0] == math.inf
     for m in range(1, 6):
         coef, *_ = np.linalg.lstsq(raw[:, [0, m]], yc, rcond=None)
@@ -84,6 +86,35 @@ def test_rounded_extension_scores_equal_a_direct_fit():
                 best = min(best, float(np.sum((yc - raw[:, [0, m]] @ c) ** 2)))
         assert got[m] == (pytest.approx(best, rel=1e-9) if math.isfinite(best) else math.inf)
     assert np.argmin(got) == 3  # -x3/2 (x1/1000 has no exact coefficient)
+    # the knee score: ln(nRMSE) + 0.2 * written size (2*x0 - x3/2: 1 + 3 + 3 nodes)
+    assert knee[3] == pytest.approx(0.5 * math.log(got[3] / float(yc @ yc)) + 0.2 * 7)
+
+
+def test_sums_ranked_by_the_knee_keep_a_short_law_that_mimics_fit_better():
+    """A network 1.5 % off 2*x0 + sin(x0) on [1, 3] (tests/data, 1000 rows; random-s6-044 of the
+    discovery benchmark, seed 6). After rounding, dozens of pairs of compound terms with integer
+    coefficients fit it better than {x0, sin(x0)} (27*tanh(sqrt(x0)) - 37*tanh(tanh(x0))), so
+    ranked by error alone the law's pair was never kept; ranked also by the knee rule's own score
+    (the error and the written size) it is, at 1.3 % off the network."""
+    X, y = _network("sum_network.npz")
+    library = basis.build_library(derived.bases(X, ["x0"], norms=False, differences=False), OPS)
+    law = [i for i, t in enumerate(library) if t.expr in (x0, sympy.sin(x0))]
+    assert len(law) == 2
+    few = basis.few_node_terms(library)
+    T = np.stack([library[i].values for i in few], axis=1)
+    T = T - T.mean(axis=0)
+    scale = np.linalg.norm(T, axis=0)
+    scores: dict = {}
+    exact_sums._best_pairs(T / scale, y - y.mean(), scale, np.ones(len(few), dtype=bool), 10**6, scores,
+                           np.zeros(len(few)), {})
+    ranked = sorted(scores, key=scores.get)
+    # why the knee's ranking is needed: by rounded error the law's pair is not among those kept
+    # (the session-38 code returned none of it: 9 sums of 3-4 compound terms, 0.4-3.7 % off)
+    assert ranked.index(frozenset(few.index(i) for i in law)) >= exact_sums.KEEP_PER_SIZE
+    found = exact_sums.exact_sums(library, y, np.var(y) * 0.05**2)
+    truth = 2 * x0 + sympy.sin(x0)
+    offsets = [sympy.expand(f.expr() - truth) for f in found]
+    assert any(d.is_number and abs(float(d)) < 0.05 for d in offsets), [str(f.expr()) for f in found]
 
 
 @pytest.mark.parametrize("expr, expected", [

@@ -20,6 +20,7 @@ import sympy
 
 from .base import Candidate, Front, front_order, knee_reach, knee_score, pareto, readable_size
 from .forms import rescalings, vertex_forms
+from .shifted_phases import phase_forms
 from .snap import _floats, _Template, _with, named_window, nice_values, reciprocal_neighbours, round_sig
 
 #: members with more float constants than this are mimics, not laws with absorbed constants
@@ -144,9 +145,11 @@ def knee_snapped(members: Sequence[sympy.Expr], env: dict, y: np.ndarray, var: f
     for expr in members:
         # drops (a constant to 0) first; then exact values only, also at every scale of a sum
         # factor: a drop that pays at once can block a law's snap (x1/x0 for x0*x1/(3*x0**2 + x1))
-        # and each with its quadratics completed to squares (a shifted gaussian's centre is exact)
+        # and each with its quadratics completed to squares (a shifted gaussian's centre is exact),
+        # and with a sine's or cosine's phase moved by multiples of pi/2 (shifted_phases.py)
         trials = [(expr, (True, False))] + [(e, (False,)) for e in rescalings(expr)]
         trials += [(e, (False,)) for v in vertex_forms(expr) for e in [v] + rescalings(v)]
+        trials += [(e, (False,)) for e in phase_forms(expr)]  # a sine's phase, moved by pi/2 steps
         for form, passes in trials:
             for simpler in _knee_snaps(form, env, y, var, deadline, passes):
                 if simpler is not None and simpler != expr and simpler not in out:
