@@ -149,7 +149,7 @@ def knee_snapped(members: Sequence[sympy.Expr], env: dict, y: np.ndarray, var: f
         # and with a sine's or cosine's phase moved by multiples of pi/2 (shifted_phases.py)
         trials = [(expr, (True, False))] + [(e, (False,)) for e in rescalings(expr)]
         trials += [(e, (False,)) for v in vertex_forms(expr) for e in [v] + rescalings(v)]
-        trials += [(e, (False,)) for e in phase_forms(expr)]  # a sine's phase, moved by pi/2 steps
+        trials += [(e, (False,)) for e in phase_forms(expr)]
         for form, passes in trials:
             for simpler in _knee_snaps(form, env, y, var, deadline, passes):
                 if simpler is not None and simpler != expr and simpler not in out:

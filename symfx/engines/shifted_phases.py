@@ -4,7 +4,9 @@ A phase is fixed only up to multiples of ``pi/2``, with the function and sign ch
 network of ``-sin(x0 - x1 + 5)`` was fitted as ``cos(x0 - x1 + 0.29)``, which snapped to
 ``cos(x0 - x1 + 1/4)`` and missed the law; ``0.29 + 3*pi/2`` is ``5.00``. The knee snap
 (``readable.knee_snapped``) tries each writing's simple constants beside the member's own; the
-value is unchanged, and the knee rule decides between the writings.
+value is unchanged, and the knee rule decides between the writings. (The periodic family,
+``phases._readable_wave``, picks one writing of its own waves when it builds them; this offers
+several for any member, whatever stage found it.)
 """
 from __future__ import annotations
 
