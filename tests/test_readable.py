@@ -204,3 +204,21 @@ def test_a_sines_phase_snaps_in_the_writing_where_it_is_exact():
         snapped = readable.knee_snapped([member], env, y, float(np.var(y)))
         assert fn in snapped, snapped
         assert readable_size(fn) <= readable_size(member) + 2
+
+
+def test_an_exponentials_factor_snaps_folded_into_its_argument():
+    """``c*exp(u)`` is ``exp(u + ln c)`` (``exp_factors``). From a 1 %-network, ``exp(4 - x0)``
+    (random-s5-092) was fitted as ``54.6*exp(-x0)`` and snapped to ``55*exp(-x0)``, 0.7 % off the
+    law and left neural; ``ln 54.6`` is 4.000. A factor whose logarithm is no simple number
+    (``0.407``: -0.899) is left as it is, and so is an exponent-free product."""
+    rng = np.random.default_rng(0)
+    X = rng.uniform(1, 4, (2000, 1))
+    env = snap.env_of([x0], X)
+    law = np.exp(4 - X[:, 0])
+    y = law + 0.01 * np.std(law) * np.tanh(X[:, 0] - 2)  # a network 1 % off its law
+    member = sympy.Float(54.63) * sympy.exp(sympy.Float(-1.0002) * x0)
+    snapped = readable.knee_snapped([member], env, y, float(np.var(y)))
+    assert sympy.exp(4 - x0) in snapped, snapped
+    from symfx.engines.exp_factors import exp_forms
+    assert exp_forms(sympy.Float(0.407) * x0 * sympy.exp(x0)) == []
+    assert exp_forms(sympy.Float(54.63) * x0 * sympy.sin(x0)) == []

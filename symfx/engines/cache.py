@@ -41,10 +41,11 @@ if TYPE_CHECKING:
 #: 36: session 37 (factors the modulated family's screen cannot rank are decoded, ``SCREEN_TIE``);
 #: 37: session 38 (the factored family also decodes the best factors by short sums, ``SHORT_SUMS``);
 #: 38: session 38 (those factors decoded over their greedy path's columns only); 39: session 39
-#: (exact sums kept by the knee score too, ``exact_sums.KNEE_KEEP``; sine phases moved by pi/2).
+#: (exact sums kept by the knee score too, ``exact_sums.KNEE_KEEP``; sine phases moved by pi/2);
+#: 40: session 40 (an exponential's factor folded into its argument, ``exp_factors.py``).
 #: Bump it whenever the engine returns different fronts for the same data and options: the key
 #: holds no code version, so a cache written by an older engine would otherwise be served.
-FORMAT = 39
+FORMAT = 40
 
 
 def fit_key(engine: "Engine | str", X: np.ndarray, Y: np.ndarray, variables: Sequence[str], options: "Config") -> str:

@@ -19,6 +19,7 @@ import numpy as np
 import sympy
 
 from .base import Candidate, Front, front_order, knee_reach, knee_score, pareto, readable_size
+from .exp_factors import exp_forms
 from .forms import rescalings, vertex_forms
 from .shifted_phases import phase_forms
 from .snap import _floats, _Template, _with, named_window, nice_values, reciprocal_neighbours, round_sig
@@ -146,10 +147,11 @@ def knee_snapped(members: Sequence[sympy.Expr], env: dict, y: np.ndarray, var: f
         # drops (a constant to 0) first; then exact values only, also at every scale of a sum
         # factor: a drop that pays at once can block a law's snap (x1/x0 for x0*x1/(3*x0**2 + x1))
         # and each with its quadratics completed to squares (a shifted gaussian's centre is exact),
-        # and with a sine's or cosine's phase moved by multiples of pi/2 (shifted_phases.py)
+        # with a sine's or cosine's phase moved by multiples of pi/2 (shifted_phases.py), and with
+        # an exponential's factor folded into its argument (exp_factors.py)
         trials = [(expr, (True, False))] + [(e, (False,)) for e in rescalings(expr)]
         trials += [(e, (False,)) for v in vertex_forms(expr) for e in [v] + rescalings(v)]
-        trials += [(e, (False,)) for e in phase_forms(expr)]
+        trials += [(e, (False,)) for e in phase_forms(expr) + exp_forms(expr)]
         for form, passes in trials:
             for simpler in _knee_snaps(form, env, y, var, deadline, passes):
                 if simpler is not None and simpler != expr and simpler not in out:

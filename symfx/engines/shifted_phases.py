@@ -27,7 +27,7 @@ NEAR = 0.1
 MAX_PHASE = 2 * math.pi
 
 
-def _distance(value: float) -> float:
+def distance_to_simple(value: float) -> float:
     """Distance of ``value`` to the nearest simple fraction (``snap.simple_fractions``)."""
     fractions = [p / q for p, q in simple_fractions(value)]
     return min((abs(value - f) for f in fractions), default=math.inf)
@@ -57,6 +57,6 @@ def phase_forms(expr: sympy.Expr) -> list[sympy.Expr]:
         if phi == 0 or not rest.free_symbols:
             continue  # an exact phase too: -sin(u + 5/3), snapped already, is sin(u - 1.475)
         moved = [float(phi) + k * math.pi / 2 for k in TURNS]
-        near = sorted((_distance(v), k) for v, k in zip(moved, TURNS) if abs(v) <= MAX_PHASE)
+        near = sorted((distance_to_simple(v), k) for v, k in zip(moved, TURNS) if abs(v) <= MAX_PHASE)
         out += [expr.xreplace({node: _moved(node, k)}) for d, k in near[:PHASES_PER_NODE] if d <= NEAR]
     return out
