@@ -178,3 +178,17 @@ def test_factors_ranked_by_short_sums_are_decoded():
                                           frozenset(Config().operators))
     truth = x0 * x1**2 * (2 * x1 + sympy.exp(x0))
     assert any(_nrmse(law, truth, 2, -1.0, 1.0) < 1e-9 for law in found), [str(e) for e in found[:3]]
+
+
+def test_a_composed_factor_is_screened_as_a_modulation():
+    """A 2x64 SiLU network 0.3 % off x0**2 - x1*sin(cos(x0)) on [-1, 1] x [0, 2] (random-s7-026;
+    tests/data, 1024 rows). ``P0 + u*P1`` screened only one-node functions as ``u``: its decodings
+    were 2 % off the network (``x0**2 - 2*x1*cos(x0)/3 - x1/6``, ``... - 2*x1*exp(-x0**2/2)/3 ...``)
+    and the law was left neural (session 40). The factors are now those of the product family
+    above, compositions of two of exp, sin, cos included."""
+    data = np.load(Path(__file__).parent / "data" / "composed_modulated_network.npz")
+    X, y = data["X"].astype(np.float64), data["y"].astype(np.float64)
+    found = factored.modulated_polynomials(derived.bases(X, ["x0", "x1"]), y, np.var(y) * 0.05**2,
+                                           frozenset(Config().operators))
+    truth = x0**2 - x1 * sympy.sin(sympy.cos(x0))
+    assert found and found[0].expr() == truth, [str(f.expr()) for f in found[:3]]

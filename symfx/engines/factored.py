@@ -181,8 +181,10 @@ SCREEN_TIE = 2.0
 def modulated_polynomials(bases: Sequence[Base], y: np.ndarray, allowed_mse: float, operators: frozenset[str],
                           top: int = 12, rows: int = 1000) -> list[LinearFit]:
     """Laws ``P0 + u * P1`` with exact coefficients (``MODULATED_GRIDS``): ``P0`` a polynomial of
-    degree at most 2, ``P1`` of degree at most 1, ``u`` one variable's unary term or half or negative
-    power (``x0*sin(x1) + x1``, ``(1 + x0)*exp(x1) + x0**2``, ``x0*x1 + x0 + (x0 + x1)/sqrt(x0)``).
+    degree at most 2, ``P1`` of degree at most 1, ``u`` one of the product family's factors
+    (:func:`factors`: one variable's unary term or composition of two of exp, sin, cos) or its half
+    or negative power (``x0*sin(x1) + x1``, ``(1 + x0)*exp(x1) + x0**2``, ``x0*x1 + x0 + (x0 +
+    x1)/sqrt(x0)``, ``x0**2 - x1*sin(cos(x0))``).
 
     Neither the product family above (no ``P0``) nor the library's sums reach them: the expansion
     has up to ``4 + 4`` terms, beyond the beam's four, and its monomials and their products with
@@ -199,7 +201,7 @@ def modulated_polynomials(bases: Sequence[Base], y: np.ndarray, allowed_mse: flo
         return []
     p0 = polynomial_terms(originals, degree=2)
     p1 = [Term(sympy.Integer(1), np.ones(len(y)))] + polynomial_terms(originals, degree=1)
-    units = [t for b in originals for t in unary_terms(b, operators)]
+    units = factors(originals, operators)
     units += [t for b in originals for p, t in power_terms(b) if p < 0 or p.q != 1]
     step = max(1, len(y) // rows)
     ys = y[::step]
