@@ -222,3 +222,19 @@ def test_an_exponentials_factor_snaps_folded_into_its_argument():
     from symfx.engines.exp_factors import exp_forms
     assert exp_forms(sympy.Float(0.407) * x0 * sympy.exp(x0)) == []
     assert exp_forms(sympy.Float(54.63) * x0 * sympy.sin(x0)) == []
+
+
+def test_a_phase_past_a_turn_and_an_exponentials_factor_snap_together():
+    """The local structure search found random-s8-081's ``cos(x1 + exp(x0 + 3/2))`` from a 1 %
+    network as ``-sin(x1 + 4.48*exp(x0) + 29.85)``: exact only with the factor folded into the
+    exponential (``ln 4.48 = 1.4996``) and the phase taken back by whole turns and moved by
+    ``3*pi/2`` to 0.005, written without a phase (the snap after takes no drops)."""
+    x1 = sympy.Symbol("x1")
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.uniform(-1, 1, 2000), rng.uniform(-2, 2, 2000)])
+    env = snap.env_of([x0, x1], X)
+    law = np.cos(X[:, 1] + np.exp(X[:, 0] + 1.5))
+    y = law + 0.01 * np.std(law) * np.tanh(X[:, 0] - X[:, 1])  # a network 1 % off its law
+    member = -sympy.sin(x1 + sympy.Float(4.48) * sympy.exp(x0) + sympy.Float(29.85))
+    snapped = readable.knee_snapped([member], env, y, float(np.var(y)))
+    assert sympy.cos(x1 + sympy.exp(x0 + sympy.Rational(3, 2))) in snapped, snapped

@@ -43,7 +43,8 @@ if TYPE_CHECKING:
 #: 38: session 38 (those factors decoded over their greedy path's columns only); 39: session 39
 #: (exact sums kept by the knee score too, ``exact_sums.KNEE_KEEP``; sine phases moved by pi/2);
 #: 40: session 40 (an exponential's factor folded into its argument, ``exp_factors.py``; the
-#: modulated family screens the product family's factors, compositions included).
+#: modulated family screens the product family's factors, compositions included; phases past a
+#: turn taken back; the members refine and additive find are knee-snapped too).
 #: Bump it whenever the engine returns different fronts for the same data and options: the key
 #: holds no code version, so a cache written by an older engine would otherwise be served.
 FORMAT = 40

@@ -257,8 +257,8 @@ class OperonEngine:
                     candidates.append(Candidate(cand, complexity(cand), loss))
         if settings["snap"]:
             t_knee = time.perf_counter()
-            offer(readable.knee_snapped([c.expr for c in readable.knee_window(front, var, tol)], env_sub, y_sub,
-                                        var, deadline))
+            window = [c.expr for c in readable.knee_window(front, var, tol)]
+            offer(readable.knee_snapped(window, env_sub, y_sub, var, deadline))
             stats["knee_snap_s"] = time.perf_counter() - t_knee
             if settings["refine"]:  # the best members as fitted and as knee-snapped: either may hold the skeleton
                 n = int(settings["refine"])
@@ -270,6 +270,11 @@ class OperonEngine:
                                                          seed=int(options.seed), deadline=deadline)
                        for c, _ in self._polish(e, env_sub, y_sub, var, tol, settings, deadline)])
                 stats["refine_s"] = time.perf_counter() - t_knee - stats["knee_snap_s"]
+                # the members those two found are knee-snapped in turn: a refined skeleton comes with
+                # free constants (sin(x1 + 4.48*exp(x0) - 48.69), cos(x1 + exp(x0 + 3/2)) written exactly)
+                later = [c.expr for c in readable.knee_window(pareto(candidates, written=True), var, tol)
+                         if c.expr not in window]
+                offer(readable.knee_snapped(later, env_sub, y_sub, var, deadline))
         stats.update(forced_digits=forced, post_s=time.perf_counter() - t_post, total_s=time.perf_counter() - start)
         return readable.beside(front, candidates)
 

@@ -151,7 +151,10 @@ def knee_snapped(members: Sequence[sympy.Expr], env: dict, y: np.ndarray, var: f
         # an exponential's factor folded into its argument (exp_factors.py)
         trials = [(expr, (True, False))] + [(e, (False,)) for e in rescalings(expr)]
         trials += [(e, (False,)) for v in vertex_forms(expr) for e in [v] + rescalings(v)]
-        trials += [(e, (False,)) for e in phase_forms(expr) + exp_forms(expr)]
+        # (both, for an exponential inside a phase: cos(x1 + exp(x0 + 3/2)) was fitted as
+        # sin(x1 + 4.48*exp(x0) - 4.71))
+        folded = exp_forms(expr)
+        trials += [(e, (False,)) for e in folded + [p for f in [expr] + folded for p in phase_forms(f)]]
         for form, passes in trials:
             for simpler in _knee_snaps(form, env, y, var, deadline, passes):
                 if simpler is not None and simpler != expr and simpler not in out:

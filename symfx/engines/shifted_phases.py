@@ -28,9 +28,8 @@ MAX_PHASE = 2 * math.pi
 
 
 def distance_to_simple(value: float) -> float:
-    """Distance of ``value`` to the nearest simple fraction (``snap.simple_fractions``)."""
-    fractions = [p / q for p, q in simple_fractions(value)]
-    return min((abs(value - f) for f in fractions), default=math.inf)
+    """Distance of ``value`` to the nearest simple fraction (``snap.simple_fractions``) or 0."""
+    return min([abs(value)] + [abs(value - p / q) for p, q in simple_fractions(value)])
 
 
 def _moved(node: sympy.Expr, turns: int) -> sympy.Expr:
@@ -38,7 +37,9 @@ def _moved(node: sympy.Expr, turns: int) -> sympy.Expr:
     ``sin(t - k*pi/2)`` is ``sin t, -cos t, -sin t, cos t`` for ``k`` = 0..3 (mod 4), and
     ``cos(t - k*pi/2)`` is ``cos t, sin t, -cos t, -sin t``."""
     phi, rest = node.args[0].as_coeff_Add()
-    theta = rest + sympy.Float(float(phi) + turns * math.pi / 2)
+    phase = float(phi) + turns * math.pi / 2
+    # a phase moved to near 0 is written without one: the snap after takes no drops
+    theta = rest if abs(phase) <= NEAR else rest + sympy.Float(phase)
     k = turns % 4
     if isinstance(node, sympy.sin):
         return (sympy.sin(theta), -sympy.cos(theta), -sympy.sin(theta), sympy.cos(theta))[k]
@@ -56,7 +57,10 @@ def phase_forms(expr: sympy.Expr) -> list[sympy.Expr]:
         phi, rest = node.args[0].as_coeff_Add()
         if phi == 0 or not rest.free_symbols:
             continue  # an exact phase too: -sin(u + 5/3), snapped already, is sin(u - 1.475)
-        moved = [float(phi) + k * math.pi / 2 for k in TURNS]
-        near = sorted((distance_to_simple(v), k) for v, k in zip(moved, TURNS) if abs(v) <= MAX_PHASE)
+        # a phase past a turn is first taken back by whole turns (a GP's sin(u + 29.85) is sin(u + 4.72))
+        whole = 4 * round(float(phi) / (2 * math.pi))
+        turns = [k - whole for k in (0,) + TURNS if k != whole]
+        moved = [float(phi) + k * math.pi / 2 for k in turns]
+        near = sorted((distance_to_simple(v), k) for v, k in zip(moved, turns) if abs(v) <= MAX_PHASE)
         out += [expr.xreplace({node: _moved(node, k)}) for d, k in near[:PHASES_PER_NODE] if d <= NEAR]
     return out
