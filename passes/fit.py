@@ -24,6 +24,7 @@ import sympy
 from symfx.config import Config
 from symfx.engines.base import (KNEE_FLOOR, KNEE_RATE, KNEE_TOLERANCE, KNEE_TOLERANCE_WINDOW, KNEE_WINDOW,  # noqa: F401
                                 Candidate, Front, ProgressFn, knee_reach, knee_score, readable_size)
+from symfx.engines.exp_factors import merged_exponentials
 from symfx.errors import ChoiceError
 from symfx.lowering import complexity, evaluate_columns
 
@@ -228,6 +229,8 @@ def fit_region(
     for j, front in enumerate(fronts_raw):
         entries = []
         for cand in front:
+            if (written := merged_exponentials(cand.expr)) != cand.expr:  # exp(2/3 - x1), not exp(2/3)*exp(-x1)
+                cand = dataclasses.replace(cand, expr=written, complexity=complexity(written))
             pred = evaluate_columns([cand.expr], symbols, Zh)[:, 0]
             err = float(_nrmse(pred[:, None], Th[:, j : j + 1], scale[j : j + 1])[0])
             safe = _finite_on(cand.expr, symbols, domain)

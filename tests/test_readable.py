@@ -238,3 +238,17 @@ def test_a_phase_past_a_turn_and_an_exponentials_factor_snap_together():
     member = -sympy.sin(x1 + sympy.Float(4.48) * sympy.exp(x0) + sympy.Float(29.85))
     snapped = readable.knee_snapped([member], env, y, float(np.var(y)))
     assert sympy.cos(x1 + sympy.exp(x0 + sympy.Rational(3, 2))) in snapped, snapped
+
+
+def test_a_numbers_exponential_is_merged_into_the_products_other_one():
+    """sympy's ``factor`` splits ``exp(2/3 - x1)`` into ``exp(2/3)*exp(-x1)`` (one node shorter), and
+    random-s2-001's law printed so, with a constant a reader does not know (``bench/laws.py``'s
+    rule flags it). ``merged_exponentials`` writes it back; an expression without such a product
+    is returned as it is (rebuilt, ``-(x0 + log(x0) + 5)`` would distribute its sign)."""
+    from symfx.engines.exp_factors import merged_exponentials
+    x1 = sympy.Symbol("x1")
+    split = sympy.factor((x0 + x1) ** 2 * sympy.exp(sympy.Rational(2, 3) - x1))
+    assert split.has(sympy.exp(sympy.Rational(2, 3)))
+    assert merged_exponentials(split) == (x0 + x1) ** 2 * sympy.exp(sympy.Rational(2, 3) - x1)
+    signed = sympy.Mul(-1, x0 + sympy.log(x0) + 5, evaluate=False)
+    assert merged_exponentials(signed) is signed
