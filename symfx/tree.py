@@ -164,7 +164,12 @@ def from_tree(tree: Any, variables: Sequence[str]) -> sympy.Expr:
                     if (sum(bits) if name != "pow" else bits[0] * scale) > MAX_EXACT_BITS:
                         raise ValueError(f"exact constant in {name}(...) needs more than {MAX_EXACT_BITS} bits")
             try:
-                expr = op.build(*exprs)
+                if name == "mul" and len(exprs) == 2 and exprs[0].is_Number and isinstance(exprs[1], sympy.Add):
+                    # a number times a sum, as written (-(x0 + log(x0) + 5)): evaluated, sympy
+                    # distributes it, a larger writing, and a fit read from the cache chose otherwise
+                    expr = sympy.Mul(*exprs, evaluate=False)
+                else:
+                    expr = op.build(*exprs)
             except (TypeError, ValueError, ArithmeticError) as exc:  # sympy refusing, e.g. Max of non-comparables
                 raise ValueError(f"sympy cannot build {name}(...): {str(exc)[:120]}") from None
             _check_exact_size(expr, name)

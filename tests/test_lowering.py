@@ -323,3 +323,13 @@ def test_to_tree_refuses_what_cannot_be_read_back() -> None:
 def test_from_tree_variables_must_be_a_sequence_of_names() -> None:
     with pytest.raises(ValueError, match="sequence of names"):
         from_tree(X0, "x0")
+
+
+def test_a_number_times_a_sum_round_trips_as_written() -> None:
+    """The fit cache stores fronts as trees. ``-(x0 + log(x0) + 5)`` (a refined member, random-s2-011's
+    law) came back distributed, ``-x0 - log(x0) - 5``, a larger writing, and the fit read from the
+    cache chose a mimic where the fit itself had chosen the law (session 40)."""
+    x0 = sympy.Symbol("x0")
+    signed = sympy.Mul(-1, x0 + sympy.log(x0) + 5, evaluate=False)
+    back = from_tree(to_tree(signed), ["x0"])
+    assert sympy.srepr(back) == sympy.srepr(signed)
