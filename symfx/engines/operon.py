@@ -266,15 +266,12 @@ class OperonEngine:
                     pareto(candidates, written=True), var, tol, n)))
                 offer(refine.refinements(members, env_sub, y_sub, var, ops, deadline=deadline))
                 # their terms on an input subset replaced by one structured term (engines/additive.py)
-                offer([c for e in additive.member_splits(all_bases, members, y, ops,
-                                                         seed=int(options.seed), deadline=deadline)
-                       for c, _ in self._polish(e, env_sub, y_sub, var, tol, settings, deadline)])
+                splits = additive.member_splits(all_bases, members, y, ops, seed=int(options.seed), deadline=deadline)
+                offer([c for e in splits for c, _ in self._polish(e, env_sub, y_sub, var, tol, settings, deadline)])
                 stats["refine_s"] = time.perf_counter() - t_knee - stats["knee_snap_s"]
-                # the members those two found are knee-snapped in turn: a refined skeleton comes with
-                # free constants (sin(x1 + 4.48*exp(x0) - 48.69), cos(x1 + exp(x0 + 3/2)) written exactly)
-                later = [c.expr for c in readable.knee_window(pareto(candidates, written=True), var, tol)
-                         if c.expr not in window]
-                offer(readable.knee_snapped(later, env_sub, y_sub, var, deadline))
+                # what those two found, knee-snapped in turn: refined skeletons come with free constants
+                weighed = [c.expr for c in readable.knee_window(pareto(candidates, written=True), var, tol)]
+                offer(readable.knee_snapped([e for e in weighed if e not in window], env_sub, y_sub, var, deadline))
         stats.update(forced_digits=forced, post_s=time.perf_counter() - t_post, total_s=time.perf_counter() - start)
         return readable.beside(front, candidates)
 
