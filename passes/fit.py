@@ -23,8 +23,8 @@ import sympy
 
 from symfx.config import Config
 from symfx.engines.base import (KNEE_FLOOR, KNEE_RATE, KNEE_TOLERANCE, KNEE_TOLERANCE_WINDOW, KNEE_WINDOW,  # noqa: F401
-                                Candidate, Front, ProgressFn, knee_reach, knee_score, readable_size)
-from symfx.engines.exp_factors import merged_exponentials
+                                Candidate, Front, ProgressFn, knee_reach, knee_score, merged_exponentials,
+                                readable_size)
 from symfx.errors import ChoiceError
 from symfx.lowering import complexity, evaluate_columns
 

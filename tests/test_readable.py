@@ -245,7 +245,7 @@ def test_a_numbers_exponential_is_merged_into_the_products_other_one():
     random-s2-001's law printed so, with a constant a reader does not know (``bench/laws.py``'s
     rule flags it). ``merged_exponentials`` writes it back; an expression without such a product
     is returned as it is (rebuilt, ``-(x0 + log(x0) + 5)`` would distribute its sign)."""
-    from symfx.engines.exp_factors import merged_exponentials
+    from symfx.engines.base import merged_exponentials
     x1 = sympy.Symbol("x1")
     split = sympy.factor((x0 + x1) ** 2 * sympy.exp(sympy.Rational(2, 3) - x1))
     assert split.has(sympy.exp(sympy.Rational(2, 3)))

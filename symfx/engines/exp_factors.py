@@ -42,27 +42,3 @@ def exp_forms(expr: sympy.Expr) -> list[sympy.Expr]:
             out.append(expr.xreplace({node: sympy.Mul(*others, moved)}))
     return out
 
-
-def merged_exponentials(expr: sympy.Expr) -> sympy.Expr:
-    """``expr`` with a number's exponential merged into another exponential of the same product:
-    ``exp(2/3)*exp(-x1)`` is ``exp(2/3 - x1)``. sympy's ``factor`` splits ``exp(c + u)`` so, one
-    node shorter (``forms.shortest_written_form`` takes it), and ``exp(2/3)`` alone is no constant
-    a reader knows: a law written exactly by :func:`exp_forms` printed ``(x0 + x1)**2*exp(2/3)*exp(-x1)``."""
-    def numeric(a: sympy.Basic) -> bool:
-        return isinstance(a, sympy.exp) and not a.free_symbols
-
-    def merge(product: sympy.Mul) -> sympy.Expr:
-        exps = [a for a in product.args if isinstance(a, sympy.exp)]
-        shift = sympy.Add(*[a.args[0] for a in exps if numeric(a)])
-        target = next(a for a in exps if not numeric(a))
-        rest = [a for a in product.args if not numeric(a) and a is not target]
-        return sympy.Mul(*rest, sympy.exp(target.args[0] + shift))
-
-    def split(e: sympy.Basic) -> bool:
-        return e.is_Mul and any(numeric(a) for a in e.args) and any(
-            isinstance(a, sympy.exp) and a.free_symbols for a in e.args)
-
-    # untouched unless there is one: a rebuilt -(x0 + log(x0) + 5) distributes its sign
-    if not any(split(e) for e in sympy.preorder_traversal(expr)):
-        return expr
-    return expr.replace(split, merge)

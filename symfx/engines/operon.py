@@ -269,9 +269,9 @@ class OperonEngine:
                 splits = additive.member_splits(all_bases, members, y, ops, seed=int(options.seed), deadline=deadline)
                 offer([c for e in splits for c, _ in self._polish(e, env_sub, y_sub, var, tol, settings, deadline)])
                 stats["refine_s"] = time.perf_counter() - t_knee - stats["knee_snap_s"]
-                # what those two found, knee-snapped in turn: refined skeletons come with free constants
+                # what those two found, knee-snapped in turn; by count, not deadline (same seed, same laws)
                 weighed = [c.expr for c in readable.knee_window(pareto(candidates, written=True), var, tol)]
-                offer(readable.knee_snapped([e for e in weighed if e not in window], env_sub, y_sub, var, deadline))
+                offer(readable.knee_snapped([e for e in weighed if e not in window], env_sub, y_sub, var))
         stats.update(forced_digits=forced, post_s=time.perf_counter() - t_post, total_s=time.perf_counter() - start)
         return readable.beside(front, candidates)
 
