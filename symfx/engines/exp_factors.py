@@ -12,7 +12,7 @@ import math
 
 import sympy
 
-from .shifted_phases import distance_to_simple
+from .snap import distance_to_simple
 
 #: a folded exponent is tried within this distance of a simple fraction (an exponent off by d is a
 #: factor off by a relative d: a 3 % network moves it by a few hundredths)
@@ -41,4 +41,3 @@ def exp_forms(expr: sympy.Expr) -> list[sympy.Expr]:
             moved = sympy.exp(sympy.Add(u, sympy.Float(folded)))
             out.append(expr.xreplace({node: sympy.Mul(*others, moved)}))
     return out
-

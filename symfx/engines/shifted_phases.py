@@ -14,7 +14,7 @@ import math
 
 import sympy
 
-from .snap import simple_fractions
+from .snap import distance_to_simple
 
 #: a phase is moved by k * pi/2 for these k (one full turn either way)
 TURNS = (-4, -3, -2, -1, 1, 2, 3, 4)
@@ -25,11 +25,6 @@ PHASES_PER_NODE = 2
 NEAR = 0.1
 #: ... and no larger than a turn
 MAX_PHASE = 2 * math.pi
-
-
-def distance_to_simple(value: float) -> float:
-    """Distance of ``value`` to the nearest simple fraction (``snap.simple_fractions``) or 0."""
-    return min([abs(value)] + [abs(value - p / q) for p, q in simple_fractions(value)])
 
 
 def _moved(node: sympy.Expr, turns: int) -> sympy.Expr:

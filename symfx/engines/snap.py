@@ -79,6 +79,12 @@ def simple_fractions(c: float) -> list[tuple[int, int]]:
     return [(p, q) for p, q in numerators if _simple_int(p) and abs(p) < 100]
 
 
+def distance_to_simple(value: float) -> float:
+    """Distance of ``value`` to the nearest simple fraction (:func:`simple_fractions`) or 0: how far
+    an equivalent writing's constant (a moved phase, a folded exponent) is from an exact one."""
+    return min([abs(value)] + [abs(value - p / q) for p, q in simple_fractions(value)])
+
+
 def nice_values(c: float, rel: float = 0.05, rel_transcendental: float = 2e-3,
                 reciprocals: bool = True) -> list[sympy.Expr]:
     """Simple numbers near ``c``, simplest first (0 always comes first).
