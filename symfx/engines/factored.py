@@ -202,6 +202,8 @@ def modulated_polynomials(bases: Sequence[Base], y: np.ndarray, allowed_mse: flo
     p0 = polynomial_terms(originals, degree=2)
     p1 = [Term(sympy.Integer(1), np.ones(len(y)))] + polynomial_terms(originals, degree=1)
     units = factors(originals, operators)
+    single = {t.expr for b in originals for t in unary_terms(b, operators)}
+    bare = {u.expr for u in units if u.expr not in single}  # the compositions
     units += [t for b in originals for p, t in power_terms(b) if p < 0 or p.q != 1]
     step = max(1, len(y) // rows)
     ys = y[::step]
@@ -229,4 +231,12 @@ def modulated_polynomials(bases: Sequence[Base], y: np.ndarray, allowed_mse: flo
     # a decoding without a factor term is a plain polynomial, the polynomial stages' (on their grids:
     # sixths here turned random-s3-018's 4 %-network of x0 + cos(x1) into x0 + 5/6)
     plain = {t.expr for t in p0}
-    return sorted((f for f in found.values() if any(t.expr not in plain for t in f.terms)), key=lambda f: f.mse)
+    # a composition enters only as a modulation (P1 not constant): alone, c*u(w(x)) is a term the
+    # few-node search already offers (engines/nested.py), and with P0's exact coefficients it fit a
+    # 4 %-network's error: random-s3-018's x0 + cos(x1) came back as x0 + cos(sin(x1))
+    modulating = {u * m.expr for u in bare for m in p1[1:]}
+
+    def kept(f: LinearFit) -> bool:
+        exprs = {t.expr for t in f.terms}
+        return bool(exprs - plain) and not (exprs & bare and not exprs & modulating)
+    return sorted((f for f in found.values() if kept(f)), key=lambda f: f.mse)
