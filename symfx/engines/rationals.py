@@ -16,6 +16,7 @@ from typing import Callable, Sequence
 import numpy as np
 import sympy
 
+from ..lowering import complexity
 from .basis import EXACT_GRIDS, monomial_degree, number, polynomial_terms
 from .lattice import MAX_DEGREE, closest_integer_vectors
 from .derived import Base
@@ -344,4 +345,8 @@ def exact_denominators(bases: Sequence[Base], y: np.ndarray, allowed_mse: float,
                 if k.any() and sympy.rem(numerator, e, *[b.expr for b in originals]) != 0:  # else a polynomial's
                     found.append((sq / len(ys), numerator / e))
     found.sort(key=lambda t: t[0])
-    return list(dict.fromkeys(law for _, law in found))[:DENOMINATOR_LAWS]  # a finer grid re-finds a coarser one's
+    closest = list(dict.fromkeys(law for _, law in found))  # a finer grid re-finds a coarser one's laws
+    # and the shortest: a 2.3 %-network of (3*x0 + 4*x1*x2 + x2)/(4*x1 + 1) fit 72 dense numerators
+    # (x1**2/3 + ... over x0 + 4) better than the law's; the knee rule weighs size against error
+    shortest = sorted(closest, key=complexity)
+    return list(dict.fromkeys(closest[:DENOMINATOR_LAWS] + shortest[:DENOMINATOR_LAWS]))
