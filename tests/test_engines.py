@@ -99,6 +99,26 @@ def test_the_gp_searches_harder_where_the_fast_pass_found_nothing_within_toleran
         assert stats["gp_population"] == population, (law, stats)
 
 
+def test_the_harder_search_is_capped_at_the_usual_searchs_evaluations():
+    """Twice the population gets half the generations: a cap of 8/s x 15 s = 120 generations of
+    2000 ran past the GP's time net on a 2-core machine (``gp_stop`` "time"), so the front of such
+    an output hung on the machine's speed (session 41). With a patience that never binds, the
+    usual search stops at its cap (24 generations here) and the harder one at half of it."""
+    cfg = Config(time_budget=8, cache_dir="", progress=False, n_threads=1,
+                 engine_options={"population_size": 100, "hard_population_size": 200, "generations_per_second": 4,
+                                 "patience": 100, "hard_patience": 100, "gp_seeds": 0})
+    generations = {}
+    for law, population in ((3 * x0**2 + x1, 100), (sympy.sin(sympy.exp(2 * x0)) * x1, 200)):
+        X, Y = _data(law, 2, n=400)
+        engine = get_engine("operon")
+        engine.fit(X, Y, ["x0", "x1"], cfg)
+        stats = engine.last_stats[0]
+        assert stats["gp_population"] == population and stats["gp_stop"] == "cap", stats
+        generations[population] = stats["gp_generations"]
+    # caps 4/s x 6 s = 24 and 12 generations, run in chunks of 5
+    assert generations == {100: 25, 200: 15}, generations
+
+
 def test_the_gp_recombines_the_fast_pass_front_seeded_into_its_population():
     """Seeds replace the weakest parents after the first chunk and are re-evaluated: a seeded law
     comes back on a tiny GP's front; without it, the same GP ends far from the data."""

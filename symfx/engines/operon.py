@@ -52,17 +52,17 @@ DEFAULTS: dict[str, Any] = {
     # network 3 % off its law ranks the law's terms below mimics of its error ({x0, cos(x1)} was 5th
     # of its size); snapping is least squares on <= 1000 rows, so all of the beam's are offered
     "snap_per_size": 8,
-    # rows Operon sees. Its cost is linear in rows (60 generations: 17.7 s at 1000 rows, 8-13 s at
-    # 500), and it only proposes structures: every member's constants are refitted in float64 on
-    # 1000 rows afterwards. 250 rows and twice the generations found more laws in less time
-    # (random laws, 2 seeds x 2 repeats: 60 -> 70 % and 65 -> 70 %, median 11.7 -> 7.8 s per output)
+    # rows Operon sees. Its cost is linear in rows, and it only proposes structures: every member's
+    # constants are refitted in float64 on 1000 rows afterwards. 250 rows and twice the generations
+    # found more laws in less time (random laws: 60 -> 70 % and 65 -> 70 %, median 11.7 -> 7.8 s)
     "gp_rows": 250,
     "population_size": 1000,
     "generations_per_second": 8.0,  # deterministic generation cap = this * GP seconds
     "chunk_generations": 5,  # GP runs in warm-started chunks of this many generations ...
     "patience": 2,  # ... and stops after this many chunks without the front improving
     # where nothing the fast pass found is within tolerance, the GP is the search left: it gets this
-    # population and patience (seed 3's random laws: 90 -> 94 found, median 9.0 -> 10.2 s per output)
+    # population and patience, and a generation cap of the same evaluations (120 generations of 2000
+    # ran into the GP's time net, so the front hung on the machine's speed; bench/HISTORY.md)
     "hard_population_size": 2000,
     "hard_patience": 4,
     # the fast pass's front (its smallest members first) seeded into the GP after its first chunk
@@ -185,12 +185,12 @@ class OperonEngine:
         room = budget >= SMALL_BUDGET_S if settings["fast_pass"] else 0.75 * budget >= 1.0
         if settings["gp"] and not skip and room:
             t_gp = time.perf_counter()
-            # the generation cap comes from the budget alone (the fast pass's share of it, not the time
-            # it happened to take), so the same seed gives the same front on a busy machine too
+            # the generation cap comes from the budget, not the fast pass's time: same seed, same front
             nominal = 0.75 * budget  # the GP's share when the fast pass is quick (the rest is for polishing)
             if settings["fast_pass"] and best_fast > var * tol**2:  # the search left is the GP's
-                settings = {**settings, "population_size": settings["hard_population_size"],
-                            "patience": settings["hard_patience"]}
+                hard, per_second = settings["hard_population_size"], settings["generations_per_second"]
+                settings = {**settings, "population_size": hard, "patience": settings["hard_patience"],
+                            "generations_per_second": per_second * settings["population_size"] / hard}
             seeds = _rough_front([e for _, e in fast_losses], env_sub, y_sub, [loss for loss, _ in fast_losses])
             gp_exprs = self._gp(X, y, variables, all_bases, options, settings, gp_time, rng, stats, nominal,
                                 seeds=seeds[:int(settings["gp_seeds"])])
