@@ -45,8 +45,8 @@ if TYPE_CHECKING:
 #: 40: session 40 (an exponential's factor folded into its argument, ``exp_factors.py``; the
 #: modulated family screens the product family's factors, compositions included; phases past a
 #: turn taken back; the members refine and additive find are knee-snapped too); 41: session 41
-#: (compositions only modulate in ``P0 + u*P1``; exact denominators ``a*x ± k`` with numerators on
-#: the exact grids; the GP's hard search capped at the evaluations of the usual one).
+#: (compositions only modulate in ``P0 + u*P1``; the GP's hard search capped at the evaluations of
+#: the usual one).
 #: Bump it whenever the engine returns different fronts for the same data and options: the key
 #: holds no code version, so a cache written by an older engine would otherwise be served.
 FORMAT = 41

@@ -16,8 +16,7 @@ from typing import Callable, Sequence
 import numpy as np
 import sympy
 
-from ..lowering import complexity
-from .basis import EXACT_GRIDS, monomial_degree, number, polynomial_terms
+from .basis import monomial_degree, number, polynomial_terms
 from .lattice import MAX_DEGREE, closest_integer_vectors
 from .derived import Base
 
@@ -280,9 +279,6 @@ def rational_nullspace(
 #: the shifts ``k`` of the exact denominators ``x + k``, ``x - k`` and ``x**2 + k`` (a shift of 0 is a
 #: monomial, which the Laurent sets decode: ``lattice.laurent_terms``)
 DENOMINATOR_SHIFTS = (1, 2, 3, 4)
-#: the scales ``a`` of ``a*x ± k``: 1 and, prime to ``k``, 2-4 (``3*x0/(4*x1 + 1) + x2`` from a
-#: 2.3 %-network was left neural with ``x ± k`` alone)
-DENOMINATOR_SCALES = (1, 2, 3, 4)
 #: numerators over an exact denominator: at most this many monomials (the full set of the highest
 #: degree within it) and whole-number coefficients of at most this size. Dense sets' nearly vanishing
 #: integer combinations have large coefficients (as for ``lattice.LAURENT_MAX_COEF``), and over a
@@ -295,14 +291,12 @@ DENOMINATOR_LAWS = 4
 
 
 def _denominator_candidates(originals: Sequence[Base]) -> list[tuple[sympy.Expr, np.ndarray]]:
-    """Exact denominators with no zero on the data: ``a*x ± k`` (``k`` in ``DENOMINATOR_SHIFTS``,
-    ``a`` in ``DENOMINATOR_SCALES`` and prime to ``k``: a shift by a simple fraction, ``x + 3/4``
-    written ``4*x + 3``) and ``x**2 + k`` of each input, and the sum and difference of each pair."""
+    """Exact denominators with no zero on the data: ``x ± k`` and ``x**2 + k`` of each input (``k`` in
+    ``DENOMINATOR_SHIFTS``), and the sum and difference of each pair of inputs."""
     out = []
     for b in originals:
         v = b.values
-        out += [(a * b.expr + s * k, a * v + s * k) for a in DENOMINATOR_SCALES for k in DENOMINATOR_SHIFTS
-                for s in (1, -1) if math.gcd(a, k) == 1]
+        out += [(b.expr + k, v + k) for k in DENOMINATOR_SHIFTS] + [(b.expr - k, v - k) for k in DENOMINATOR_SHIFTS]
         out += [(b.expr**2 + k, v * v + k) for k in DENOMINATOR_SHIFTS]
     for a, b in itertools.combinations(originals, 2):
         out += [(a.expr + b.expr, a.values + b.values), (a.expr - b.expr, a.values - b.values)]
@@ -338,15 +332,10 @@ def exact_denominators(bases: Sequence[Base], y: np.ndarray, allowed_mse: float,
     found = []
     for e, v in _denominator_candidates(originals):
         w = 1.0 / np.abs(v[::step])
-        for grid in EXACT_GRIDS:  # the numerator's coefficients on the grids of exact ones: 4*x0*x1/3 over x1 + 3
-            for sq, k in closest_integer_vectors(M * w[:, None] / grid, ys * v[::step] * w, keep=2,  # the best two
-                                                 max_sq=allowed_mse * len(ys), max_coef=DENOMINATOR_MAX_COEF):
-                numerator = sympy.Add(*[sympy.Rational(int(c), int(grid)) * m for c, (m, _) in zip(k, monos) if c])
-                if k.any() and sympy.rem(numerator, e, *[b.expr for b in originals]) != 0:  # else a polynomial's
-                    found.append((sq / len(ys), numerator / e))
+        for sq, k in closest_integer_vectors(M * w[:, None], ys * v[::step] * w, keep=2,  # the best two a denominator
+                                             max_sq=allowed_mse * len(ys), max_coef=DENOMINATOR_MAX_COEF):
+            numerator = sympy.Add(*[int(c) * m for c, (m, _) in zip(k, monos) if c])
+            if k.any() and sympy.rem(numerator, e, *[b.expr for b in originals]) != 0:  # else a polynomial's
+                found.append((sq / len(ys), numerator / e))
     found.sort(key=lambda t: t[0])
-    closest = list(dict.fromkeys(law for _, law in found))  # a finer grid re-finds a coarser one's laws
-    # and the shortest: a 2.3 %-network of (3*x0 + 4*x1*x2 + x2)/(4*x1 + 1) fit 72 dense numerators
-    # (x1**2/3 + ... over x0 + 4) better than the law's; the knee rule weighs size against error
-    shortest = sorted(closest, key=complexity)
-    return list(dict.fromkeys(closest[:DENOMINATOR_LAWS] + shortest[:DENOMINATOR_LAWS]))
+    return [law for _, law in found[:DENOMINATOR_LAWS]]
