@@ -202,8 +202,8 @@ def modulated_polynomials(bases: Sequence[Base], y: np.ndarray, allowed_mse: flo
     p0 = polynomial_terms(originals, degree=2)
     p1 = [Term(sympy.Integer(1), np.ones(len(y)))] + polynomial_terms(originals, degree=1)
     units = factors(originals, operators)
-    single = {t.expr for b in originals for t in unary_terms(b, operators)}
-    bare = {u.expr for u in units if u.expr not in single}  # the compositions
+    outer = (sympy.exp, sympy.sin, sympy.cos)  # the compositions of two of them, read off the terms
+    bare = {u.expr for u in units if isinstance(u.expr, outer) and isinstance(u.expr.args[0], outer)}
     units += [t for b in originals for p, t in power_terms(b) if p < 0 or p.q != 1]
     step = max(1, len(y) // rows)
     ys = y[::step]
