@@ -99,24 +99,44 @@ def test_the_gp_searches_harder_where_the_fast_pass_found_nothing_within_toleran
         assert stats["gp_population"] == population, (law, stats)
 
 
-def test_the_harder_search_is_capped_at_the_usual_searchs_evaluations():
-    """Twice the population gets half the generations: a cap of 8/s x 15 s = 120 generations of
-    2000 ran past the GP's time net on a 2-core machine (``gp_stop`` "time"), so the front of such
-    an output hung on the machine's speed (session 41). With a patience that never binds, the
-    usual search stops at its cap (24 generations here) and the harder one at half of it."""
-    cfg = Config(time_budget=8, cache_dir="", progress=False, n_threads=1,
-                 engine_options={"population_size": 100, "hard_population_size": 200, "generations_per_second": 4,
-                                 "patience": 100, "hard_patience": 100, "gp_seeds": 0})
+def test_the_harder_search_gets_its_effort_in_evaluations():
+    """Where the fast pass found nothing within tolerance, the GP runs ``hard_effort`` times the
+    usual search's evaluations, whatever its population: twice the population, the same number of
+    generations at the default effort of 2, half of them at an effort of 1 (session 41's cap, which
+    lost random-s6-095 ``sin(x2*(-x0 - x1 + x3))`` and random-s6-072, found at 120 generations of
+    2000, session 42). With a patience that never binds, each search stops at its cap."""
     generations = {}
-    for law, population in ((3 * x0**2 + x1, 100), (sympy.sin(sympy.exp(2 * x0)) * x1, 200)):
-        X, Y = _data(law, 2, n=400)
-        engine = get_engine("operon")
-        engine.fit(X, Y, ["x0", "x1"], cfg)
-        stats = engine.last_stats[0]
-        assert stats["gp_population"] == population and stats["gp_stop"] == "cap", stats
-        generations[population] = stats["gp_generations"]
-    # caps 4/s x 6 s = 24 and 12 generations, run in chunks of 5
-    assert generations == {100: 25, 200: 15}, generations
+    for effort in (2.0, 1.0):
+        cfg = Config(time_budget=8, cache_dir="", progress=False, n_threads=1,
+                     engine_options={"population_size": 100, "hard_population_size": 200, "generations_per_second": 4,
+                                     "patience": 100, "hard_patience": 100, "gp_seeds": 0, "hard_effort": effort})
+        for law, population in ((3 * x0**2 + x1, 100), (sympy.sin(sympy.exp(2 * x0)) * x1, 200)):
+            X, Y = _data(law, 2, n=400)
+            engine = get_engine("operon")
+            engine.fit(X, Y, ["x0", "x1"], cfg)
+            stats = engine.last_stats[0]
+            assert stats["gp_population"] == population and stats["gp_stop"] == "cap", stats
+            generations[effort, population] = stats["gp_generations"]
+    # caps 4/s x 6 s = 24 generations of 100; of 200, 24 at effort 2 and 12 at effort 1 (chunks of 5)
+    assert generations == {(2.0, 100): 25, (2.0, 200): 25, (1.0, 100): 25, (1.0, 200): 15}, generations
+
+
+def test_a_slow_fast_pass_does_not_cut_the_gp_below_its_cap():
+    """The GP's time net is twice the larger of the time the fast pass left and its nominal share:
+    a 4-input fast pass that took 8 s of a 20 s budget beside other work left 7 s, a net of 14 s,
+    and the GP stopped at 45 of its 60 generations ("time"), so the front hung on the load. Here
+    the fast pass "left" 0.05 s; the cap (10 generations) is still reached."""
+    from symfx.engines import derived
+    from symfx.engines.operon import DEFAULTS
+
+    X, Y = _data(sympy.sin(x0) * x1 + x0**2, 2, n=300)
+    cfg = Config(time_budget=5, cache_dir="", progress=False, n_threads=1)
+    settings = {**DEFAULTS, "population_size": 60, "chunk_generations": 2, "patience": 100,
+                "generations_per_second": 10}
+    engine, stats = get_engine("operon"), {}
+    engine._gp(X, Y[:, 0], ["x0", "x1"], derived.bases(X, ["x0", "x1"]), cfg, settings, 0.05,
+               np.random.default_rng(0), stats, nominal_seconds=1.0)
+    assert stats["gp_stop"] == "cap" and stats["gp_generations"] == 10, stats
 
 
 def test_the_gp_recombines_the_fast_pass_front_seeded_into_its_population():

@@ -46,10 +46,11 @@ if TYPE_CHECKING:
 #: modulated family screens the product family's factors, compositions included; phases past a
 #: turn taken back; the members refine and additive find are knee-snapped too); 41: session 41
 #: (compositions only modulate in ``P0 + u*P1``; the GP's hard search capped at the evaluations of
-#: the usual one).
+#: the usual one); 42: session 42 (the hard search at twice the usual evaluations, its time net from
+#: its nominal time).
 #: Bump it whenever the engine returns different fronts for the same data and options: the key
 #: holds no code version, so a cache written by an older engine would otherwise be served.
-FORMAT = 41
+FORMAT = 42
 
 
 def fit_key(engine: "Engine | str", X: np.ndarray, Y: np.ndarray, variables: Sequence[str], options: "Config") -> str:

@@ -60,11 +60,11 @@ DEFAULTS: dict[str, Any] = {
     "generations_per_second": 8.0,  # deterministic generation cap = this * GP seconds
     "chunk_generations": 5,  # GP runs in warm-started chunks of this many generations ...
     "patience": 2,  # ... and stops after this many chunks without the front improving
-    # where nothing the fast pass found is within tolerance, the GP is the search left: it gets this
-    # population and patience, and a generation cap of the same evaluations (120 generations of 2000
-    # ran into the GP's time net, so the front hung on the machine's speed; bench/HISTORY.md)
+    # where nothing the fast pass found is within tolerance, the GP is the search left: this population,
+    # patience and multiple of the usual search's evaluations (its nominal time grows with it)
     "hard_population_size": 2000,
     "hard_patience": 4,
+    "hard_effort": 2.0,
     # the fast pass's front (its smallest members first) seeded into the GP after its first chunk
     "gp_seeds": 32,
     "postprocess": 24,  # refit/snap up to this many GP members within 10x tolerance, smallest first
@@ -177,8 +177,7 @@ class OperonEngine:
         best_fast = min((loss for loss, _ in fast_losses), default=math.inf)
         stats["fast_nrmse"] = math.sqrt(best_fast / var) if math.isfinite(best_fast) else None
 
-        # 2. genetic programming with the remaining time, minus a reserve for post-processing
-        # (at least 1 s: the time only sets the GP's safety net, its generation cap is nominal)
+        # 2. genetic programming (its cap is nominal; the time left only widens its safety net)
         gp_time = max(1.0, budget - (time.perf_counter() - start) - 0.25 * budget)
         skip = settings["skip_gp_below"] > 0 and best_fast <= var * settings["skip_gp_below"] ** 2
         # (without the fast pass the GP is the whole search: it runs whenever its share is 1 s)
@@ -191,6 +190,7 @@ class OperonEngine:
                 hard, per_second = settings["hard_population_size"], settings["generations_per_second"]
                 settings = {**settings, "population_size": hard, "patience": settings["hard_patience"],
                             "generations_per_second": per_second * settings["population_size"] / hard}
+                nominal *= float(settings["hard_effort"])
             seeds = _rough_front([e for _, e in fast_losses], env_sub, y_sub, [loss for loss, _ in fast_losses])
             gp_exprs = self._gp(X, y, variables, all_bases, options, settings, gp_time, rng, stats, nominal,
                                 seeds=seeds[:int(settings["gp_seeds"])])
@@ -375,17 +375,17 @@ class OperonEngine:
 
         Stops when the front has not improved for ``patience`` chunks, at the deterministic cap of
         ``generations_per_second * nominal_seconds`` generations (the GP's share of the budget, known
-        before anything runs), or when the next chunk would overrun ``GP_SAFETY * seconds`` by more
-        than half a chunk (only this safety net depends on the machine's speed; the others make the
-        same seed give the same front). The net sits at twice the GP's time so that a machine busy
-        with other work (a CI runner, a second fit) still reaches the cap: stopping at ``seconds``
-        made the demos' equations change with the load. ``_fit_one`` passes the ``hard_`` population
-        and patience where the fast pass found nothing within tolerance. ``seeds`` (the fast pass's
+        before anything runs), or past ``GP_SAFETY`` times the larger of ``seconds`` and
+        ``nominal_seconds`` (a safety net, the one stop that depends on the machine's speed). Twice,
+        so that a busy machine (a CI runner, a second fit) still reaches the cap, and from the nominal
+        time too: a slow fast pass (8 s of 20 for 4 inputs beside other work) left a net that cut the
+        GP at 45 of 60 generations. ``_fit_one`` passes the ``hard_`` settings where the fast pass
+        found nothing within tolerance. ``seeds`` (the fast pass's
         front) replace the weakest parents after the first chunk: crossover then recombines their
         subtrees with the GP's own.
         """
         t0 = time.perf_counter()
-        seconds = GP_SAFETY * seconds
+        seconds = GP_SAFETY * max(seconds, nominal_seconds or 0.0)
         # Operon sees the inputs plus the pairwise norms (not the differences: sub is one node away)
         cols = [b for b in all_bases if not b.derived or b.nonlinear]
         names = [str(b.symbol) for b in cols]
