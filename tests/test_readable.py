@@ -252,3 +252,32 @@ def test_a_numbers_exponential_is_merged_into_the_products_other_one():
     assert merged_exponentials(split) == (x0 + x1) ** 2 * sympy.exp(sympy.Rational(2, 3) - x1)
     signed = sympy.Mul(-1, x0 + sympy.log(x0) + 5, evaluate=False)
     assert merged_exponentials(signed) is signed
+
+
+def test_a_larger_member_whose_snap_drops_a_term_is_snapped_when_it_lands_within_the_bound():
+    """A GP member past the window's node bound can hold the law plus a small correction: random-s7-025's
+    ``x0**6*(x1*(1.01*x0 + x2) - 0.008*sqrt(x0**2 + x1**2))`` (23 nodes, about 1 % off its network)
+    lay past the bound of a chosen 12-node mimic 3.5 % off, so it was never snapped and the law
+    ``x0**6*x1*(x0 + x2)`` (8 nodes) never reached the front. Snapped, it drops the correction and
+    lands within the bound; a larger member whose snap keeps its nodes stays out."""
+    from symfx.engines.base import Candidate
+    from symfx.lowering import complexity
+
+    x1, x2 = sympy.symbols("x1 x2")
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0.5, 1.5, (2000, 3))
+    a, b, c = X.T
+    law_values = a**6 * b * (a + c)
+    y = law_values * (1 + 0.01 * np.sin(3 * a))  # a network 1 % off its law
+    env, var = snap.env_of([x0, x1, x2], X), float(np.var(y))
+    law = x0**6 * x1 * (x0 + x2)
+    mimic = sympy.Float(0.014) * x1 * (x0 + x2) * sympy.exp(9 * x0 / 2) - sympy.Rational(1, 3)
+    near_law = x0**6 * (x1 * (sympy.Float(1.01) * x0 + x2) - sympy.Float(0.008) * sympy.sqrt(x0**2 + x1**2))
+    kept_nodes = sympy.Float(0.0141) * x1 * (x0 + x2) * sympy.exp(sympy.Float(4.49) * x0) * sympy.cos(
+        sympy.Float(0.03) * x1) - sympy.Float(0.34)  # snaps to constants only: as large as before
+    front = [Candidate(e, complexity(e), snap.mse_of(e, env, y)) for e in (mimic, kept_nodes, near_law)]
+    assert [c.expr for c in readable.knee_window(front, var, 0.01)] == [mimic]  # the bound leaves it out
+    snapped, tried = readable.knee_snapped_window(front, env, y, var, 0.01)
+    assert law in snapped, snapped
+    assert near_law in tried and kept_nodes in tried
+    assert all(complexity(e) <= readable_size(mimic) for e in snapped)

@@ -47,10 +47,11 @@ if TYPE_CHECKING:
 #: turn taken back; the members refine and additive find are knee-snapped too); 41: session 41
 #: (compositions only modulate in ``P0 + u*P1``; the GP's hard search capped at the evaluations of
 #: the usual one); 42: session 42 (the hard search at twice the usual evaluations, its time net from
-#: its nominal time).
+#: its nominal time); 43: session 43 (weighed members past the knee window's node bound are
+#: knee-snapped too, kept where the snap lands within it, ``readable.knee_snapped_window``).
 #: Bump it whenever the engine returns different fronts for the same data and options: the key
 #: holds no code version, so a cache written by an older engine would otherwise be served.
-FORMAT = 42
+FORMAT = 43
 
 
 def fit_key(engine: "Engine | str", X: np.ndarray, Y: np.ndarray, variables: Sequence[str], options: "Config") -> str:

@@ -257,8 +257,8 @@ class OperonEngine:
                     candidates.append(Candidate(cand, complexity(cand), loss))
         if settings["snap"]:
             t_knee = time.perf_counter()
-            window = [c.expr for c in readable.knee_window(front, var, tol)]
-            offer(readable.knee_snapped(window, env_sub, y_sub, var, deadline))
+            snapped, window = readable.knee_snapped_window(front, env_sub, y_sub, var, tol, deadline)
+            offer(snapped)
             stats["knee_snap_s"] = time.perf_counter() - t_knee
             if settings["refine"]:  # the best members as fitted and as knee-snapped: either may hold the skeleton
                 n = int(settings["refine"])
@@ -270,8 +270,8 @@ class OperonEngine:
                 offer([c for e in splits for c, _ in self._polish(e, env_sub, y_sub, var, tol, settings, deadline)])
                 stats["refine_s"] = time.perf_counter() - t_knee - stats["knee_snap_s"]
                 # what those two found, knee-snapped in turn; by count, not deadline (same seed, same laws)
-                weighed = [c.expr for c in readable.knee_window(pareto(candidates, written=True), var, tol)]
-                offer(readable.knee_snapped([e for e in weighed if e not in window], env_sub, y_sub, var))
+                offer(readable.knee_snapped_window(pareto(candidates, written=True), env_sub, y_sub, var, tol,
+                                                   skip=window)[0])
         stats.update(forced_digits=forced, post_s=time.perf_counter() - t_post, total_s=time.perf_counter() - start)
         return readable.beside(front, candidates)
 

@@ -18,6 +18,7 @@ from typing import Sequence
 import numpy as np
 import sympy
 
+from ..lowering import complexity
 from .base import Candidate, Front, front_order, knee_reach, knee_score, pareto, readable_size
 from .exp_factors import exp_forms
 from .forms import rescalings, vertex_forms
@@ -125,8 +126,14 @@ def knee_window(front: Sequence[Candidate], var: float, tolerance: float,
     mimic (a GP's ``1.016 - 2.352*cos(cos(cos(sin(1.44*x0))))`` as ``1 - 7*cos(...)/3`` over
     Nguyen-5's law).
     """
+    weighed, bound = _weighed(front, var, tolerance)
+    return [c for c in weighed if c.complexity <= bound][:limit]
+
+
+def _weighed(front: Sequence[Candidate], var: float, tolerance: float) -> tuple[list[Candidate], int]:
+    """The members the knee rule weighs, and the node bound of :func:`knee_window`."""
     if not front or var <= 0:
-        return []
+        return [], 0
     errors = [math.sqrt(max(c.loss, 0.0) / var) for c in front]
     reach = knee_reach(min(errors), tolerance)
     weighed = [(c, e) for c, e in zip(front, errors) if e <= reach]
@@ -135,8 +142,24 @@ def knee_window(front: Sequence[Candidate], var: float, tolerance: float,
     # smaller can, snapped, undercut the choice's readable size (digits included). Bounded by the
     # choice's node count instead, 0.115*x0*x1/(x2 + 0.27) (9 nodes, 14 readable) was never snapped
     # to x0*x1/(9*x2 + 9/4) (10) under a chosen 0.089*x0*x1/x2**0.78 (7 nodes, 11 readable)
-    bound = max(choice.complexity, readable_size(choice.expr))
-    return [c for c, _ in weighed if c.complexity <= bound][:limit]
+    return [c for c, _ in weighed], max(choice.complexity, readable_size(choice.expr))
+
+
+def knee_snapped_window(front: Sequence[Candidate], env: dict, y: np.ndarray, var: float, tolerance: float,
+                        deadline: float = math.inf, skip: Sequence[sympy.Expr] = (),
+                        larger: int = 4) -> tuple[list[sympy.Expr], list[sympy.Expr]]:
+    """The knee-snapped forms (:func:`knee_snapped`) of :func:`knee_window`'s members, and of the
+    ``larger`` smallest weighed members past its node bound whose snapped form falls within it;
+    and the members snapped (``skip``: members snapped before). A larger member's snap can drop
+    whole terms: the GP's ``x0**6*(x1*(1.01*x0 + x2) - 0.008*sqrt(x0**2 + x1**2))`` (23 nodes,
+    0.96 % off its network) is ``x0**6*x1*(x0 + x2)`` (8 nodes, 0.96 %) snapped, but lay past the
+    bound of a chosen 12-node mimic at 3.5 %; a snap that keeps its nodes stays out, as before."""
+    weighed, bound = _weighed(front, var, tolerance)
+    window = [c.expr for c in weighed if c.complexity <= bound][:8]
+    beyond = [c.expr for c in weighed if c.complexity > bound and c.expr not in skip][:larger]
+    out = knee_snapped([e for e in window if e not in skip], env, y, var, deadline)
+    out += [e for e in knee_snapped(beyond, env, y, var, deadline) if complexity(e) <= bound and e not in out]
+    return out, window + beyond
 
 
 def knee_snapped(members: Sequence[sympy.Expr], env: dict, y: np.ndarray, var: float,
