@@ -139,6 +139,28 @@ def test_a_slow_fast_pass_does_not_cut_the_gp_below_its_cap():
     assert stats["gp_stop"] == "cap" and stats["gp_generations"] == 10, stats
 
 
+def test_a_slow_gp_does_not_cut_the_polishing(monkeypatch):
+    """Polishing's time net runs from when polishing starts: beside three other fits a GP's capped
+    generations took 56 s of vlad-1's 20 s budget, a net at twice the budget from the start had
+    passed, and the law came back unsnapped. Here the GP "takes" past that old net; its rough
+    member is still refitted and snapped to the law."""
+    import time
+
+    from symfx.engines.operon import OperonEngine
+
+    rough = sympy.Float(0.4992) * sympy.exp(x0) - sympy.Float(0.0912) * x0 + sympy.Float(0.004)
+
+    def slow_gp(self, *args, **kwargs):
+        time.sleep(8.5)  # past start + POLISH_SAFETY * 4 s
+        return [rough]
+
+    monkeypatch.setattr(OperonEngine, "_gp", slow_gp)
+    X, Y = _data(sympy.exp(x0) / 2 - x0 / 9, 1, lo=-2.0, hi=2.0)
+    cfg = Config(time_budget=4, cache_dir="", progress=False, n_threads=1, engine_options={"fast_pass": False})
+    front = get_engine("operon").fit(X, Y, ["x0"], cfg)[0]
+    assert sympy.exp(x0) / 2 - x0 / 9 in [c.expr for c in front], list(front)
+
+
 def test_the_gp_recombines_the_fast_pass_front_seeded_into_its_population():
     """Seeds replace the weakest parents after the first chunk and are re-evaluated: a seeded law
     comes back on a tiny GP's front; without it, the same GP ends far from the data."""

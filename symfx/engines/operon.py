@@ -210,10 +210,10 @@ class OperonEngine:
 
         # 3. refit + snap ---------------------------------------------------
         t_post = time.perf_counter()
-        # the work here is bounded by count (``postprocess`` members, each refit/snap bounded); the
-        # deadline is only a safety net, far enough out that a busy machine still polishes every
-        # member, so that the same seed gives the same equations (stats["post_s"] shows the cost)
-        deadline = start + POLISH_SAFETY * net_budget
+        # bounded by count (``postprocess`` members, each refit/snap bounded); the deadline is only a net,
+        # far enough out that a busy machine polishes every member (same seed, same equations): from
+        # now, not the start, since a GP slowed by load to 56 s had left vlad-1 unsnapped (session 43)
+        deadline = t_post + POLISH_SAFETY * net_budget
         seen: set[sympy.Expr] = set()
         forced = 0
         polished = [c for e in exprs for c in self._polish(e, env_sub, y_sub, var, tol, settings, deadline)]
