@@ -7,6 +7,7 @@ of each named law so the two can be told apart (networks come from the same cach
     .venv/bin/python bench/front.py random-s0-044,random-s0-035
     .venv/bin/python bench/front.py nguyen-5 --time-budget 10
     .venv/bin/python bench/front.py livermore-14 --engine-options '{"max_terms": 5}'
+    .venv/bin/python bench/front.py nguyen-6 --accuracy 0.001
 """
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--time-budget", type=float, default=20.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--engine-options", default="{}", help="JSON dict passed as Config.engine_options")
+    ap.add_argument("--accuracy", type=float, default=None, metavar="NRMSE",
+                    help="the network trained to this normalized RMSE vs its law, as discovery.py's --accuracy")
     args = ap.parse_args(argv)
     import torch
 
@@ -39,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         if name not in by_name:
             ap.error(f"no law named {name!r}")
         law = by_name[name]
-        target = law_families.accuracy_target(law.name)
+        target = args.accuracy or law_families.accuracy_target(law.name)
         model, net_err = recovery.train_mlp(law, args.seed, width=WIDTH, iters=ITERS, target=target)
         sm, seconds = recovery.compile_law(model, law, {"time_budget": args.time_budget, "cache_dir": "",
                                                          "engine_options": json.loads(args.engine_options)}, args.seed)

@@ -23,6 +23,9 @@ _spec.loader.exec_module(laws)
 #: the five runs behind the README's discovery tables, untold and told the network's error
 README_RUNS = [f"discovery-{name}{told}.json" for name in ("full", "random-s1", "random-s2", "random-s3", "random-s4")
                for told in ("", "-told")]
+#: and the other runs the README quotes: session 43's fresh seeds and the public families from 0.1 % networks
+README_RUNS += [f"discovery-random-s{seed}-session43{told}.json" for seed in (7, 10) for told in ("", "-told")]
+README_RUNS += ["discovery-public-acc001-session43.json"]
 
 
 #: a number as printed: not a digit of a variable's name (``x0``) nor a part of a longer number
@@ -61,8 +64,9 @@ def _rows(name: str) -> list[dict]:
 
 @pytest.mark.parametrize("name", README_RUNS)
 def test_every_printed_discovery_equation_is_readable(name):
-    printed = [(row["law"], row["equation"]) for row in _rows(name) if row.get("equation")]
-    assert len(printed) >= 90, f"{name}: only {len(printed)} equations"  # a run prints nearly every law
+    rows = _rows(name)
+    printed = [(row["law"], row["equation"]) for row in rows if row.get("equation")]
+    assert len(printed) >= 0.9 * len(rows) >= 63, f"{name}: only {len(printed)} equations"  # nearly every law
     bad = [(law, eq, unreadable_numbers(eq)) for law, eq in printed if unreadable_numbers(eq)]
     assert bad == [], bad
     # the run's own check, made on the full-precision expressions (named constants included)
