@@ -140,10 +140,10 @@ def test_a_slow_fast_pass_does_not_cut_the_gp_below_its_cap():
 
 
 def test_a_slow_gp_does_not_cut_the_polishing(monkeypatch):
-    """Polishing's time net runs from when polishing starts: beside three other fits a GP's capped
-    generations took 56 s of vlad-1's 20 s budget, a net at twice the budget from the start had
-    passed, and the law came back unsnapped. Here the GP "takes" past that old net; its rough
-    member is still refitted and snapped to the law."""
+    """Polishing gets a budget's time from when it starts, at least: beside three other fits a GP's
+    capped generations took 56 s of vlad-1's 20 s budget, the net at twice the budget from the
+    start had passed, and the law came back unsnapped. Here the GP "takes" past that old net; its
+    rough member is still refitted and snapped to the law."""
     import time
 
     from symfx.engines.operon import OperonEngine

@@ -211,9 +211,9 @@ class OperonEngine:
         # 3. refit + snap ---------------------------------------------------
         t_post = time.perf_counter()
         # bounded by count (``postprocess`` members, each refit/snap bounded); the deadline is only a net,
-        # far enough out that a busy machine polishes every member (same seed, same equations): from
-        # now, not the start, since a GP slowed by load to 56 s had left vlad-1 unsnapped (session 43)
-        deadline = t_post + POLISH_SAFETY * net_budget
+        # far enough out that a busy machine polishes every member (same seed, same equations), and a
+        # budget's time at least from now: a GP slowed by load to 56 s had left vlad-1 unsnapped
+        deadline = max(start + POLISH_SAFETY * net_budget, t_post + net_budget)
         seen: set[sympy.Expr] = set()
         forced = 0
         polished = [c for e in exprs for c in self._polish(e, env_sub, y_sub, var, tol, settings, deadline)]
