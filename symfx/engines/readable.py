@@ -114,8 +114,12 @@ def _snap_pass(t: _Template, theta: np.ndarray, var: float, deadline: float, dro
     return t.build(values, theta)
 
 
+#: the knee window's members snapped at most (the smallest first)
+WINDOW = 8
+
+
 def knee_window(front: Sequence[Candidate], var: float, tolerance: float,
-                limit: int = 8) -> list[Candidate]:
+                limit: int = WINDOW) -> list[Candidate]:
     """The members to snap: those the knee rule weighs (in-sample error within ``KNEE_WINDOW`` of
     the best or ``KNEE_TOLERANCE_WINDOW`` x ``tolerance``) with no more nodes than the readable size
     of the member the rule picks among them, the ``limit`` smallest.
@@ -155,7 +159,7 @@ def knee_snapped_window(front: Sequence[Candidate], env: dict, y: np.ndarray, va
     0.96 % off its network) is ``x0**6*x1*(x0 + x2)`` (8 nodes, 0.96 %) snapped, but lay past the
     bound of a chosen 12-node mimic at 3.5 %; a snap that keeps its nodes stays out, as before."""
     weighed, bound = _weighed(front, var, tolerance)
-    window = [c.expr for c in weighed if c.complexity <= bound][:8]
+    window = [c.expr for c in weighed if c.complexity <= bound][:WINDOW]
     beyond = [c.expr for c in weighed if c.complexity > bound and c.expr not in skip][:larger]
     out = knee_snapped([e for e in window if e not in skip], env, y, var, deadline)
     out += [e for e in knee_snapped(beyond, env, y, var, deadline) if complexity(e) <= bound and e not in out]
