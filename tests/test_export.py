@@ -54,3 +54,32 @@ def test_same_seed_same_equations():
     ]
     assert runs[0].distilled, runs[0].report()  # equal because something was distilled, not because nothing was
     assert [d.exprs for d in runs[0].distilled] == [d.exprs for d in runs[1].distilled]
+
+
+def test_a_deterministic_fit_ignores_the_clock(monkeypatch):
+    """``deterministic`` (the default) has no time net: the same seed gives the same front when
+    every clock reading runs 50x fast, as on a machine 50x busier. On CI (2 workers, 2 cores) the
+    nets of a 1 s budget bound a 1-input fit whose counts take ~4.5 s, and the same seed gave
+    ``0.48*x0 - 0.084*cos(2*x0 - 13/3) - log(2)/4`` and ``-exp(tanh(x0))/7 + pi*sin(x0)/4``."""
+    import time
+
+    import numpy as np
+
+    from symfx.config import Config
+    from symfx.engines import get_engine
+
+    X = np.linspace(-1, 1, 512)[:, None]
+    y = np.tanh(2 * X[:, 0] - 0.3) - 0.4 * np.tanh(3 * X[:, 0] + 1)  # no short law: every stage works
+    fronts = {}
+
+    def fit(deterministic: bool) -> list[str]:
+        cfg = Config(time_budget=1, tolerance=0.05, cache_dir="", progress=False, seed=3,
+                     engine_options={"deterministic": deterministic})
+        return [str(c.expr) for c in get_engine("operon").fit(X, y[:, None], ["x0"], cfg)[0]]
+
+    fronts["idle"] = fit(True)
+    real, t0 = time.perf_counter, time.perf_counter()
+    monkeypatch.setattr(time, "perf_counter", lambda: t0 + 50 * (real() - t0))
+    fronts["busy"], fronts["busy, with nets"] = fit(True), fit(False)
+    assert fronts["busy"] == fronts["idle"], fronts
+    assert fronts["busy, with nets"] != fronts["idle"], fronts  # the clock does matter to the nets

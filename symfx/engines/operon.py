@@ -69,19 +69,18 @@ DEFAULTS: dict[str, Any] = {
     "gp_seeds": 32,
     "postprocess": 24,  # refit/snap up to this many GP members within 10x tolerance, smallest first
     "refine": 4,  # local structure search on this many of the members the knee rule weighs (0: none)
+    # no time safety net: every stage ends on its counts, the same seed gives the same equations on any load
+    "deterministic": True,
 }
 
 
-#: polishing stops at this multiple of the time budget (a safety net; see fit's step 3)
-POLISH_SAFETY = 2.0
-#: the GP's time-based safety net sits at this multiple of its share (see ``_gp``)
-GP_SAFETY = 2.0
+#: polishing's and the GP's time safety nets, as multiples of the budget and the GP's share (step 3, ``_gp``)
+POLISH_SAFETY, GP_SAFETY = 2.0, 2.0
 #: below this budget the GP does not run after the fast pass (decided by the budget alone, not by
 #: the time the fast pass happened to take, so a busy machine does not switch it on or off)
 SMALL_BUDGET_S = 4.0
-#: the time safety nets are measured from at least this budget: the fast pass and polishing are
-#: bounded by count and take ~1.2 s for one input, so nets at fractions of a 1 s budget cut them
-#: by the machine's load and changed the equations; wide inputs still stop near the budget
+#: with ``deterministic=False``, the time safety nets measure from at least this budget (a 1-input
+#: fit's counts take ~4.5 s, so at a 1 s budget the nets bind even on an idle machine)
 NET_FLOOR_S = 2.0
 
 
@@ -135,7 +134,8 @@ class OperonEngine:
     def _fit_one(self, X, y, variables, options, settings, stats) -> Front:
         start = time.perf_counter()
         budget = float(options.time_budget)
-        net_budget = max(budget, NET_FLOOR_S)  # the time safety nets measure from this
+        # the time safety nets measure from this (none when deterministic)
+        net_budget = math.inf if settings["deterministic"] else max(budget, NET_FLOOR_S)
         symbols = [sympy.Symbol(v) for v in variables]
         env = snap.env_of(symbols, X)
         mean = float(np.mean(y))
@@ -210,9 +210,7 @@ class OperonEngine:
 
         # 3. refit + snap ---------------------------------------------------
         t_post = time.perf_counter()
-        # bounded by count (``postprocess`` members, each refit/snap bounded); the deadline is only a net,
-        # far enough out that a busy machine polishes every member (same seed, same equations), and a
-        # budget's time at least from now: a GP slowed by load to 56 s had left vlad-1 unsnapped
+        # bounded by count; the net is a budget's time at least from now (a GP slowed to 56 s left vlad-1 unsnapped)
         deadline = max(start + POLISH_SAFETY * net_budget, t_post + net_budget)
         seen: set[sympy.Expr] = set()
         forced = 0
@@ -373,19 +371,15 @@ class OperonEngine:
             nominal_seconds: float | None = None, seeds: Sequence[sympy.Expr] = ()) -> list[sympy.Expr]:
         """Operon NSGA-2 in warm-started chunks while its front still improves.
 
-        Stops when the front has not improved for ``patience`` chunks, at the deterministic cap of
-        ``generations_per_second * nominal_seconds`` generations (the GP's share of the budget, known
-        before anything runs), or past ``GP_SAFETY`` times the larger of ``seconds`` and
-        ``nominal_seconds`` (a safety net, the one stop that depends on the machine's speed). Twice,
-        so that a busy machine (a CI runner, a second fit) still reaches the cap, and from the nominal
-        time too: a slow fast pass (8 s of 20 for 4 inputs beside other work) left a net that cut the
-        GP at 45 of 60 generations. ``_fit_one`` passes the ``hard_`` settings where the fast pass
-        found nothing within tolerance. ``seeds`` (the fast pass's
-        front) replace the weakest parents after the first chunk: crossover then recombines their
-        subtrees with the GP's own.
+        Stops after ``patience`` chunks without improvement, at the cap of ``generations_per_second
+        * nominal_seconds`` generations (known before anything runs), or (unless ``deterministic``)
+        past ``GP_SAFETY`` times the larger of ``seconds`` and ``nominal_seconds``: a net for a slow
+        machine, twice and from the nominal time too, since a slow fast pass (8 s of 20 beside other
+        work) once cut the GP at 45 of 60 generations. ``seeds`` (the fast pass's front) replace the
+        weakest parents after the first chunk, for crossover to recombine.
         """
         t0 = time.perf_counter()
-        seconds = GP_SAFETY * max(seconds, nominal_seconds or 0.0)
+        seconds = math.inf if settings["deterministic"] else GP_SAFETY * max(seconds, nominal_seconds or 0.0)
         # Operon sees the inputs plus the pairwise norms (not the differences: sub is one node away)
         cols = [b for b in all_bases if not b.derived or b.nonlinear]
         names = [str(b.symbol) for b in cols]
@@ -413,7 +407,7 @@ class OperonEngine:
             random_state=int(options.seed),
             generations=chunk,
             max_evaluations=10**12,
-            max_time=max(1, int(seconds)),
+            max_time=_whole_seconds(seconds),
             warm_start=True,
         )
         passthrough = {k: v for k, v in settings.items() if k not in DEFAULTS}
@@ -445,7 +439,7 @@ class OperonEngine:
             if left <= 0.5 * (time.perf_counter() - t_chunk):
                 stop = "time"  # a safety net for a machine much slower than the cap assumes
                 break
-            reg.set_params(max_time=max(1, int(left)))
+            reg.set_params(max_time=_whole_seconds(left))
         if stats is not None:
             stats.update(gp_generations=done, gp_stop=stop, gp_population=gp_settings["population_size"],
                          gp_seeded=seeded)
@@ -482,6 +476,11 @@ class OperonEngine:
         snapped = snap.snap(fitted, env, y, budget, deadline=deadline,
                             rel_named=snap.named_window(math.sqrt(mse / var)))
         return [(forms.simplest_form(snap.tidy(snapped)), budget)]
+
+
+def _whole_seconds(seconds: float) -> int:
+    """Operon's ``max_time``: whole seconds, at least 1 (a deterministic fit's infinite net: ~4 months)."""
+    return max(1, int(min(seconds, 1e7)))
 
 
 def _knee_mse(var: float, tol: float) -> float:
