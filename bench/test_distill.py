@@ -3,8 +3,8 @@
 - ``test_distill_cost``: wall time and peak RSS of ``symfx.compile`` per region and per
   output, against rows kept (``max_samples``) and the number of inputs (PINN: 2, GNN edge: 8).
   The SR budget per output (1 s) is a target, not an upper bound: the operon adapter's families
-  and polishing are bounded by count (same seed, same equations on a busy machine) and stop at
-  their safety nets, 2 x max(budget, 2 s); the table shows what a user at this budget waits.
+  and polishing are bounded by count (same seed, same equations on a busy machine), with no time
+  net by default (``deterministic=True``); the table shows what a user at this budget waits.
 - ``test_record_overhead``: one calibration pass through the ``RecordingInterpreter``
   (an ``fx.Interpreter`` that hands region inputs/outputs to reservoirs) against the plain
   forward of the same model on the same batches; target <= 1.5x. Also times a bare
