@@ -1,6 +1,6 @@
 """The embedded default engine: a fast sparse-regression pass, then pyoperon, then snapping.
 
-Per output, within ``options.time_budget`` seconds:
+Per output, with work set by ``options.time_budget`` (no time limit unless ``deterministic=False``):
 
 1. ``basis``: sparse linear regression over generated terms (including derived variables such as
    ``r = sqrt(x0**2 + x1**2)``) and log-space power laws — finds many laws in well under a second.
