@@ -26,6 +26,7 @@ README_RUNS = [f"discovery-{name}{told}.json" for name in ("full", "random-s1", 
 #: and the other runs the README quotes: session 43's fresh seeds and the public families from 0.1 % networks
 README_RUNS += [f"discovery-random-s{seed}-session43{told}.json" for seed in (7, 10) for told in ("", "-told")]
 README_RUNS += ["discovery-public-acc001-session43.json"]
+README_RUNS += [f"discovery-random-s8-session44{told}.json" for told in ("", "-told")]
 
 
 #: a number as printed: not a digit of a variable's name (``x0``) nor a part of a longer number
