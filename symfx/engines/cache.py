@@ -50,10 +50,11 @@ if TYPE_CHECKING:
 #: its nominal time); 43: session 43 (weighed members past the knee window's node bound are
 #: knee-snapped too, kept where the snap lands within it, ``readable.knee_snapped_window``); 44:
 #: session 43 (polishing's time net at least one budget from when polishing starts); 45: session 44
-#: (deterministic by default: no time safety nets, so fronts a net had cut come out whole).
+#: (deterministic by default: no time safety nets, so fronts a net had cut come out whole); 46:
+#: session 45 (``P0 + c*u`` decoded for every factor the modulated screen cannot rank).
 #: Bump it whenever the engine returns different fronts for the same data and options: the key
 #: holds no code version, so a cache written by an older engine would otherwise be served.
-FORMAT = 45
+FORMAT = 46
 
 
 def fit_key(engine: "Engine | str", X: np.ndarray, Y: np.ndarray, variables: Sequence[str], options: "Config") -> str:

@@ -174,9 +174,11 @@ def laurent_terms(originals: Sequence[Base]) -> list[Term]:
 
 
 def _decode(terms: Sequence[Term], y: np.ndarray, step: int, w: np.ndarray, allowed_mse: float, max_coef: float,
-            found: dict[sympy.Expr, LinearFit], grids: Sequence[float] = EXACT_GRIDS) -> None:
+            found: dict[sympy.Expr, LinearFit], grids: Sequence[float] = EXACT_GRIDS,
+            max_nodes: int = MAX_NODES) -> None:
     """Add to ``found`` the closest exact combinations of ``terms`` on every ``step``-th row (row
-    weights ``w``), for each grid of ``grids``, numerators at most ``max_coef``."""
+    weights ``w``), for each grid of ``grids``, numerators at most ``max_coef``, each decode
+    stopped after ``max_nodes`` enumeration nodes."""
     yw = y[::step] * w
     with np.errstate(all="ignore"):
         A = np.column_stack([t.values[::step] for t in terms]) * w[:, None]
@@ -186,7 +188,8 @@ def _decode(terms: Sequence[Term], y: np.ndarray, step: int, w: np.ndarray, allo
     A_free = A - np.outer(w, w @ A) / (w @ w)
     y_free = yw - w * (w @ yw) / (w @ w)
     for grid in grids:
-        for _, k in closest_integer_vectors(A_free / grid, y_free, max_sq=allowed_mse * len(yw), max_coef=max_coef):
+        for _, k in closest_integer_vectors(A_free / grid, y_free, max_sq=allowed_mse * len(yw), max_coef=max_coef,
+                                           max_nodes=max_nodes):
             coefs = k / grid
             if not coefs.any():
                 continue
