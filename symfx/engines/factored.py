@@ -197,8 +197,9 @@ def modulated_polynomials(bases: Sequence[Base], y: np.ndarray, allowed_mse: flo
     ``u`` are nearly collinear (x0 and sqrt(x0) on [1, 2]). For each ``u``, one least-squares fit
     of ``y`` on ``P0``'s monomials and ``u`` times ``P1``'s (``rows`` rows) screens it; the ``top``
     best are decoded exactly (:func:`lattice.closest_integer_vectors`, as the polynomials are), and
-    only decodings within ``allowed_mse`` of ``y`` that use a factor term are returned. Two to
-    ``MODULATED_INPUTS`` inputs.
+    only decodings within ``allowed_mse`` of ``y`` that use a factor term are returned. ``P0 + c*u``
+    is screened and decoded apart, for every factor the screen cannot rank (``SINGLE_GRIDS``). Two
+    to ``MODULATED_INPUTS`` inputs.
     """
     originals = [b for b in bases if not b.derived]
     # one input's P0 + u*P1 fits too much, as the products above do: a 0.5 s fit of x*sigmoid(1.702*x)
