@@ -27,6 +27,8 @@ README_RUNS = [f"discovery-{name}{told}.json" for name in ("full", "random-s1", 
 README_RUNS += [f"discovery-random-s{seed}-session43{told}.json" for seed in (7, 10) for told in ("", "-told")]
 README_RUNS += ["discovery-public-acc001-session43.json"]
 README_RUNS += [f"discovery-random-s8-session44{told}.json" for told in ("", "-told")]
+#: session 45's: seed 7 rerun whole, seed 8's 2-3-input laws rerun (the rest carried from session 44's run)
+README_RUNS += [f"discovery-random-s{seed}-session45{told}.json" for seed in (7, 8) for told in ("", "-told")]
 
 
 #: a number as printed: not a digit of a variable's name (``x0``) nor a part of a longer number
