@@ -106,8 +106,9 @@ class Faulty(cf.Executor):
     def submit(self, fn, *args, **kwargs):
         job = args[0] if args else None
         if isinstance(job, executors.FitJob) and (job.region, job.output) == ("encoder", 1):
-            if self.fault == "hang":
-                return self.inner.submit(self.release.wait, 60)
+            if self.fault == "hang":  # released when the test ends; a compile that waited for it would hang
+                self.hung = self.inner.submit(self.release.wait, 600)
+                return self.hung
             lost: cf.Future = cf.Future()
             lost.set_exception(RuntimeError("worker tcp://10.0.0.7:4242 died"))
             return lost
@@ -130,17 +131,18 @@ def test_a_hung_or_lost_job_leaves_its_region_neural_and_keeps_the_rest(model_an
     monkeypatch.setattr(executors, "POLL_S", 0.05)
     with cf.ThreadPoolExecutor(2) as inner:
         faulty = Faulty(inner, fault)
-        start = time.perf_counter()
         try:
             sm = symfx.compile(model, data, executor=faulty, **OPTIONS)
+            # compile returned while the hung job still ran: given up at its limit, not waited for
+            # (a load-independent check: the elapsed time under 55 s failed at load 4, 56.5 s)
+            hung_job_pending = fault != "hang" or not faulty.hung.done()
         finally:
             faulty.release.set()
     assert [d.name for d in sm.distilled] == ["decoder"], sm.skipped
     assert fronts(sm)["decoder"] == fronts(serial)["decoder"]  # the other region's fits are kept
     why = dict(sm.skipped)["encoder"]
     assert "output 1: fit" in why and reason in why, why
-    if fault == "hang":
-        assert time.perf_counter() - start < 55  # the hung job's own wait is 60 s
+    assert hung_job_pending
 
 
 def test_a_given_up_pool_is_ended_not_waited_for():
