@@ -242,8 +242,9 @@ def modulated_polynomials(bases: Sequence[Base], y: np.ndarray, allowed_mse: flo
     # tells them apart (the law 0.27 % off the network, the next decoding 0.45 %), and with one
     # factor column it is cheap enough to run for every tied factor.
     single = sorted((screen(u, p1[:1]), i, u) for i, u in enumerate(units))
+    single_tied = min(allowed_mse, single[0][0] * SCREEN_TIE) if single else 0.0
     for mse, _, u in single:
-        if not mse <= min(allowed_mse, single[0][0] * SCREEN_TIE):
+        if not mse <= single_tied:
             break
         lattice._decode(p0 + [u], y, step, np.ones(len(ys)), allowed_mse, lattice.LAURENT_MAX_COEF, found, SINGLE_GRIDS,
                         SINGLE_NODES)
