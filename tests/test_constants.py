@@ -260,6 +260,13 @@ def test_an_equation_is_sized_at_its_shortest_writing():
         (-x0 / (x1 - x2), "x0/(-x1 + x2)"),
         (sympy.exp(-x2 * (x0 - x1)), "exp(x2*(-x0 + x1))"),
         (-3 * x0 / (x1 - x2), None),  # 3*x0/(-x1 + x2) is no shorter
+        # a sum's polynomial terms factored apart from its other terms, in groups sharing no
+        # variable, inside function arguments too (factoring.factored_parts; sympy's factor of the whole
+        # cannot: sin(...) is one more generator)
+        (x0 * (x1 - 3) - 3 * x1 + 2 * sympy.sin(x0 * x1 - 4 * x0 - 4 * x1 + 16) + 9,
+         "(x0 - 3)*(x1 - 3) + 2*sin((x0 - 4)*(x1 - 4))"),
+        (x0 - x1 * x2 - x1 / 2 - 4 * x2 - 2 - sympy.exp(x1), "x0 - (x1 + 4)*(x2 + 1/2) - exp(x1)"),
+        (x0**4 - x0**3 + x1**2 / 2 - x1, "x0**3*(x0 - 1) + x1*(x1 - 2)/2"),
         # nothing shorter: unchanged
         (x0**6 + x0**5 + x0**4 + x0**3 + x0**2 + x0, None),
         (2 * x0**4 + x0**3 + x0 + sympy.cos(x0), None),

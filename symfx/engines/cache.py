@@ -51,10 +51,11 @@ if TYPE_CHECKING:
 #: knee-snapped too, kept where the snap lands within it, ``readable.knee_snapped_window``); 44:
 #: session 43 (polishing's time net at least one budget from when polishing starts); 45: session 44
 #: (deterministic by default: no time safety nets, so fronts a net had cut come out whole); 46:
-#: session 45 (``P0 + c*u`` decoded for every factor the modulated screen cannot rank).
+#: session 45 (``P0 + c*u`` decoded for every factor the modulated screen cannot rank); 47: session
+#: 46 (a sum's polynomial parts factored apart in the shortest writing, ``factoring.factored_parts``).
 #: Bump it whenever the engine returns different fronts for the same data and options: the key
 #: holds no code version, so a cache written by an older engine would otherwise be served.
-FORMAT = 46
+FORMAT = 47
 
 
 def fit_key(engine: "Engine | str", X: np.ndarray, Y: np.ndarray, variables: Sequence[str], options: "Config") -> str:

@@ -14,6 +14,7 @@ import sympy
 
 from .base import MAX_DIGITS, mantissa_digits
 from .derived import as_real
+from .factoring import factored_parts
 
 #: named constants tried as p/q times or over the constant (a law's constants: 1/(4*pi),
 #: 1/sqrt(2*pi) of a normal density, sqrt(2) of an rms value, ln 2 of a half-life)
@@ -279,6 +280,8 @@ def shortest_written_form(expr: sympy.Expr) -> sympy.Expr:
                   for s in _shared_factors(f)[:4]]
     except Exception:  # sympy occasionally fails on odd trees; the original form is fine
         pass
+    if exact and size <= FACTOR_LIMIT:
+        forms.append(factored_parts(expr, FACTOR_LIMIT))
     forms += [signed for signed in map(sign_into_sum, list(forms)) if signed is not None]
     # sympy's rewritings can leave two numbers in one product: (sqrt(x0*x1) + 1/2)**2 + 1/4 came
     # back as x0*x1 + sqrt(x0*x1) + (1/2)*1 (random-s4-053's law)
