@@ -281,7 +281,10 @@ def shortest_written_form(expr: sympy.Expr) -> sympy.Expr:
     except Exception:  # sympy occasionally fails on odd trees; the original form is fine
         pass
     if exact and size <= FACTOR_LIMIT:
-        forms.append(factored_parts(expr, FACTOR_LIMIT))
+        try:  # its own try: the parts are factored even where a whole-expression rewriting failed
+            forms.append(factored_parts(expr, FACTOR_LIMIT))
+        except Exception:  # as above, sympy's factor can fail on an odd part; the other forms stand
+            pass
     forms += [signed for signed in map(sign_into_sum, list(forms)) if signed is not None]
     # sympy's rewritings can leave two numbers in one product: (sqrt(x0*x1) + 1/2)**2 + 1/4 came
     # back as x0*x1 + sqrt(x0*x1) + (1/2)*1 (random-s4-053's law)
