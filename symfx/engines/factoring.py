@@ -48,12 +48,13 @@ def factored_parts(expr: sympy.Expr, limit: int, top: bool = True) -> sympy.Expr
         groups.append((set(t.free_symbols).union(*[g[0] for g in joined]), [t] + [u for g in joined for u in g[1]]))
     if (top and not rest and len(groups) < 2) or all(len(terms) < 2 for _, terms in groups):
         return expr  # the caller factors a whole polynomial; one term and a constant do not shrink
-    best = expr
+    best, best_size = expr, complexity(expr)
     for home in range(-1, len(groups)):  # the constant's group (-1: none)
         parts = rest + (constant if home < 0 else [])
         for i, (_, terms) in enumerate(groups):
             part = sympy.Add(*terms, *(constant if i == home else []))
             parts.append(_scale_into_factor(sympy.factor(part)) if complexity(part) <= limit else part)
         written = sympy.Add(*parts)
-        best = written if complexity(written) < complexity(best) else best
+        size = complexity(written)
+        best, best_size = (written, size) if size < best_size else (best, best_size)
     return best
